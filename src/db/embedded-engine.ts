@@ -1,0 +1,89 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+
+/** A running embedded FerretDB process and the URI that reaches it. */
+export interface EmbeddedEngine {
+  uri: string;
+  stop(): Promise<void>;
+}
+
+export const defaultEngineBinary = join(__dirname, '..', '..', '.cache', 'ferretdb-embedded');
+
+/** Asks the OS for a free loopback port, so parallel servers and test runs never collide. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts FerretDB (SQLite backend) with its files under `dataDir`. The engine binary is built by
+ * `npm run engine:build` (scripts/build-engine.mjs); it is not downloaded, because this project must
+ * run on machines that reach package registries only.
+ */
+export async function startEmbeddedEngine(options: {
+  dataDir: string;
+  port?: number;
+  binary?: string;
+  log?: (line: string) => void;
+}): Promise<EmbeddedEngine> {
+  const binary = options.binary ?? defaultEngineBinary;
+  if (!existsSync(binary)) {
+    throw new Error(`embedded engine binary not found at ${binary}: run "npm run engine:build" first`);
+  }
+  const port = options.port ?? (await freePort());
+  const child: ChildProcess = spawn(binary, ['-listen', `127.0.0.1:${port}`, '-dir', join(options.dataDir, 'ferretdb')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = options.log ?? (() => undefined);
+  child.stdout?.on('data', (chunk: Buffer) => log(chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => log(chunk.toString()));
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+
+  const deadline = Date.now() + 20_000;
+  while (!(await canConnect(port))) {
+    if (exited) throw new Error('embedded engine exited during start-up');
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('embedded engine did not start listening within 20 s');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  return {
+    uri: `mongodb://127.0.0.1:${port}/`,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exitPromise;
+      clearTimeout(timer);
+    },
+  };
+}

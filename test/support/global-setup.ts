@@ -1,0 +1,19 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbeddedEngine } from '../../src/db/embedded-engine';
+
+/**
+ * One database engine for the whole test run: the embedded FerretDB unless MONGODB_URI points at a
+ * real MongoDB. Each test file then uses a database name of its own (see test/support/db.ts).
+ */
+export default async function globalSetup(): Promise<void> {
+  if (process.env.MONGODB_URI) return;
+  execFileSync('node', [join(__dirname, '..', '..', 'scripts', 'build-engine.mjs')], { stdio: 'inherit' });
+  const dataDir = mkdtempSync(join(tmpdir(), 'meds-fhir-test-'));
+  const engine = await startEmbeddedEngine({ dataDir });
+  process.env.MONGODB_URI = engine.uri;
+  process.env.MEDS_FHIR_TEST_DATA_DIR = dataDir;
+  (globalThis as { __ENGINE__?: typeof engine }).__ENGINE__ = engine;
+}
