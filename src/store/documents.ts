@@ -1,0 +1,51 @@
+import type { Resource } from '@medplum/fhirtypes';
+
+/**
+ * How resources sit in MongoDB. One collection per resource type (named as the type, e.g.
+ * "MedicationRequest") holds the current version of each resource; one collection, HISTORY_COLLECTION,
+ * holds every version of every resource (including deletions), so system-level history is one query.
+ *
+ * FerretDB 1.x constraints shape this: no nested arrays, no keys with "." or a leading "$" (FHIR JSON
+ * has neither), and only `{_id: value}` filters are answered without a scan, so hot paths go by _id.
+ */
+export const HISTORY_COLLECTION = '_history';
+export const JOURNAL_COLLECTION = '_journal';
+
+/** The current version of a resource, in the collection named after its type. */
+export interface CurrentDocument {
+  /** The resource id. */
+  _id: string;
+  /** versionId as a number: the CAS guard of every update (`{_id, v: expected}`). */
+  v: number;
+  /** meta.lastUpdated as a Date, for _lastUpdated, _since and sorting. */
+  ts: Date;
+  /** True when the latest version is a deletion; `resource` then holds the last live version. */
+  deleted?: boolean;
+  /** The FHIR resource as served, with meta.versionId and meta.lastUpdated set. */
+  resource: Resource;
+  /**
+   * The search index: values extracted with FHIRPath at write time, keyed by search parameter code.
+   * Its layout belongs to src/search (see src/search/index-document.ts).
+   */
+  sp?: Record<string, unknown>;
+  /** Compartments this resource belongs to, as "Patient/123" strings (from the R4 CompartmentDefinition). */
+  compartments?: string[];
+}
+
+/** One version of a resource, in HISTORY_COLLECTION. */
+export interface HistoryDocument {
+  /** "Type/id/versionId": unique, so vread is a look-up by _id. */
+  _id: string;
+  type: string;
+  id: string;
+  v: number;
+  ts: Date;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  deleted?: boolean;
+  /** Absent for a deletion. */
+  resource?: Resource;
+}
+
+export function historyId(type: string, id: string, version: number): string {
+  return `${type}/${id}/${version}`;
+}
