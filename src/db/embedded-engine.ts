@@ -52,9 +52,13 @@ export async function startEmbeddedEngine(options: {
     throw new Error(`embedded engine binary not found at ${binary}: run "npm run engine:build" first`);
   }
   const port = options.port ?? (await freePort());
-  const child: ChildProcess = spawn(binary, ['-listen', `127.0.0.1:${port}`, '-dir', join(options.dataDir, 'ferretdb')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    binary,
+    ['-listen', `127.0.0.1:${port}`, '-dir', join(options.dataDir, 'ferretdb')],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const log = options.log ?? (() => undefined);
   child.stdout?.on('data', (chunk: Buffer) => log(chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => log(chunk.toString()));

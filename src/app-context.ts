@@ -1,0 +1,82 @@
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config';
+import { connectDatabase, DatabaseConnection } from './db/connection';
+import { PageTokens } from './fhir/page-token';
+import type { ServerContext } from './rest/context';
+import { ResourceStore } from './store/resource-store';
+
+/** The medication-management types whose collections and indexes exist from the first start. */
+export const MEDICATION_SET = [
+  'Patient',
+  'Practitioner',
+  'Organization',
+  'Medication',
+  'MedicationRequest',
+  'MedicationDispense',
+  'MedicationStatement',
+  'MedicationAdministration',
+  'Observation',
+  'CarePlan',
+  'Encounter',
+  'Appointment',
+  'DetectedIssue',
+  'Task',
+  'Provenance',
+  'AuditEvent',
+  'StructureDefinition',
+  'ValueSet',
+  'CodeSystem',
+  'SearchParameter',
+  'PlanDefinition',
+  'Measure',
+  'MeasureReport',
+];
+
+export interface RunningContext {
+  context: ServerContext;
+  connection: DatabaseConnection;
+  /** Stops background work and closes the database connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to the database, prepares storage (indexes, recovery of interrupted commits) and assembles
+ * the pipeline. Modules that plug into the pipeline (validation, search, checks) register here.
+ */
+export async function createServerContext(config: ServerConfig, uri: string, logger: Logger): Promise<RunningContext> {
+  const connection = await connectDatabase(uri, config.databaseName);
+  const store = new ResourceStore(connection.db);
+  await store.ensureIndexes(MEDICATION_SET);
+  // Undo commits a previous process left half-done, whatever their age: at start-up this process owns
+  // nothing in flight. Other servers' commits younger than the lease are left to their owners.
+  const recovered = await store.journal.recover(config.journalLeaseMs);
+  if (recovered > 0) logger.warn({ recovered }, 'undid interrupted commits from the journal');
+  const sweep = setInterval(
+    () => {
+      store.journal
+        .recover(config.journalLeaseMs)
+        .catch((error: unknown) => logger.error({ err: error }, 'journal recovery sweep failed'));
+    },
+    Math.max(1000, config.journalLeaseMs / 2),
+  );
+  sweep.unref();
+
+  const context: ServerContext = {
+    config,
+    store,
+    logger,
+    interceptors: [],
+    operations: [],
+    capabilities: [],
+    pageTokens: new PageTokens(process.env.PAGE_TOKEN_SECRET),
+    supportsTransactions: connection.supportsTransactions,
+  };
+  return {
+    context,
+    connection,
+    async close() {
+      clearInterval(sweep);
+      await connection.close();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/** Server settings, all from the environment (README, "Configuration"), parsed once at start-up. */
+export interface ServerConfig {
+  port: number;
+  host: string;
+  /** MongoDB URI; undefined starts the embedded engine. */
+  mongodbUri?: string;
+  databaseName: string;
+  dataDir: string;
+  /** Public base URL of the FHIR endpoint; default derived from each request's Host header. */
+  publicBaseUrl?: string;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  defaultPageSize: number;
+  maxPageSize: number;
+  /** Age after which an unfinished commit in the journal is undone by the recovery sweep. */
+  journalLeaseMs: number;
+  logLevel: string;
+  /** Load examples/ into an empty database at start-up. */
+  loadExamples: boolean;
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return {
+    port: intFromEnv(env, 'PORT', 8080),
+    host: env.HOST ?? '0.0.0.0',
+    mongodbUri: env.MONGODB_URI || undefined,
+    databaseName: env.MONGODB_DATABASE ?? 'meds_fhir',
+    dataDir: env.DATA_DIR ?? './data',
+    publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/$/, '') || undefined,
+    maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024),
+    defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20),
+    maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
+    journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 30_000),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    loadExamples: (env.LOAD_EXAMPLES ?? 'false') === 'true',
+  };
+}

@@ -1,0 +1,50 @@
+import type { Resource } from '@medplum/fhirtypes';
+
+export type FhirMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** The headers that change what a FHIR interaction does (RESTful API, "Conditional" and "Versioning"). */
+export interface FhirRequestHeaders {
+  ifMatch?: string;
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
+  ifNoneExist?: string;
+  prefer?: string;
+  contentType?: string;
+}
+
+/**
+ * A FHIR interaction with no trace of its transport, so that the same handlers serve HTTP requests
+ * and the entries of a batch or transaction Bundle.
+ */
+export interface FhirRequest {
+  method: FhirMethod;
+  /** Path below the FHIR base, without leading slash: "Patient/123/_history/2". */
+  path: string;
+  /** Query parameters in order; a repeated name appears once per occurrence. */
+  query: [string, string][];
+  headers: FhirRequestHeaders;
+  body?: unknown;
+  /** Absolute FHIR base URL without trailing slash, for Location headers and Bundle links. */
+  baseUrl: string;
+  requestId: string;
+}
+
+export interface FhirResponseHeaders {
+  etag?: string;
+  lastModified?: string;
+  location?: string;
+  contentLocation?: string;
+}
+
+export interface FhirResponse {
+  status: number;
+  body?: Resource;
+  headers: FhirResponseHeaders;
+}
+
+/** The value of a query parameter that may appear once; the last one wins for repeated controls. */
+export function queryValue(request: Pick<FhirRequest, 'query'>, name: string): string | undefined {
+  let value: string | undefined;
+  for (const [key, v] of request.query) if (key === name) value = v;
+  return value;
+}

@@ -1,0 +1,144 @@
+import type { Resource } from '@medplum/fhirtypes';
+import express, { NextFunction, Request, Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { pinoHttp } from 'pino-http';
+import { pingDatabase } from '../db/connection';
+import { FhirError, issue, methodNotAllowed, outcome, serverError, tooLarge } from '../fhir/outcome';
+import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
+import type { ServerContext } from '../rest/context';
+import { dispatch } from '../rest/router';
+import { checkRequestContentType, checkResponseFormat, parseJsonBody } from './negotiation';
+
+const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+const REQUEST_ID = /^[\w\-.:]{1,128}$/;
+const FHIR_CONTENT_TYPE = 'application/fhir+json; charset=utf-8';
+
+function headerValue(req: Request, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void {
+  const { headers } = response;
+  if (headers.etag) res.setHeader('ETag', headers.etag);
+  if (headers.lastModified) res.setHeader('Last-Modified', headers.lastModified);
+  if (headers.location) res.setHeader('Location', headers.location);
+  if (headers.contentLocation) res.setHeader('Content-Location', headers.contentLocation);
+  res.status(response.status);
+  if (response.body === undefined || response.status === 204 || response.status === 304) {
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', FHIR_CONTENT_TYPE);
+  res.send(JSON.stringify(response.body, undefined, pretty ? 2 : undefined));
+}
+
+function toFhirError(error: unknown, res: Response): FhirError {
+  if (error instanceof FhirError) return error;
+  const status = (error as { status?: unknown; type?: unknown })?.status;
+  if (status === 413) return tooLarge('The request body is larger than this server accepts (MAX_BODY_BYTES)');
+  if (error instanceof URIError) {
+    return new FhirError(400, outcome([issue('error', 'invalid', 'The URL is not correctly percent-encoded')]));
+  }
+  res.locals.unexpectedError = error;
+  return serverError(`Internal error; quote request id ${String(res.getHeader('X-Request-Id') ?? '')}`);
+}
+
+/** Builds the transport-free request the FHIR pipeline works on. */
+function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
+  const url = new URL(req.originalUrl, 'http://localhost');
+  const path = req.path.replace(/^\/+|\/+$/g, '');
+  const baseUrl = context.config.publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
+  let body: unknown;
+  const raw = req.body as unknown;
+  const contentType =
+    Buffer.isBuffer(raw) && raw.length > 0 ? checkRequestContentType(headerValue(req, 'content-type')) : undefined;
+  if (Buffer.isBuffer(raw) && raw.length > 0) {
+    body =
+      contentType === 'application/x-www-form-urlencoded'
+        ? new URLSearchParams(raw.toString('utf8'))
+        : parseJsonBody(raw);
+  }
+  return {
+    method: req.method as FhirMethod,
+    path,
+    query: [...url.searchParams.entries()],
+    headers: {
+      ifMatch: headerValue(req, 'if-match'),
+      ifNoneMatch: headerValue(req, 'if-none-match'),
+      ifModifiedSince: headerValue(req, 'if-modified-since'),
+      ifNoneExist: headerValue(req, 'if-none-exist'),
+      prefer: headerValue(req, 'prefer'),
+      contentType,
+    },
+    body,
+    baseUrl,
+    requestId: String(req.id),
+  };
+}
+
+export function createApp(context: ServerContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  app.use(
+    pinoHttp({
+      logger: context.logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customErrorObject: (_req, res, _error, value) => ({ ...value, err: res.locals.unexpectedError }),
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ready = await pingDatabase(context.store.db);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
+  });
+
+  app.use(
+    '/fhir',
+    express.raw({ type: () => true, limit: context.config.maxBodyBytes }),
+    async (req: Request, res: Response) => {
+      const pretty = req.query._pretty === 'true';
+      try {
+        if (!FHIR_METHODS.has(req.method as FhirMethod))
+          throw methodNotAllowed(`${req.method} is not a FHIR interaction`);
+        checkResponseFormat(
+          typeof req.query._format === 'string' ? req.query._format : undefined,
+          headerValue(req, 'accept'),
+        );
+        const response = await dispatch(toFhirRequest(req, context), context);
+        sendFhir(res, response, pretty);
+      } catch (error) {
+        const fhirError = toFhirError(error, res);
+        if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
+        sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, pretty);
+      }
+    },
+  );
+
+  // Errors raised before the FHIR handler (body too large, unreadable body) still answer in FHIR.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const fhirError = toFhirError(error, res);
+    if (fhirError.status >= 500) req.log?.error({ err: error }, 'unexpected error');
+    sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome }, req.query?._pretty === 'true');
+  });
+
+  app.use((req: Request, res: Response) => {
+    sendFhir(
+      res,
+      { status: 404, headers: {}, body: outcome([issue('error', 'not-found', `Nothing is served at ${req.path}`)]) },
+      false,
+    );
+  });
+  return app;
+}

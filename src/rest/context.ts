@@ -1,0 +1,98 @@
+import type { CapabilityStatementRestResourceSearchParam, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config';
+import type { FhirError } from '../fhir/outcome';
+import type { PageTokens } from '../fhir/page-token';
+import type { FhirRequest, FhirResponse } from '../fhir/request';
+import type { ResourceStore } from '../store/resource-store';
+
+/** What a request asks of the server, once routed: what authorization and audit reason about. */
+export interface Interaction {
+  kind:
+    | 'read'
+    | 'vread'
+    | 'update'
+    | 'patch'
+    | 'delete'
+    | 'create'
+    | 'search-type'
+    | 'search-system'
+    | 'history-instance'
+    | 'history-type'
+    | 'history-system'
+    | 'capabilities'
+    | 'batch'
+    | 'transaction'
+    | 'operation';
+  resourceType?: string;
+  id?: string;
+  operation?: string;
+}
+
+/**
+ * A cross-cutting concern around the plain request pipeline (HAPI's interceptors): authorization,
+ * validation, audit and consent plug in here, never as `if`s inside the handlers.
+ */
+export interface Interceptor {
+  name: string;
+  /** Before the handler runs; throw a FhirError to refuse the request. */
+  beforeInteraction?(request: FhirRequest, interaction: Interaction): Promise<void> | void;
+  /** Before a resource version is stored; an error-severity issue rejects the write with 422. */
+  checkWrite?(
+    resource: Resource,
+    context: { request: FhirRequest; interaction: Interaction },
+  ): Promise<OperationOutcomeIssue[]> | OperationOutcomeIssue[];
+  /** After the handler, whether it succeeded or failed. */
+  afterInteraction?(
+    request: FhirRequest,
+    interaction: Interaction,
+    result: { response?: FhirResponse; error?: FhirError },
+  ): Promise<void> | void;
+}
+
+export type OperationLevel = 'system' | 'type' | 'instance';
+
+/** A FHIR operation ($validate, $medication-review, ...), registered by the module that implements it. */
+export interface OperationHandler {
+  /** Without the $. */
+  name: string;
+  levels: OperationLevel[];
+  /** Types it applies to at type and instance level; undefined means every type. */
+  resourceTypes?: string[];
+  /** True when it changes nothing, so GET is allowed. */
+  affectsState: boolean;
+  /** Canonical URL of its OperationDefinition, for the CapabilityStatement. */
+  definition: string;
+  handle(
+    request: FhirRequest,
+    context: ServerContext,
+    target: { level: OperationLevel; resourceType?: string; id?: string },
+  ): Promise<FhirResponse>;
+}
+
+/** Lets modules that are not part of the core (search, validation) describe themselves in /metadata. */
+export interface CapabilityContributor {
+  searchParams?(resourceType: string): CapabilityStatementRestResourceSearchParam[];
+  supportedProfiles?(resourceType: string): string[];
+  searchInteractions?: boolean;
+}
+
+/** A search implementation, plugged in by src/search. */
+export type SearchHandler = (
+  request: FhirRequest,
+  context: ServerContext,
+  resourceType: string | undefined,
+) => Promise<FhirResponse>;
+
+export interface ServerContext {
+  config: ServerConfig;
+  store: ResourceStore;
+  logger: Logger;
+  interceptors: Interceptor[];
+  operations: OperationHandler[];
+  capabilities: CapabilityContributor[];
+  search?: SearchHandler;
+  pageTokens: PageTokens;
+  /** True where MongoDB multi-document transactions exist (replica set, mongos). */
+  supportsTransactions: boolean;
+}

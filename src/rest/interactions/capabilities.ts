@@ -1,0 +1,95 @@
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestResourceOperation,
+} from '@medplum/fhirtypes';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resourceTypes } from '../../fhir/definitions';
+import type { FhirRequest, FhirResponse } from '../../fhir/request';
+import type { ServerContext } from '../context';
+import { routes } from '../router';
+
+type TypeInteraction = NonNullable<CapabilityStatementRestResource['interaction']>[number]['code'];
+
+/** Route interactions as the CapabilityStatement names them. */
+const TYPE_INTERACTIONS: Partial<Record<string, TypeInteraction>> = {
+  read: 'read',
+  vread: 'vread',
+  update: 'update',
+  patch: 'patch',
+  delete: 'delete',
+  'history-instance': 'history-instance',
+  'history-type': 'history-type',
+  create: 'create',
+  'search-type': 'search-type',
+};
+
+const packageVersion = (
+  JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }
+).version;
+
+/**
+ * The CapabilityStatement, generated from the route table, the registered operations and what the
+ * search and validation modules report, so it says what the server really does and nothing more.
+ */
+export async function capabilityStatement(request: FhirRequest, context: ServerContext): Promise<FhirResponse> {
+  const routed = new Set(routes.map((r) => r.interaction));
+  const interactions = Object.entries(TYPE_INTERACTIONS)
+    .filter(([kind]) => routed.has(kind as never) || (kind === 'search-type' && context.search))
+    .map(([, code]) => ({ code: code as TypeInteraction }));
+
+  const resource: CapabilityStatementRestResource[] = resourceTypes().map((type) => {
+    const operations: CapabilityStatementRestResourceOperation[] = context.operations
+      .filter((op) => op.levels.some((l) => l !== 'system') && (!op.resourceTypes || op.resourceTypes.includes(type)))
+      .map((op) => ({ name: op.name, definition: op.definition }));
+    const searchParam = context.capabilities.flatMap((c) => c.searchParams?.(type) ?? []);
+    const supportedProfile = context.capabilities.flatMap((c) => c.supportedProfiles?.(type) ?? []);
+    return {
+      type: type as CapabilityStatementRestResource['type'],
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      ...(supportedProfile.length ? { supportedProfile } : {}),
+      interaction: interactions,
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: false,
+      conditionalRead: 'full-support',
+      conditionalUpdate: false,
+      conditionalDelete: 'not-supported',
+      ...(searchParam.length ? { searchParam } : {}),
+      ...(operations.length ? { operation: operations } : {}),
+    };
+  });
+
+  const systemInteractions = [
+    ...(routed.has('history-system') ? [{ code: 'history-system' as const }] : []),
+    ...(routed.has('transaction') ? [{ code: 'transaction' as const }] : []),
+    ...(routed.has('batch') ? [{ code: 'batch' as const }] : []),
+    ...(context.search ? [{ code: 'search-system' as const }] : []),
+  ];
+
+  const statement: CapabilityStatement = {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    publisher: 'meds-fhir',
+    kind: 'instance',
+    software: { name: 'meds-fhir', version: packageVersion },
+    implementation: { description: 'meds-fhir medication management FHIR server', url: request.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    patchFormat: routed.has('patch') ? ['application/json-patch+json', 'application/fhir+json'] : undefined,
+    rest: [
+      {
+        mode: 'server',
+        resource,
+        interaction: systemInteractions,
+        operation: context.operations
+          .filter((op) => op.levels.includes('system'))
+          .map((op) => ({ name: op.name, definition: op.definition })),
+      },
+    ],
+  };
+  return { status: 200, headers: {}, body: statement };
+}

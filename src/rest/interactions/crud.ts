@@ -1,0 +1,137 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { allOk, badRequest, gone, issue, notFound, outcome, preconditionFailed } from '../../fhir/outcome';
+import type { FhirRequest, FhirResponse } from '../../fhir/request';
+import type { CurrentDocument } from '../../store/documents';
+import { newId } from '../../store/resource-store';
+import type { ServerContext } from '../context';
+import { parseIfMatch, versionFromEtag } from '../headers';
+import { requireResourceBody, requireValidId } from '../resource-body';
+import { outcomeResponse, versionHeaders, writeResponse } from '../respond';
+import { checkWrite, commitWrites, sameContent } from '../write';
+
+async function readCurrent(context: ServerContext, type: string, id: string): Promise<CurrentDocument> {
+  const doc = await context.store.read(type, id);
+  if (!doc) throw notFound(`${type}/${id} is not known`);
+  if (doc.deleted) throw gone(`${type}/${id} was deleted (version ${doc.v})`);
+  return doc;
+}
+
+/** If-None-Match / If-Modified-Since on read (RESTful API, "Conditional read"): 304 when nothing changed. */
+function notModified(request: FhirRequest, doc: CurrentDocument): boolean {
+  const { ifNoneMatch, ifModifiedSince } = request.headers;
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() === '*') return true;
+    return ifNoneMatch.split(',').some((tag) => versionFromEtag(tag) === doc.v);
+  }
+  if (ifModifiedSince !== undefined) {
+    const since = Date.parse(ifModifiedSince);
+    // HTTP dates have second precision; a version written within that second counts as not newer.
+    if (!Number.isNaN(since)) return Math.floor(doc.ts.getTime() / 1000) * 1000 <= since;
+  }
+  return false;
+}
+
+export async function read(
+  request: FhirRequest,
+  context: ServerContext,
+  type: string,
+  id: string,
+): Promise<FhirResponse> {
+  requireValidId(id, type);
+  const doc = await readCurrent(context, type, id);
+  if (notModified(request, doc)) return { status: 304, headers: versionHeaders(doc) };
+  return { status: 200, headers: versionHeaders(doc), body: doc.resource };
+}
+
+export async function vread(
+  request: FhirRequest,
+  context: ServerContext,
+  type: string,
+  id: string,
+  versionText: string,
+): Promise<FhirResponse> {
+  requireValidId(id, type);
+  const version = /^[1-9]\d{0,15}$/.test(versionText) ? Number(versionText) : undefined;
+  if (version === undefined) throw notFound(`${type}/${id} has no version "${versionText}"`);
+  const doc = await context.store.vread(type, id, version);
+  if (!doc) {
+    const current = await context.store.read(type, id);
+    throw notFound(current ? `${type}/${id} has no version ${version}` : `${type}/${id} is not known`);
+  }
+  if (doc.deleted || !doc.resource) throw gone(`Version ${version} of ${type}/${id} is its deletion`);
+  return { status: 200, headers: versionHeaders(doc), body: doc.resource };
+}
+
+export async function create(request: FhirRequest, context: ServerContext, type: string): Promise<FhirResponse> {
+  const body = requireResourceBody(request.body, type);
+  // The spec says a server SHALL ignore an id in a create; the server assigns one.
+  const { id: _ignored, ...rest } = body;
+  const resource = rest as Resource;
+  const id = newId();
+  const interaction = { kind: 'create' as const, resourceType: type, id };
+  await checkWrite(context, request, interaction, { ...resource, id } as Resource);
+  const [doc] = await commitWrites(context, [{ type, id, method: 'POST', previous: null, resource }], {
+    versionWasExpected: false,
+  });
+  return writeResponse(request, 201, doc, type, `Created ${type}/${id}`);
+}
+
+export async function update(
+  request: FhirRequest,
+  context: ServerContext,
+  type: string,
+  id: string,
+): Promise<FhirResponse> {
+  requireValidId(id, type);
+  const resource = requireResourceBody(request.body, type);
+  if (resource.id === undefined) throw badRequest('The resource must have an id to be updated', `${type}.id`);
+  if (resource.id !== id) {
+    throw badRequest(`The resource id "${resource.id}" does not match the id in the URL, "${id}"`, `${type}.id`);
+  }
+  const previous = await context.store.read(type, id);
+  const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
+  if (expected !== undefined && (!previous || previous.deleted || previous.v !== expected)) {
+    throw preconditionFailed(
+      previous && !previous.deleted
+        ? `If-Match expected version ${expected} of ${type}/${id} but the current version is ${previous.v}`
+        : `If-Match expected version ${expected} of ${type}/${id} but it has no current version`,
+    );
+  }
+  await checkWrite(context, request, { kind: 'update', resourceType: type, id }, resource);
+  // An update that changes nothing creates no version (HAPI's no-op update): re-sent syncs stay idempotent.
+  if (previous && !previous.deleted && sameContent(previous.resource, resource)) {
+    return writeResponse(request, 200, previous, type, `${type}/${id} is unchanged`);
+  }
+  const [doc] = await commitWrites(context, [{ type, id, method: 'PUT', previous, resource }], {
+    versionWasExpected: expected !== undefined,
+  });
+  const created = !previous || previous.deleted === true;
+  return writeResponse(request, created ? 201 : 200, doc, type, `${created ? 'Created' : 'Updated'} ${type}/${id}`);
+}
+
+export async function remove(
+  request: FhirRequest,
+  context: ServerContext,
+  type: string,
+  id: string,
+): Promise<FhirResponse> {
+  requireValidId(id, type);
+  const previous = await context.store.read(type, id);
+  const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
+  if (expected !== undefined && (!previous || previous.deleted || previous.v !== expected)) {
+    throw preconditionFailed(
+      `If-Match expected version ${expected} of ${type}/${id}, which is not its current version`,
+    );
+  }
+  // Deleting what does not exist, or is already deleted, succeeds without a new version (RESTful API, delete).
+  if (!previous || previous.deleted) {
+    const text = previous ? `${type}/${id} was already deleted` : `${type}/${id} does not exist; nothing was deleted`;
+    return outcomeResponse(200, outcome([issue('information', 'not-found', text)]), request);
+  }
+  const [doc] = await commitWrites(context, [{ type, id, method: 'DELETE', previous }], {
+    versionWasExpected: expected !== undefined,
+  });
+  const response = outcomeResponse(200, allOk(`Deleted ${type}/${id} (version ${doc.v})`), request);
+  response.headers = versionHeaders(doc);
+  return response;
+}

@@ -1,0 +1,117 @@
+import { FhirError, methodNotAllowed, notFound } from '../fhir/outcome';
+import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
+import type { Interaction, ServerContext } from './context';
+import { capabilityStatement } from './interactions/capabilities';
+import { create, read, remove, update, vread } from './interactions/crud';
+import { history } from './interactions/history';
+import { invokeOperation } from './interactions/operations';
+import { requireResourceType } from './resource-body';
+
+type RouteParams = Record<string, string>;
+type RouteHandler = (request: FhirRequest, context: ServerContext, params: RouteParams) => Promise<FhirResponse>;
+
+export interface Route {
+  method: FhirMethod;
+  /** Segments: literals, ":type", ":id", ":vid", "$op" (an operation name after the $). */
+  pattern: string;
+  interaction: Interaction['kind'];
+  handler: RouteHandler;
+}
+
+/**
+ * The REST surface as one table that reads like the spec's list of interactions. Later issues add
+ * rows (search, batch/transaction, patch, conditional interactions) and the CapabilityStatement,
+ * built from this table, follows.
+ */
+export const routes: Route[] = [
+  { method: 'GET', pattern: 'metadata', interaction: 'capabilities', handler: (r, c) => capabilityStatement(r, c) },
+  { method: 'GET', pattern: '_history', interaction: 'history-system', handler: (r, c) => history(r, c, {}) },
+  { method: 'GET', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
+  { method: 'POST', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
+  { method: 'POST', pattern: ':type', interaction: 'create', handler: (r, c, p) => create(r, c, p.type) },
+  { method: 'GET', pattern: ':type/_history', interaction: 'history-type', handler: (r, c, p) => history(r, c, p) },
+  { method: 'GET', pattern: ':type/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
+  { method: 'POST', pattern: ':type/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
+  { method: 'GET', pattern: ':type/:id', interaction: 'read', handler: (r, c, p) => read(r, c, p.type, p.id) },
+  { method: 'PUT', pattern: ':type/:id', interaction: 'update', handler: (r, c, p) => update(r, c, p.type, p.id) },
+  { method: 'DELETE', pattern: ':type/:id', interaction: 'delete', handler: (r, c, p) => remove(r, c, p.type, p.id) },
+  {
+    method: 'GET',
+    pattern: ':type/:id/_history',
+    interaction: 'history-instance',
+    handler: (r, c, p) => history(r, c, p),
+  },
+  {
+    method: 'GET',
+    pattern: ':type/:id/_history/:vid',
+    interaction: 'vread',
+    handler: (r, c, p) => vread(r, c, p.type, p.id, p.vid),
+  },
+  { method: 'GET', pattern: ':type/:id/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
+  {
+    method: 'POST',
+    pattern: ':type/:id/$op',
+    interaction: 'operation',
+    handler: (r, c, p) => invokeOperation(r, c, p),
+  },
+];
+
+function matchSegments(pattern: string, segments: string[]): RouteParams | undefined {
+  const parts = pattern === '' ? [] : pattern.split('/');
+  if (parts.length !== segments.length) return undefined;
+  const params: RouteParams = {};
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    const segment = segments[i];
+    if (part === '$op') {
+      if (!segment.startsWith('$') || segment.length < 2) return undefined;
+      params.op = segment.slice(1);
+    } else if (part.startsWith(':')) {
+      // A variable never swallows a reserved segment (_history, _search, $operation).
+      if (segment === '' || segment.startsWith('_') || segment.startsWith('$')) return undefined;
+      params[part.slice(1)] = segment;
+    } else if (part !== segment) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+export function matchRoute(method: FhirMethod, path: string): { route: Route; params: RouteParams } {
+  const segments = path === '' ? [] : path.split('/').map((s) => decodeURIComponent(s));
+  const effectiveMethod = method === 'HEAD' ? 'GET' : method;
+  let pathMatched = false;
+  for (const route of routes) {
+    const params = matchSegments(route.pattern, segments);
+    if (!params) continue;
+    pathMatched = true;
+    if (route.method === effectiveMethod) return { route, params };
+  }
+  if (pathMatched) throw methodNotAllowed(`${method} is not supported on /${path}`);
+  throw notFound(`No FHIR endpoint at /${path}`);
+}
+
+/** The pipeline: route → interceptors (authorization) → handler → interceptors (audit). */
+export async function dispatch(request: FhirRequest, context: ServerContext): Promise<FhirResponse> {
+  const { route, params } = matchRoute(request.method, request.path);
+  if (params.type) requireResourceType(params.type);
+  const interaction: Interaction = {
+    kind: route.interaction,
+    resourceType: params.type,
+    id: params.id,
+    operation: params.op,
+  };
+  try {
+    for (const interceptor of context.interceptors) await interceptor.beforeInteraction?.(request, interaction);
+    const response = await route.handler(request, context, params);
+    for (const interceptor of context.interceptors)
+      await interceptor.afterInteraction?.(request, interaction, { response });
+    return response;
+  } catch (error) {
+    if (error instanceof FhirError) {
+      for (const interceptor of context.interceptors)
+        await interceptor.afterInteraction?.(request, interaction, { error });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,63 @@
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { conflict, preconditionFailed, unprocessable } from '../fhir/outcome';
+import type { FhirRequest } from '../fhir/request';
+import type { CurrentDocument } from '../store/documents';
+import { VersionConflictError } from '../store/journal';
+import type { PlannedWrite } from '../store/resource-store';
+import type { Interaction, ServerContext } from './context';
+
+/** Runs every interceptor's write check (validation, labelling); any error rejects the write with 422. */
+export async function checkWrite(
+  context: ServerContext,
+  request: FhirRequest,
+  interaction: Interaction,
+  resource: Resource,
+): Promise<OperationOutcomeIssue[]> {
+  const issues: OperationOutcomeIssue[] = [];
+  for (const interceptor of context.interceptors) {
+    if (interceptor.checkWrite) issues.push(...(await interceptor.checkWrite(resource, { request, interaction })));
+  }
+  if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw unprocessable(issues);
+  return issues;
+}
+
+/**
+ * Commits and turns a lost version race into the spec's answer: 412 when the client named the version
+ * it expected (If-Match), 409 when it did not (HAPI's ResourceVersionConflictException).
+ */
+export async function commitWrites(
+  context: ServerContext,
+  writes: PlannedWrite[],
+  options: { versionWasExpected: boolean },
+): Promise<CurrentDocument[]> {
+  try {
+    return await context.store.commit(writes);
+  } catch (error) {
+    if (error instanceof VersionConflictError) {
+      const text = `${error.type}/${error.id} was changed by another request while this one was being processed`;
+      throw options.versionWasExpected ? preconditionFailed(text) : conflict(text);
+    }
+    throw error;
+  }
+}
+
+/** Two versions are the same content when they differ only in meta.versionId and meta.lastUpdated. */
+export function sameContent(a: Resource, b: Resource): boolean {
+  return canonicalJson(stripVersionMeta(a)) === canonicalJson(stripVersionMeta(b));
+}
+
+function stripVersionMeta(resource: Resource): Resource {
+  if (!resource.meta) return resource;
+  const { versionId: _v, lastUpdated: _l, ...meta } = resource.meta;
+  const copy = { ...resource, meta } as Resource;
+  if (Object.keys(meta).length === 0) delete copy.meta;
+  return copy;
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)))
+      : v,
+  );
+}

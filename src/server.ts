@@ -1,0 +1,53 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import { resolve } from 'node:path';
+import { createServerContext } from './app-context';
+import { loadConfig } from './config';
+import { EmbeddedEngine, startEmbeddedEngine } from './db/embedded-engine';
+import { loadExamplesIfEmpty } from './examples';
+import { createApp } from './http/app';
+import { createLogger } from './logger';
+
+/**
+ * Starts meds-fhir: the embedded engine when MONGODB_URI is not set, then the HTTP server. SIGTERM and
+ * SIGINT stop accepting connections, let in-flight requests finish, then close the database.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  let engine: EmbeddedEngine | undefined;
+  let uri = config.mongodbUri;
+  if (!uri) {
+    const dataDir = resolve(config.dataDir);
+    engine = await startEmbeddedEngine({ dataDir, log: (line) => logger.debug({ engine: line.trim() }, 'engine') });
+    uri = engine.uri;
+    logger.info({ dataDir }, 'embedded database engine started (FerretDB on SQLite)');
+  }
+  const running = await createServerContext(config, uri, logger);
+  if (config.loadExamples) await loadExamplesIfEmpty(running.context);
+  const app = createApp(running.context);
+  const server: Server = app.listen(config.port, config.host);
+  await once(server, 'listening');
+  logger.info({ port: config.port, base: `http://localhost:${config.port}/fhir` }, 'meds-fhir listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining in-flight requests');
+    server.close();
+    server.closeIdleConnections();
+    await once(server, 'close');
+    await running.close();
+    await engine?.stop();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,171 @@
+import type { Meta, Resource } from '@medplum/fhirtypes';
+import type { Db, Filter, IndexDescription } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { CurrentDocument, HISTORY_COLLECTION, HistoryDocument, historyId, JOURNAL_COLLECTION } from './documents';
+import { Journal, StagedWrite } from './journal';
+
+/** What the store asks of the search and compartment modules for each version it writes. */
+export type StoreIndexer = (resource: Resource) => Pick<CurrentDocument, 'sp' | 'compartments'>;
+
+/** A write as the handlers plan it: the store assigns the version and the timestamp. */
+export interface PlannedWrite {
+  type: string;
+  id: string;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** The current document this write replaces, exactly as read (its `v` is the CAS guard); null to create. */
+  previous: CurrentDocument | null;
+  /** The new content; absent for a deletion. */
+  resource?: Resource;
+}
+
+export interface HistoryQuery {
+  type?: string;
+  id?: string;
+  since?: Date;
+  /** Versions current at some point in [at.start, at.end). */
+  at?: { start: Date; end: Date };
+  count: number;
+  /** Resume after this (ts, _id) position, newest first. */
+  after?: { ts: Date; key: string };
+}
+
+function withoutIdentity(resource: Resource): Partial<Resource> {
+  const { resourceType: _t, id: _i, meta: _m, ...rest } = resource;
+  return rest;
+}
+
+export function newId(): string {
+  return randomUUID();
+}
+
+/**
+ * The one place that reads and writes resources. Every version is kept; every write goes through the
+ * journal (src/store/journal.ts), so single writes and Bundle transactions share one commit path.
+ */
+export class ResourceStore {
+  readonly journal: Journal;
+  private indexer: StoreIndexer = () => ({});
+  private readonly extraIndexes = new Map<string, IndexDescription[]>();
+  private readonly indexedTypes = new Set<string>();
+
+  constructor(readonly db: Db) {
+    this.journal = new Journal(db);
+  }
+
+  setIndexer(indexer: StoreIndexer): void {
+    this.indexer = indexer;
+  }
+
+  /** Registers MongoDB indexes a module needs on a type's collection (search adds its own). */
+  addIndexes(type: string, indexes: IndexDescription[]): void {
+    this.extraIndexes.set(type, [...(this.extraIndexes.get(type) ?? []), ...indexes]);
+  }
+
+  /** Creates the indexes of every type named (the medication set at start-up) and of history/journal. */
+  async ensureIndexes(types: Iterable<string>): Promise<void> {
+    await this.db.collection(HISTORY_COLLECTION).createIndexes([
+      { key: { type: 1, id: 1, v: -1 }, name: 'instance_history' },
+      { key: { ts: -1, _id: -1 }, name: 'system_history' },
+      { key: { type: 1, ts: -1, _id: -1 }, name: 'type_history' },
+    ]);
+    await this.db.collection(JOURNAL_COLLECTION).createIndex({ startedAt: 1 }, { name: 'journal_age' });
+    for (const type of types) await this.ensureTypeIndexes(type);
+  }
+
+  private async ensureTypeIndexes(type: string): Promise<void> {
+    if (this.indexedTypes.has(type)) return;
+    this.indexedTypes.add(type);
+    const indexes: IndexDescription[] = [
+      { key: { ts: -1, _id: -1 }, name: 'last_updated' },
+      { key: { compartments: 1, ts: -1 }, name: 'compartments' },
+      ...(this.extraIndexes.get(type) ?? []),
+    ];
+    await this.db.collection(type).createIndexes(indexes);
+  }
+
+  async read(type: string, id: string): Promise<CurrentDocument | null> {
+    return this.db.collection<CurrentDocument>(type).findOne({ _id: id });
+  }
+
+  async vread(type: string, id: string, version: number): Promise<HistoryDocument | null> {
+    return this.db.collection<HistoryDocument>(HISTORY_COLLECTION).findOne({ _id: historyId(type, id, version) });
+  }
+
+  /**
+   * Commits writes all-or-nothing and returns the stored documents in the order given. Throws
+   * VersionConflictError when a write's `previous` is no longer current.
+   */
+  async commit(writes: PlannedWrite[]): Promise<CurrentDocument[]> {
+    const ts = new Date();
+    const staged: StagedWrite[] = writes.map((write) => {
+      const v = (write.previous?.v ?? 0) + 1;
+      const meta: Meta = { ...(write.resource?.meta ?? {}), versionId: String(v), lastUpdated: ts.toISOString() };
+      if (!write.resource) {
+        if (!write.previous) throw new Error('a deletion needs the version it deletes');
+        const next: CurrentDocument = {
+          _id: write.id,
+          v,
+          ts,
+          deleted: true,
+          resource: write.previous.resource,
+          compartments: write.previous.compartments,
+        };
+        return { type: write.type, id: write.id, previous: write.previous, next, method: write.method };
+      }
+      // resourceType, id and meta first, as the spec's examples print them.
+      const resource = {
+        resourceType: write.resource.resourceType,
+        id: write.id,
+        meta,
+        ...withoutIdentity(write.resource),
+      } as Resource;
+      const next: CurrentDocument = { _id: write.id, v, ts, resource, ...this.indexer(resource) };
+      return { type: write.type, id: write.id, previous: write.previous, next, method: write.method };
+    });
+    for (const write of staged) await this.ensureTypeIndexes(write.type);
+    await this.journal.commit(staged);
+    return staged.map((s) => s.next);
+  }
+
+  async history(query: HistoryQuery): Promise<HistoryDocument[]> {
+    const filter: Filter<HistoryDocument> = {};
+    if (query.type) filter.type = query.type;
+    if (query.id) filter.id = query.id;
+    const ts: { $gte?: Date; $lt?: Date } = {};
+    if (query.since) ts.$gte = query.since;
+    if (query.at) ts.$lt = query.at.end;
+    if (ts.$gte || ts.$lt) filter.ts = ts;
+    if (query.after) {
+      filter.$or = [{ ts: { $lt: query.after.ts } }, { ts: query.after.ts, _id: { $lt: query.after.key } }];
+    }
+    const sort = { ts: -1, _id: -1 } as const;
+    if (!query.at) {
+      return this.db
+        .collection<HistoryDocument>(HISTORY_COLLECTION)
+        .find(filter)
+        .sort(sort)
+        .limit(query.count)
+        .toArray();
+    }
+    // _at: a version counts if it was current at some point in the window, i.e. it was written before
+    // the window ends and the next version of the same resource (if any) was written after it starts.
+    const at = query.at;
+    const result: HistoryDocument[] = [];
+    const cursor = this.db.collection<HistoryDocument>(HISTORY_COLLECTION).find(filter).sort(sort);
+    const newerSeen = new Map<string, Date>();
+    const supersededBeforeStart = new Set<string>();
+    for await (const doc of cursor) {
+      const key = `${doc.type}/${doc.id}`;
+      const newer = newerSeen.get(key);
+      newerSeen.set(key, doc.ts);
+      if (supersededBeforeStart.has(key)) continue;
+      if (newer && newer <= at.start) {
+        supersededBeforeStart.add(key);
+        continue;
+      }
+      result.push(doc);
+      if (result.length >= query.count) break;
+    }
+    return result;
+  }
+}
