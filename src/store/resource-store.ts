@@ -63,12 +63,12 @@ export class ResourceStore {
 
   /** Creates the indexes of every type named (the medication set at start-up) and of history/journal. */
   async ensureIndexes(types: Iterable<string>): Promise<void> {
-    await this.db.collection(HISTORY_COLLECTION).createIndexes([
+    await this.createIndexes(HISTORY_COLLECTION, [
       { key: { type: 1, id: 1, v: -1 }, name: 'instance_history' },
       { key: { ts: -1, _id: -1 }, name: 'system_history' },
       { key: { type: 1, ts: -1, _id: -1 }, name: 'type_history' },
     ]);
-    await this.db.collection(JOURNAL_COLLECTION).createIndex({ startedAt: 1 }, { name: 'journal_age' });
+    await this.createIndexes(JOURNAL_COLLECTION, [{ key: { startedAt: 1 }, name: 'journal_age' }]);
     for (const type of types) await this.ensureTypeIndexes(type);
   }
 
@@ -80,7 +80,17 @@ export class ResourceStore {
       { key: { compartments: 1, ts: -1 }, name: 'compartments' },
       ...(this.extraIndexes.get(type) ?? []),
     ];
-    await this.db.collection(type).createIndexes(indexes);
+    await this.createIndexes(type, indexes);
+  }
+
+  /**
+   * One createIndex call per index: FerretDB 1.24 panics (and drops the connection) on a createIndexes
+   * command with several indexes that already exist, which is every start after the first.
+   */
+  private async createIndexes(collection: string, indexes: IndexDescription[]): Promise<void> {
+    for (const { key, ...options } of indexes) {
+      await this.db.collection(collection).createIndex(key as Record<string, 1 | -1>, options);
+    }
   }
 
   async read(type: string, id: string): Promise<CurrentDocument | null> {

@@ -1,0 +1,120 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Express } from 'express';
+import pino from 'pino';
+import request from 'supertest';
+import { createServerContext, RunningContext } from '../../src/app-context';
+import { loadConfig, ServerConfig } from '../../src/config';
+import { createApp } from '../../src/http/app';
+
+export interface TestServer {
+  app: Express;
+  running: RunningContext;
+  close(): Promise<void>;
+}
+
+/** A database name per test file, so files run in parallel without clearing each other's data. */
+export function databaseNameFor(testFile: string): string {
+  const base = testFile.replace(/^.*[\\/]/, '').replace(/\.test\.ts$/, '');
+  return `t_${base.replace(/[^A-Za-z0-9]/g, '_')}_${process.pid}`.slice(0, 60);
+}
+
+/** The real Express app on the real database engine the global setup started (or MONGODB_URI). */
+export async function startTestServer(testFile: string, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const uri = process.env.MONGODB_URI;
+  if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup starts the database engine');
+  // A fixed base URL: supertest listens on a new port per request, which would change every link.
+  const config = {
+    ...loadConfig({}),
+    databaseName: databaseNameFor(testFile),
+    publicBaseUrl: 'http://meds-fhir.test/fhir',
+    ...overrides,
+  };
+  const running = await createServerContext(config, uri, pino({ level: 'silent' }));
+  await running.connection.db.dropDatabase();
+  const app = createApp(running.context);
+  return {
+    app,
+    running,
+    close: async () => {
+      await running.connection.db.dropDatabase();
+      await running.close();
+    },
+  };
+}
+
+export const FHIR_JSON = 'application/fhir+json';
+
+export async function createResource<T extends Resource>(app: Express, resource: T): Promise<T> {
+  const response = await request(app)
+    .post(`/fhir/${resource.resourceType}`)
+    .set('Content-Type', FHIR_JSON)
+    .send(resource);
+  if (response.status !== 201) throw new Error(`create failed: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body as T;
+}
+
+/** Everything stored for a resource: current state and its whole history, to prove a rejected request changed nothing. */
+export async function snapshot(app: Express, type: string, id: string): Promise<unknown> {
+  const current = await request(app).get(`/fhir/${type}/${id}`);
+  const history = await request(app).get(`/fhir/${type}/${id}/_history`);
+  return { status: current.status, body: current.body, history: history.body.entry };
+}
+
+/** The IssueType codes of R4 (http://hl7.org/fhir/ValueSet/issue-type). */
+export const ISSUE_TYPES = new Set([
+  'invalid',
+  'structure',
+  'required',
+  'value',
+  'invariant',
+  'security',
+  'login',
+  'unknown',
+  'expired',
+  'forbidden',
+  'suppressed',
+  'processing',
+  'not-supported',
+  'duplicate',
+  'multiple-matches',
+  'not-found',
+  'deleted',
+  'too-long',
+  'code-invalid',
+  'extension',
+  'too-costly',
+  'business-rule',
+  'conflict',
+  'transient',
+  'lock-error',
+  'no-store',
+  'exception',
+  'timeout',
+  'incomplete',
+  'throttled',
+  'informational',
+]);
+
+/** Asserts the response is an OperationOutcome error with the status, a spec issue code and (optionally) an expression. */
+export function expectOutcome(
+  response: request.Response,
+  status: number,
+  options: { code?: string; expression?: string } = {},
+): void {
+  expect(response.status).toBe(status);
+  expect(response.headers['content-type']).toMatch(/^application\/fhir\+json/);
+  expect(response.body.resourceType).toBe('OperationOutcome');
+  const issues = response.body.issue as {
+    severity: string;
+    code: string;
+    expression?: string[];
+    details?: { text?: string };
+  }[];
+  expect(issues.length).toBeGreaterThan(0);
+  for (const i of issues) expect(ISSUE_TYPES.has(i.code)).toBe(true);
+  expect(issues[0].severity).toBe('error');
+  expect(issues[0].details?.text).toBeTruthy();
+  if (options.code) expect(issues[0].code).toBe(options.code);
+  if (options.expression) expect(issues.some((i) => i.expression?.includes(options.expression as string))).toBe(true);
+  expect(JSON.stringify(response.body)).not.toMatch(/at .*\.(ts|js):\d+/);
+}
