@@ -1,0 +1,22 @@
+# meds-fhir server image, for running against MongoDB (see docker-compose.yml).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production PORT=8080
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY profiles ./profiles
+COPY examples ./examples
+COPY terminology ./terminology
+COPY checks ./checks
+EXPOSE 8080
+USER node
+CMD ["node", "dist/server.js"]

@@ -1,0 +1,26 @@
+// `npm run bench -- [suite] [FHIR base URL]`: runs the benchmark suites in bench/ against a running
+// server (start one with `npm start`) and prints a table per suite.
+import { restBenchmark } from '../bench/rest.mjs';
+
+const args = process.argv.slice(2);
+const base = (
+  args.find((a) => a.startsWith('http')) ??
+  process.env.FHIR_BASE_URL ??
+  'http://localhost:8080/fhir'
+).replace(/\/$/, '');
+const suites = args.filter((a) => !a.startsWith('http'));
+const all = { rest: restBenchmark };
+const selected = suites.length ? suites : Object.keys(all);
+
+console.log(
+  `meds-fhir benchmarks against ${base} (${process.env.BENCH_SECONDS ?? 10} s per scenario, ${process.env.BENCH_CONNECTIONS ?? 10} connections)`,
+);
+for (const name of selected) {
+  const suite = all[name];
+  if (!suite) {
+    console.error(`unknown suite "${name}"; known: ${Object.keys(all).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`\n## ${name}`);
+  console.table(await suite(base));
+}
