@@ -45,7 +45,7 @@ export interface RunningContext {
  */
 export async function createServerContext(config: ServerConfig, uri: string, logger: Logger): Promise<RunningContext> {
   const connection = await connectDatabase(uri, config.databaseName);
-  const store = new ResourceStore(connection.db);
+  const store = new ResourceStore(connection.db, connection.supportsTransactions ? connection.client : undefined);
   await store.ensureIndexes(MEDICATION_SET);
   // Undo commits a previous process left half-done, whatever their age: at start-up this process owns
   // nothing in flight. Other servers' commits younger than the lease are left to their owners.

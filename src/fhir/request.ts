@@ -1,4 +1,14 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { CurrentDocument } from '../store/documents';
+import type { PlannedWrite } from '../store/resource-store';
+
+/**
+ * Collects the writes of a transaction Bundle's entries: a handler that finds one on its request stages
+ * its writes there instead of committing, and the Bundle processor commits them all at once.
+ */
+export interface UnitOfWork {
+  stage(writes: PlannedWrite[]): CurrentDocument[];
+}
 
 export type FhirMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -27,6 +37,10 @@ export interface FhirRequest {
   /** Absolute FHIR base URL without trailing slash, for Location headers and Bundle links. */
   baseUrl: string;
   requestId: string;
+  /** Set for the entries of a transaction Bundle. */
+  unitOfWork?: UnitOfWork;
+  /** The id a create must use: a transaction assigns ids up front so references can be rewritten. */
+  assignedId?: string;
 }
 
 export interface FhirResponseHeaders {

@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config';
 import type { FhirError } from '../fhir/outcome';
 import type { PageTokens } from '../fhir/page-token';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
+import type { CurrentDocument } from '../store/documents';
 import type { ResourceStore } from '../store/resource-store';
 
 /** What a request asks of the server, once routed: what authorization and audit reason about. */
@@ -42,6 +43,8 @@ export interface Interceptor {
     resource: Resource,
     context: { request: FhirRequest; interaction: Interaction },
   ): Promise<OperationOutcomeIssue[]> | OperationOutcomeIssue[];
+  /** After versions are durably stored (caches of conformance resources, reindexing, subscriptions). */
+  afterCommit?(documents: { type: string; doc: CurrentDocument }[]): Promise<void> | void;
   /** After the handler, whether it succeeded or failed. */
   afterInteraction?(
     request: FhirRequest,

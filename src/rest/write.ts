@@ -27,11 +27,14 @@ export async function checkWrite(
  */
 export async function commitWrites(
   context: ServerContext,
+  request: FhirRequest,
   writes: PlannedWrite[],
   options: { versionWasExpected: boolean },
 ): Promise<CurrentDocument[]> {
+  if (request.unitOfWork) return request.unitOfWork.stage(writes);
+  let docs: CurrentDocument[];
   try {
-    return await context.store.commit(writes);
+    docs = await context.store.commit(writes);
   } catch (error) {
     if (error instanceof VersionConflictError) {
       const text = `${error.type}/${error.id} was changed by another request while this one was being processed`;
@@ -39,6 +42,9 @@ export async function commitWrites(
     }
     throw error;
   }
+  const committed = docs.map((doc, i) => ({ type: writes[i].type, doc }));
+  for (const interceptor of context.interceptors) await interceptor.afterCommit?.(committed);
+  return docs;
 }
 
 /** Two versions are the same content when they differ only in meta.versionId and meta.lastUpdated. */

@@ -10,6 +10,19 @@ import type { Resource } from '@medplum/fhirtypes';
  */
 export const HISTORY_COLLECTION = '_history';
 export const JOURNAL_COLLECTION = '_journal';
+/**
+ * Claims on a conditional-create condition ("Patient?identifier=sys|val"): a unique _id that only one
+ * of N racing creators can insert, since FerretDB has no partial unique indexes to do the same job.
+ */
+export const CLAIMS_COLLECTION = '_claims';
+
+export interface ClaimDocument {
+  _id: string;
+  type: string;
+  id: string;
+  /** The commit that made the claim, so that an undo removes only its own claims. */
+  tx: string;
+}
 
 /** The current version of a resource, in the collection named after its type. */
 export interface CurrentDocument {

@@ -1,7 +1,15 @@
-import type { Db } from 'mongodb';
+import type { ClientSession, Db, MongoClient } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
 import { randomUUID } from 'node:crypto';
-import { CurrentDocument, HISTORY_COLLECTION, HistoryDocument, historyId, JOURNAL_COLLECTION } from './documents';
+import {
+  ClaimDocument,
+  CLAIMS_COLLECTION,
+  CurrentDocument,
+  HISTORY_COLLECTION,
+  HistoryDocument,
+  historyId,
+  JOURNAL_COLLECTION,
+} from './documents';
 
 /** One resource write inside a commit, with the version it replaces (null: the resource must not exist). */
 export interface StagedWrite {
@@ -10,13 +18,15 @@ export interface StagedWrite {
   previous: CurrentDocument | null;
   next: CurrentDocument;
   method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Conditional-create conditions this write claims (see CLAIMS_COLLECTION). */
+  claims?: string[];
 }
 
 /** What the journal keeps of a commit in flight: enough to undo every step of it. */
 interface JournalDocument {
   _id: string;
   startedAt: Date;
-  writes: { type: string; id: string; v: number; previous: CurrentDocument | null }[];
+  writes: { type: string; id: string; v: number; previous: CurrentDocument | null; claims?: string[] }[];
 }
 
 /** Thrown when a staged write finds that another writer got there first. */
@@ -28,6 +38,23 @@ export class VersionConflictError extends Error {
   ) {
     super(`${type}/${id} was changed by another request`);
   }
+}
+
+/** Thrown when another writer already holds a conditional-create claim this commit needs. */
+export class ClaimTakenError extends Error {
+  constructor(
+    readonly claim: string,
+    readonly index: number,
+  ) {
+    super(`another request already created the resource for ${claim}`);
+  }
+}
+
+/** The index of the document an ordered insertMany stopped at on a duplicate key, if that is why it failed. */
+function duplicateKeyIndex(error: unknown): number | undefined {
+  const errors = error instanceof MongoBulkWriteError ? error.writeErrors : undefined;
+  const first = Array.isArray(errors) ? errors[0] : errors;
+  return first?.code === 11000 ? first.index : undefined;
 }
 
 /** A history version carries the commit that wrote it, so an undo removes only its own versions. */
@@ -52,7 +79,14 @@ export class Journal {
   /** Test hook: called after the n-th current document is replaced, to inject a crash mid-commit. */
   afterWriteHook?: (applied: number) => Promise<void> | void;
 
-  constructor(private readonly db: Db) {}
+  /**
+   * @param transactions where given (a MongoDB replica set or mongos), the writes of a commit also run
+   * inside one multi-document transaction, so readers never see part of a commit.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly transactions?: MongoClient,
+  ) {}
 
   async commit(writes: StagedWrite[]): Promise<void> {
     const journal = this.db.collection<JournalDocument>(JOURNAL_COLLECTION);
@@ -60,16 +94,16 @@ export class Journal {
     const entry: JournalDocument = {
       _id: tx,
       startedAt: new Date(),
-      writes: writes.map((w) => ({ type: w.type, id: w.id, v: w.next.v, previous: w.previous })),
+      writes: writes.map((w) => ({ type: w.type, id: w.id, v: w.next.v, previous: w.previous, claims: w.claims })),
     };
     await journal.insertOne(entry);
     try {
-      await this.lockVersions(writes, tx);
-      let applied = 0;
-      for (const write of writes) {
-        await this.replaceCurrent(write, applied);
-        applied++;
-        await this.afterWriteHook?.(applied);
+      if (this.transactions) {
+        await this.transactions.withSession((session) =>
+          session.withTransaction(() => this.applyWrites(writes, tx, session)),
+        );
+      } else {
+        await this.applyWrites(writes, tx);
       }
     } catch (error) {
       await this.undo(entry);
@@ -78,44 +112,68 @@ export class Journal {
     await journal.deleteOne({ _id: tx });
   }
 
-  private async lockVersions(writes: StagedWrite[], tx: string): Promise<void> {
-    const versions = writes.map(
-      (w): JournaledHistoryDocument => ({
-        _id: historyId(w.type, w.id, w.next.v),
-        type: w.type,
-        id: w.id,
-        v: w.next.v,
-        ts: w.next.ts,
-        method: w.method,
-        tx,
-        ...(w.next.deleted ? { deleted: true } : { resource: w.next.resource }),
-      }),
+  private async applyWrites(writes: StagedWrite[], tx: string, session?: ClientSession): Promise<void> {
+    await this.claim(writes, tx, session);
+    await this.lockVersions(writes, tx, session);
+    let applied = 0;
+    for (const write of writes) {
+      await this.replaceCurrent(write, applied, session);
+      applied++;
+      await this.afterWriteHook?.(applied);
+    }
+  }
+
+  private async claim(writes: StagedWrite[], tx: string, session?: ClientSession): Promise<void> {
+    const claims = writes.flatMap((w, index) =>
+      (w.claims ?? []).map((key) => ({ doc: { _id: key, type: w.type, id: w.id, tx } as ClaimDocument, index })),
     );
+    if (!claims.length) return;
     try {
-      await this.db.collection<JournaledHistoryDocument>(HISTORY_COLLECTION).insertMany(versions, { ordered: true });
+      await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).insertMany(
+        claims.map((c) => c.doc),
+        { ordered: true, session },
+      );
     } catch (error) {
-      const duplicate = error instanceof MongoBulkWriteError ? error.writeErrors : undefined;
-      const first = Array.isArray(duplicate) ? duplicate[0] : duplicate;
-      if (first?.code === 11000) {
-        const write = writes[first.index];
-        throw new VersionConflictError(write.type, write.id, first.index);
-      }
+      const first = duplicateKeyIndex(error);
+      if (first !== undefined) throw new ClaimTakenError(claims[first].doc._id, claims[first].index);
       throw error;
     }
   }
 
-  private async replaceCurrent(write: StagedWrite, index: number): Promise<void> {
+  private async lockVersions(writes: StagedWrite[], tx: string, session?: ClientSession): Promise<void> {
+    const versions = writes.map((w): JournaledHistoryDocument => ({
+      _id: historyId(w.type, w.id, w.next.v),
+      type: w.type,
+      id: w.id,
+      v: w.next.v,
+      ts: w.next.ts,
+      method: w.method,
+      tx,
+      ...(w.next.deleted ? { deleted: true } : { resource: w.next.resource }),
+    }));
+    try {
+      await this.db
+        .collection<JournaledHistoryDocument>(HISTORY_COLLECTION)
+        .insertMany(versions, { ordered: true, session });
+    } catch (error) {
+      const first = duplicateKeyIndex(error);
+      if (first !== undefined) throw new VersionConflictError(writes[first].type, writes[first].id, first);
+      throw error;
+    }
+  }
+
+  private async replaceCurrent(write: StagedWrite, index: number, session?: ClientSession): Promise<void> {
     const collection = this.db.collection<CurrentDocument>(write.type);
     if (!write.previous) {
       try {
-        await collection.insertOne(write.next);
+        await collection.insertOne(write.next, { session });
       } catch (error) {
         if ((error as { code?: unknown }).code === 11000) throw new VersionConflictError(write.type, write.id, index);
         throw error;
       }
       return;
     }
-    const result = await collection.replaceOne({ _id: write.id, v: write.previous.v }, write.next);
+    const result = await collection.replaceOne({ _id: write.id, v: write.previous.v }, write.next, { session });
     if (result.matchedCount !== 1) throw new VersionConflictError(write.type, write.id, index);
   }
 
@@ -137,6 +195,10 @@ export class Journal {
       }
       // Removed last, so a crash during undo leaves the ownership mark for the next attempt.
       await history.deleteOne(versionKey);
+    }
+    const claims = entry.writes.flatMap((w) => w.claims ?? []);
+    if (claims.length) {
+      await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).deleteMany({ _id: { $in: claims }, tx: entry._id });
     }
     await this.db.collection<JournalDocument>(JOURNAL_COLLECTION).deleteOne({ _id: entry._id });
   }

@@ -1,5 +1,5 @@
 import type { Meta, Resource } from '@medplum/fhirtypes';
-import type { Db, Filter, IndexDescription } from 'mongodb';
+import type { Db, Filter, IndexDescription, MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { CurrentDocument, HISTORY_COLLECTION, HistoryDocument, historyId, JOURNAL_COLLECTION } from './documents';
 import { Journal, StagedWrite } from './journal';
@@ -16,6 +16,8 @@ export interface PlannedWrite {
   previous: CurrentDocument | null;
   /** The new content; absent for a deletion. */
   resource?: Resource;
+  /** Conditional-create conditions to claim atomically with this write. */
+  claims?: string[];
 }
 
 export interface HistoryQuery {
@@ -48,8 +50,12 @@ export class ResourceStore {
   private readonly extraIndexes = new Map<string, IndexDescription[]>();
   private readonly indexedTypes = new Set<string>();
 
-  constructor(readonly db: Db) {
-    this.journal = new Journal(db);
+  /** @param transactions a client whose deployment has multi-document transactions, to add isolation */
+  constructor(
+    readonly db: Db,
+    transactions?: MongoClient,
+  ) {
+    this.journal = new Journal(db, transactions);
   }
 
   setIndexer(indexer: StoreIndexer): void {
@@ -102,14 +108,12 @@ export class ResourceStore {
   }
 
   /**
-   * Commits writes all-or-nothing and returns the stored documents in the order given. Throws
-   * VersionConflictError when a write's `previous` is no longer current.
+   * Assigns versions and the timestamp and builds the documents to store, without writing anything: a
+   * transaction Bundle stages every entry first and commits them together.
    */
-  async commit(writes: PlannedWrite[]): Promise<CurrentDocument[]> {
-    const ts = new Date();
-    const staged: StagedWrite[] = writes.map((write) => {
+  stage(writes: PlannedWrite[], ts = new Date()): StagedWrite[] {
+    return writes.map((write) => {
       const v = (write.previous?.v ?? 0) + 1;
-      const meta: Meta = { ...(write.resource?.meta ?? {}), versionId: String(v), lastUpdated: ts.toISOString() };
       if (!write.resource) {
         if (!write.previous) throw new Error('a deletion needs the version it deletes');
         const next: CurrentDocument = {
@@ -120,8 +124,16 @@ export class ResourceStore {
           resource: write.previous.resource,
           compartments: write.previous.compartments,
         };
-        return { type: write.type, id: write.id, previous: write.previous, next, method: write.method };
+        return {
+          type: write.type,
+          id: write.id,
+          previous: write.previous,
+          next,
+          method: write.method,
+          claims: write.claims,
+        };
       }
+      const meta: Meta = { ...(write.resource.meta ?? {}), versionId: String(v), lastUpdated: ts.toISOString() };
       // resourceType, id and meta first, as the spec's examples print them.
       const resource = {
         resourceType: write.resource.resourceType,
@@ -130,11 +142,27 @@ export class ResourceStore {
         ...withoutIdentity(write.resource),
       } as Resource;
       const next: CurrentDocument = { _id: write.id, v, ts, resource, ...this.indexer(resource) };
-      return { type: write.type, id: write.id, previous: write.previous, next, method: write.method };
+      return {
+        type: write.type,
+        id: write.id,
+        previous: write.previous,
+        next,
+        method: write.method,
+        claims: write.claims,
+      };
     });
+  }
+
+  /** Commits staged writes all-or-nothing; throws VersionConflictError when one lost a race. */
+  async commitStaged(staged: StagedWrite[]): Promise<CurrentDocument[]> {
     for (const write of staged) await this.ensureTypeIndexes(write.type);
     await this.journal.commit(staged);
     return staged.map((s) => s.next);
+  }
+
+  /** Stages and commits in one step: the path of every single-resource interaction. */
+  async commit(writes: PlannedWrite[]): Promise<CurrentDocument[]> {
+    return this.commitStaged(this.stage(writes));
   }
 
   async history(query: HistoryQuery): Promise<HistoryDocument[]> {

@@ -111,6 +111,15 @@ describe('read and vread', () => {
     expect(v3.status).toBe(404);
   });
 
+  it('answers HEAD like GET without a body', async () => {
+    const created = await createResource(server.app, patient);
+    const head = await request(server.app).head(`/fhir/Patient/${created.id}`);
+    expect(head.status).toBe(200);
+    expect(head.headers.etag).toBe('W/"1"');
+    expect(head.text).toBeUndefined();
+    expect((await request(server.app).head('/fhir/Patient/not-there')).status).toBe(404);
+  });
+
   it('supports _pretty and _format=json', async () => {
     const created = await createResource(server.app, patient);
     const pretty = await request(server.app).get(`/fhir/Patient/${created.id}?_pretty=true&_format=json`);

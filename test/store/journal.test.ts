@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
-import { HISTORY_COLLECTION, JOURNAL_COLLECTION } from '../../src/store/documents';
+import { CLAIMS_COLLECTION, HISTORY_COLLECTION, JOURNAL_COLLECTION } from '../../src/store/documents';
+import { ClaimTakenError, VersionConflictError } from '../../src/store/journal';
 import { ResourceStore } from '../../src/store/resource-store';
 import { databaseNameFor } from '../support/server';
 
@@ -93,5 +94,64 @@ describe('journaled commits', () => {
     expect(await new ResourceStore(client.db(dbName)).journal.recover(60_000)).toBe(0);
     expect(await new ResourceStore(client.db(dbName)).journal.recover(0)).toBe(1);
     expect(await stateOf()).toEqual(before);
+  });
+});
+
+describe('conditional-create claims', () => {
+  it('let exactly one of many racing commits claim a condition, and are released when a commit is undone', async () => {
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        store.commit([
+          {
+            type: 'Patient',
+            id: `claimant-${i}`,
+            method: 'POST',
+            previous: null,
+            resource: { resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: '42' }] },
+            claims: ['Patient?identifier=urn:mrn|42'],
+          },
+        ]),
+      ),
+    );
+    const won = attempts.filter((a) => a.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const lost of attempts.filter((a): a is PromiseRejectedResult => a.status === 'rejected')) {
+      expect(lost.reason).toBeInstanceOf(ClaimTakenError);
+    }
+    const patients = await client
+      .db(dbName)
+      .collection('Patient')
+      .countDocuments({ _id: { $regex: '^claimant-' } as never });
+    expect(patients).toBe(1);
+
+    // A commit that fails after claiming gives the claim back.
+    const [existing] = await store.commit([
+      { type: 'Patient', id: 'holder', method: 'PUT', previous: null, resource: { resourceType: 'Patient' } },
+    ]);
+    await expect(
+      store.commit([
+        {
+          type: 'Patient',
+          id: 'c1',
+          method: 'POST',
+          previous: null,
+          resource: { resourceType: 'Patient' },
+          claims: ['Patient?x=1'],
+        },
+        {
+          type: 'Patient',
+          id: 'holder',
+          method: 'PUT',
+          previous: { ...existing, v: 9 },
+          resource: { resourceType: 'Patient' },
+        },
+      ]),
+    ).rejects.toBeInstanceOf(VersionConflictError);
+    expect(
+      await client
+        .db(dbName)
+        .collection(CLAIMS_COLLECTION)
+        .findOne({ _id: 'Patient?x=1' as never }),
+    ).toBeNull();
   });
 });

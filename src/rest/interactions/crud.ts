@@ -67,10 +67,10 @@ export async function create(request: FhirRequest, context: ServerContext, type:
   // The spec says a server SHALL ignore an id in a create; the server assigns one.
   const { id: _ignored, ...rest } = body;
   const resource = rest as Resource;
-  const id = newId();
+  const id = request.assignedId ?? newId();
   const interaction = { kind: 'create' as const, resourceType: type, id };
   await checkWrite(context, request, interaction, { ...resource, id } as Resource);
-  const [doc] = await commitWrites(context, [{ type, id, method: 'POST', previous: null, resource }], {
+  const [doc] = await commitWrites(context, request, [{ type, id, method: 'POST', previous: null, resource }], {
     versionWasExpected: false,
   });
   return writeResponse(request, 201, doc, type, `Created ${type}/${id}`);
@@ -102,7 +102,7 @@ export async function update(
   if (previous && !previous.deleted && sameContent(previous.resource, resource)) {
     return writeResponse(request, 200, previous, type, `${type}/${id} is unchanged`);
   }
-  const [doc] = await commitWrites(context, [{ type, id, method: 'PUT', previous, resource }], {
+  const [doc] = await commitWrites(context, request, [{ type, id, method: 'PUT', previous, resource }], {
     versionWasExpected: expected !== undefined,
   });
   const created = !previous || previous.deleted === true;
@@ -128,7 +128,7 @@ export async function remove(
     const text = previous ? `${type}/${id} was already deleted` : `${type}/${id} does not exist; nothing was deleted`;
     return outcomeResponse(200, outcome([issue('information', 'not-found', text)]), request);
   }
-  const [doc] = await commitWrites(context, [{ type, id, method: 'DELETE', previous }], {
+  const [doc] = await commitWrites(context, request, [{ type, id, method: 'DELETE', previous }], {
     versionWasExpected: expected !== undefined,
   });
   const response = outcomeResponse(200, allOk(`Deleted ${type}/${id} (version ${doc.v})`), request);
