@@ -10,6 +10,8 @@ export interface ServerConfig {
   publicBaseUrl?: string;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Most entries a batch or transaction Bundle may have. */
+  maxBundleEntries: number;
   defaultPageSize: number;
   maxPageSize: number;
   /** Age after which an unfinished commit in the journal is undone by the recovery sweep. */
@@ -36,6 +38,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     dataDir: env.DATA_DIR ?? './data',
     publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/$/, '') || undefined,
     maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024),
+    maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
     journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 30_000),

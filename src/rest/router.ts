@@ -1,6 +1,7 @@
 import { FhirError, methodNotAllowed, notFound } from '../fhir/outcome';
 import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { Interaction, ServerContext } from './context';
+import { processBundle } from './interactions/bundle';
 import { capabilityStatement } from './interactions/capabilities';
 import { create, read, remove, update, vread } from './interactions/crud';
 import { history } from './interactions/history';
@@ -24,6 +25,7 @@ export interface Route {
  * built from this table, follows.
  */
 export const routes: Route[] = [
+  { method: 'POST', pattern: '', interaction: 'transaction', handler: (r, c) => processBundle(r, c) },
   { method: 'GET', pattern: 'metadata', interaction: 'capabilities', handler: (r, c) => capabilityStatement(r, c) },
   { method: 'GET', pattern: '_history', interaction: 'history-system', handler: (r, c) => history(r, c, {}) },
   { method: 'GET', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },

@@ -65,7 +65,8 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
   const systemInteractions = [
     ...(routed.has('history-system') ? [{ code: 'history-system' as const }] : []),
     ...(routed.has('transaction') ? [{ code: 'transaction' as const }] : []),
-    ...(routed.has('batch') ? [{ code: 'batch' as const }] : []),
+    // One route serves both Bundle types.
+    ...(routed.has('transaction') ? [{ code: 'batch' as const }] : []),
     ...(context.search ? [{ code: 'search-system' as const }] : []),
   ];
 

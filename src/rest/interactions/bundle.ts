@@ -1,0 +1,239 @@
+import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
+import { badRequest, FhirError, issue, outcome, tooLarge } from '../../fhir/outcome';
+import type { FhirMethod, FhirRequest, FhirResponse, UnitOfWork } from '../../fhir/request';
+import type { CurrentDocument } from '../../store/documents';
+import { ClaimTakenError, StagedWrite, VersionConflictError } from '../../store/journal';
+import type { ServerContext } from '../context';
+import { dispatch } from '../router';
+import { requireResourceBody } from '../resource-body';
+import { prepareTransaction } from './transaction-prepare';
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  412: 'Precondition Failed',
+  413: 'Payload Too Large',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+};
+
+const ENTRY_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The spec's processing order for a transaction (RESTful API, "Transaction Processing Rules"). */
+const TRANSACTION_ORDER: Record<FhirMethod, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
+}
+
+/** An error in one entry, restated so that it names the entry (Bundle.entry[i]) and keeps its status. */
+function entryError(index: number, error: FhirError): FhirError {
+  const issues = (error.outcome.issue ?? []).map((i) => ({
+    ...i,
+    details: { ...i.details, text: `Bundle.entry[${index}]: ${i.details?.text ?? i.diagnostics ?? i.code}` },
+    expression: [`Bundle.entry[${index}]`, ...(i.expression ?? [])],
+  }));
+  return new FhirError(error.status, outcome(issues));
+}
+
+/** Turns an entry's request into the same transport-free request a single HTTP call would make. */
+function entryRequest(parent: FhirRequest, entry: BundleEntry, index: number): FhirRequest {
+  const method = entry.request?.method as FhirMethod;
+  const url = entry.request?.url ?? '';
+  const parsed = new URL(url.replace(/^\/+/, ''), 'http://entry.invalid/');
+  const path = decodeURI(parsed.pathname.replace(/^\/+/, '').replace(/\/+$/, ''));
+  return {
+    method,
+    path,
+    query: [...parsed.searchParams.entries()],
+    headers: {
+      ifMatch: entry.request?.ifMatch,
+      ifNoneMatch: entry.request?.ifNoneMatch,
+      ifModifiedSince: entry.request?.ifModifiedSince,
+      ifNoneExist: entry.request?.ifNoneExist,
+      prefer: parent.headers.prefer,
+      contentType: 'application/fhir+json',
+    },
+    body: entry.resource,
+    baseUrl: parent.baseUrl,
+    requestId: `${parent.requestId}#${index}`,
+  };
+}
+
+function responseEntry(response: FhirResponse): BundleEntry {
+  const body = response.body;
+  const isOutcome = body?.resourceType === 'OperationOutcome';
+  return {
+    ...(body && !isOutcome ? { resource: body } : {}),
+    response: {
+      status: statusLine(response.status),
+      ...(response.headers.location ? { location: response.headers.location } : {}),
+      ...(response.headers.etag ? { etag: response.headers.etag } : {}),
+      ...(response.headers.lastModified ? { lastModified: new Date(response.headers.lastModified).toISOString() } : {}),
+      ...(isOutcome ? { outcome: body as OperationOutcome } : {}),
+    },
+  };
+}
+
+function checkEntryShape(entry: BundleEntry, index: number): void {
+  const method = entry.request?.method as FhirMethod | undefined;
+  if (!entry.request || !method || !ENTRY_METHODS.has(method)) {
+    throw badRequest(`Bundle.entry[${index}] needs request.method (GET, HEAD, POST, PUT, PATCH or DELETE)`, [
+      `Bundle.entry[${index}].request.method`,
+    ]);
+  }
+  if (!entry.request.url) {
+    throw badRequest(`Bundle.entry[${index}] needs request.url`, `Bundle.entry[${index}].request.url`);
+  }
+  if ((method === 'POST' || method === 'PUT') && !entry.resource) {
+    throw badRequest(`Bundle.entry[${index}] is a ${method} without a resource`, `Bundle.entry[${index}].resource`);
+  }
+}
+
+/** POST [base] with a batch or transaction Bundle (RESTful API, "batch/transaction"). */
+export async function processBundle(request: FhirRequest, context: ServerContext): Promise<FhirResponse> {
+  const bundle = requireResourceBody(request.body, 'Bundle') as Bundle;
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw badRequest(
+      `POST to the base accepts batch and transaction Bundles, not "${bundle.type ?? ''}"`,
+      'Bundle.type',
+    );
+  }
+  const entries = bundle.entry ?? [];
+  if (entries.length > context.config.maxBundleEntries) {
+    throw tooLarge(
+      `The Bundle has ${entries.length} entries; this server accepts at most ${context.config.maxBundleEntries}`,
+    );
+  }
+  entries.forEach((entry, index) => checkEntryShape(entry, index));
+  return bundle.type === 'batch'
+    ? processBatch(request, context, entries)
+    : processTransaction(request, context, entries);
+}
+
+/** Each entry on its own, through the same handlers as single requests; failures stay in their entry. */
+async function processBatch(
+  request: FhirRequest,
+  context: ServerContext,
+  entries: BundleEntry[],
+): Promise<FhirResponse> {
+  const results: BundleEntry[] = [];
+  for (const [index, entry] of entries.entries()) {
+    try {
+      results.push(responseEntry(await dispatch(entryRequest(request, entry, index), context)));
+    } catch (error) {
+      if (!(error instanceof FhirError)) throw error;
+      results.push({ response: { status: statusLine(error.status), outcome: error.outcome } });
+    }
+  }
+  const body: Bundle = { resourceType: 'Bundle', type: 'batch-response', entry: results };
+  return { status: 200, headers: {}, body };
+}
+
+/** Collects the staged writes of a transaction; conflicts with earlier entries are caught here. */
+class TransactionWork implements UnitOfWork {
+  readonly staged: StagedWrite[] = [];
+  readonly entryOf: number[] = [];
+  private readonly ts = new Date();
+  private readonly touched = new Set<string>();
+  current = -1;
+
+  constructor(private readonly context: ServerContext) {}
+
+  stage(writes: Parameters<UnitOfWork['stage']>[0]): CurrentDocument[] {
+    const staged = this.context.store.stage(writes, this.ts);
+    for (const write of staged) {
+      const key = `${write.type}/${write.id}`;
+      if (this.touched.has(key)) {
+        throw badRequest(
+          `${key} is written by more than one entry of the transaction`,
+          `Bundle.entry[${this.current}]`,
+        );
+      }
+      this.touched.add(key);
+      this.staged.push(write);
+      this.entryOf.push(this.current);
+    }
+    return staged.map((s) => s.next);
+  }
+}
+
+/**
+ * All entries or none: writes are staged entry by entry through the ordinary handlers (which run the
+ * interceptors: validation, authorization), then committed together by the journal. GET entries run
+ * after the commit, so they see the transaction's result.
+ */
+async function processTransaction(
+  request: FhirRequest,
+  context: ServerContext,
+  entries: BundleEntry[],
+): Promise<FhirResponse> {
+  const prepared = await prepareTransaction(request, context, entries);
+  const order = entries
+    .map((entry, index) => ({ entry: prepared.entries[index] ?? entry, index }))
+    .sort(
+      (a, b) =>
+        TRANSACTION_ORDER[a.entry.request?.method as FhirMethod] -
+          TRANSACTION_ORDER[b.entry.request?.method as FhirMethod] || a.index - b.index,
+    );
+
+  const work = new TransactionWork(context);
+  const results: (BundleEntry | undefined)[] = new Array(entries.length);
+  const reads: { entry: BundleEntry; index: number }[] = [];
+  for (const { entry, index } of order) {
+    const method = entry.request?.method as FhirMethod;
+    if (method === 'GET' || method === 'HEAD') {
+      reads.push({ entry, index });
+      continue;
+    }
+    const presetResult = prepared.results[index];
+    if (presetResult) {
+      results[index] = presetResult;
+      continue;
+    }
+    work.current = index;
+    try {
+      const entryReq = {
+        ...entryRequest(request, entry, index),
+        unitOfWork: work,
+        assignedId: prepared.assignedIds[index],
+      };
+      results[index] = responseEntry(await dispatch(entryReq, context));
+    } catch (error) {
+      if (error instanceof FhirError) throw entryError(index, error);
+      throw error;
+    }
+  }
+
+  let committed: CurrentDocument[] = [];
+  try {
+    committed = await context.store.commitStaged(work.staged);
+  } catch (error) {
+    if (error instanceof VersionConflictError || error instanceof ClaimTakenError) {
+      const index = work.entryOf[error.index] ?? error.index;
+      const conflict = new FhirError(409, outcome([issue('error', 'conflict', error.message)]));
+      throw entryError(index, conflict);
+    }
+    throw error;
+  }
+  const documents = committed.map((doc, i) => ({ type: work.staged[i].type, doc }));
+  for (const interceptor of context.interceptors) await interceptor.afterCommit?.(documents);
+
+  for (const { entry, index } of reads) {
+    try {
+      results[index] = responseEntry(await dispatch(entryRequest(request, entry, index), context));
+    } catch (error) {
+      if (!(error instanceof FhirError)) throw error;
+      results[index] = { response: { status: statusLine(error.status), outcome: error.outcome } };
+    }
+  }
+  const body: Bundle = { resourceType: 'Bundle', type: 'transaction-response', entry: results as BundleEntry[] };
+  return { status: 200, headers: {}, body };
+}
