@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config';
 import { connectDatabase, DatabaseConnection } from './db/connection';
+import { compartmentsOf } from './fhir/compartments';
 import { PageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
 import { ResourceStore } from './store/resource-store';
@@ -46,6 +47,7 @@ export interface RunningContext {
 export async function createServerContext(config: ServerConfig, uri: string, logger: Logger): Promise<RunningContext> {
   const connection = await connectDatabase(uri, config.databaseName);
   const store = new ResourceStore(connection.db, connection.supportsTransactions ? connection.client : undefined);
+  store.setIndexer((resource) => ({ compartments: compartmentsOf(resource) }));
   await store.ensureIndexes(MEDICATION_SET);
   // Undo commits a previous process left half-done, whatever their age: at start-up this process owns
   // nothing in flight. Other servers' commits younger than the lease are left to their owners.
