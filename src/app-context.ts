@@ -4,7 +4,9 @@ import { connectDatabase, DatabaseConnection } from './db/connection';
 import { compartmentsOf } from './fhir/compartments';
 import { PageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
+import { registerValidation } from './modules/validation';
 import { ResourceStore } from './store/resource-store';
+import { createValidator } from './validation';
 
 /** The medication-management types whose collections and indexes exist from the first start. */
 export const MEDICATION_SET = [
@@ -73,6 +75,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     pageTokens: new PageTokens(process.env.PAGE_TOKEN_SECRET),
     supportsTransactions: connection.supportsTransactions,
   };
+  await registerValidation(context, createValidator({ requiredProfiles: config.requiredProfiles }));
   return {
     context,
     connection,

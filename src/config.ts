@@ -19,6 +19,21 @@ export interface ServerConfig {
   logLevel: string;
   /** Load examples/ into an empty database at start-up. */
   loadExamples: boolean;
+  /** Profiles every resource of a type must conform to (REQUIRED_PROFILES="Type=url,Type=url"). */
+  requiredProfiles: Record<string, string[]>;
+}
+
+function parseRequiredProfiles(value: string | undefined): Record<string, string[]> {
+  const map: Record<string, string[]> = {};
+  for (const pair of (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const [type, url] = pair.split('=');
+    if (!type || !url) throw new Error(`REQUIRED_PROFILES entries are Type=canonical-url, got "${pair}"`);
+    (map[type] ??= []).push(url);
+  }
+  return map;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -44,5 +59,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 30_000),
     logLevel: env.LOG_LEVEL ?? 'info',
     loadExamples: (env.LOAD_EXAMPLES ?? 'false') === 'true',
+    requiredProfiles: parseRequiredProfiles(env.REQUIRED_PROFILES),
   };
 }

