@@ -1,0 +1,161 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Db } from 'mongodb';
+import { extractSearchIndex, indexedTypes, searchIndexes, type SearchParameterRegistry } from '../src/search';
+import type { CurrentDocument } from '../src/store/documents';
+
+/** The cohort of the search benchmark: 21 resources per patient plus 50 shared Medications. */
+export const PER_PATIENT = 21;
+export const LOINC = [
+  '19659-2', // buprenorphine screen
+  '3879-4', // opiates screen
+  '44249-1', // PHQ-9 total
+  '14334-7', // lithium level
+  '2345-7', // glucose
+  '8867-4', // heart rate
+];
+export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+
+/** Deterministic PRNG (mulberry32), so every run generates the same cohort. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const day = (offset: number) =>
+  new Date(Date.UTC(2024, 0, 1) + Math.floor(offset) * 86_400_000).toISOString().slice(0, 10);
+const ref = (reference: string) => ({ reference });
+
+export function medications(): Resource[] {
+  return Array.from({ length: 50 }, (_, m) => ({
+    resourceType: 'Medication',
+    id: `med${m}`,
+    code: { coding: [{ system: RXNORM, code: String(1000000 + m), display: `Medication ${m}` }] },
+  }));
+}
+
+export function patientResources(i: number): Resource[] {
+  const rand = random(i + 1);
+  const patient = `Patient/p${i}`;
+  const out: Resource[] = [
+    {
+      resourceType: 'Patient',
+      id: `p${i}`,
+      identifier: [{ system: 'urn:mrn', value: `MRN${i}` }],
+      name: [{ family: `Family${i % 997}`, given: [`Given${i % 101}`] }],
+      gender: i % 2 ? 'female' : 'male',
+      birthDate: day(-365 * (20 + (i % 50)) - (i % 365)),
+    },
+  ];
+  for (let k = 0; k < 3; k++) {
+    const authored = rand() * 330;
+    const mr = `mr${i}-${k}`;
+    const medication = `Medication/med${(i * 3 + k) % 50}`;
+    out.push({
+      resourceType: 'MedicationRequest',
+      id: mr,
+      status: k === 0 ? 'active' : k === 1 ? (rand() < 0.5 ? 'active' : 'stopped') : 'completed',
+      intent: 'order',
+      subject: ref(patient),
+      medicationReference: ref(medication),
+      authoredOn: day(authored),
+      dispenseRequest: {
+        expectedSupplyDuration: { value: 30, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' },
+      },
+    });
+    for (let j = 0; j < 2; j++) {
+      out.push({
+        resourceType: 'MedicationDispense',
+        id: `md${i}-${k}-${j}`,
+        status: 'completed',
+        subject: ref(patient),
+        medicationReference: ref(medication),
+        authorizingPrescription: [ref(`MedicationRequest/${mr}`)],
+        whenHandedOver: `${day(authored + 1 + 30 * j + rand() * 5)}T10:00:00Z`,
+        quantity: { value: 30 },
+        daysSupply: { value: 30, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' },
+      });
+    }
+  }
+  for (let n = 0; n < 4; n++) {
+    out.push({
+      resourceType: 'MedicationStatement',
+      id: `ms${i}-${n}`,
+      status: n === 3 ? 'not-taken' : 'active',
+      subject: ref(patient),
+      medicationReference: ref(`Medication/med${(i * 3 + (n % 3)) % 50}`),
+      effectiveDateTime: `${day(rand() * 360)}T08:00:00Z`,
+    });
+  }
+  for (let n = 0; n < 6; n++) {
+    out.push({
+      resourceType: 'Observation',
+      id: `obs${i}-${n}`,
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: LOINC[n] }] },
+      subject: ref(patient),
+      effectiveDateTime: `${day(rand() * 360)}T09:30:00Z`,
+      valueQuantity: {
+        value: Math.round(rand() * 100),
+        unit: '{score}',
+        system: 'http://unitsofmeasure.org',
+        code: '{score}',
+      },
+    });
+  }
+  out.push({
+    resourceType: 'CarePlan',
+    id: `cp${i}`,
+    status: rand() < 0.8 ? 'active' : 'completed',
+    intent: 'plan',
+    subject: ref(patient),
+    activity: [
+      { detail: { status: 'scheduled', scheduledPeriod: { start: day(rand() * 500), end: day(520) } } },
+      { detail: { status: 'completed', scheduledString: 'monthly' } },
+    ],
+  });
+  return out;
+}
+
+function documentOf(resource: Resource, registry: SearchParameterRegistry): CurrentDocument {
+  const ts = new Date(Date.UTC(2025, 0, 1));
+  const stored = { ...resource, meta: { versionId: '1', lastUpdated: ts.toISOString() } } as Resource;
+  return { _id: resource.id as string, v: 1, ts, resource: stored, sp: extractSearchIndex(stored, registry) };
+}
+
+/** Loads `patients` patients (and the Medications) with insertMany, the documents built as the store does. */
+export async function loadCohort(
+  db: Db,
+  registry: SearchParameterRegistry,
+  patients: number,
+  onProgress: (done: number) => void,
+): Promise<void> {
+  const buffers = new Map<string, CurrentDocument[]>();
+  const flush = async (type: string) => {
+    const docs = buffers.get(type) ?? [];
+    if (docs.length) await db.collection<CurrentDocument>(type).insertMany(docs, { ordered: false });
+    buffers.set(type, []);
+  };
+  const add = async (resource: Resource) => {
+    const list = buffers.get(resource.resourceType) ?? [];
+    list.push(documentOf(resource, registry));
+    buffers.set(resource.resourceType, list);
+    if (list.length >= 2000) await flush(resource.resourceType);
+  };
+  for (const m of medications()) await add(m);
+  for (let i = 0; i < patients; i++) {
+    for (const r of patientResources(i)) await add(r);
+    if (i % 500 === 499) onProgress(i + 1);
+  }
+  for (const type of buffers.keys()) await flush(type);
+  // Indexes after the load, one createIndex at a time (FerretDB, see ResourceStore.createIndexes).
+  for (const type of indexedTypes()) {
+    for (const { key, ...options } of searchIndexes(type))
+      await db.collection(type).createIndex(key as Record<string, 1 | -1>, options);
+  }
+}

@@ -1,0 +1,60 @@
+import type { IndexDescription } from 'mongodb';
+import { sortPath, valuePath } from './keys';
+
+const v = (code: string, field: string) => `${valuePath(code)}.${field}`;
+
+/**
+ * Compound indexes for the common queries of the medication set, in MongoDB's equality, sort, range
+ * order. Only one field of each may be an array in a given document (MongoDB's "parallel arrays"
+ * rule): patient, status, prescription and dates have one value per resource and are stored unwrapped
+ * (extract.ts), so only `code` or `activity-date` may be arrays. bench/search-explain.ts prints which
+ * index each benchmark query is meant to use.
+ */
+const INDEXES: Record<string, IndexDescription[]> = {
+  MedicationRequest: [
+    { key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1, _id: 1 }, name: 'sp_patient_status' },
+    { key: { [v('status', 'c')]: 1, [sortPath('authoredon')]: -1, _id: -1 }, name: 'sp_status_authoredon' },
+    { key: { [v('medication', 'r')]: 1 }, name: 'sp_medication' },
+  ],
+  MedicationDispense: [
+    { key: { [v('prescription', 'r')]: 1, [v('whenhandedover', 'lo')]: 1 }, name: 'sp_prescription_handedover' },
+    { key: { [v('patient', 'r')]: 1, [v('whenhandedover', 'lo')]: -1 }, name: 'sp_patient_handedover' },
+  ],
+  MedicationStatement: [
+    {
+      key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1, [v('effective', 'lo')]: -1 },
+      name: 'sp_patient_status_effective',
+    },
+  ],
+  MedicationAdministration: [
+    { key: { [v('patient', 'r')]: 1, [v('effective-time', 'lo')]: -1 }, name: 'sp_patient_effective' },
+  ],
+  Observation: [
+    { key: { [v('code', 'sc')]: 1, [v('date', 'lo')]: 1, _id: 1 }, name: 'sp_code_date' },
+    { key: { [v('patient', 'r')]: 1, [v('code', 'sc')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_code_date' },
+  ],
+  CarePlan: [
+    { key: { [v('status', 'c')]: 1, [v('activity-date', 'lo')]: 1 }, name: 'sp_status_activity_date' },
+    { key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' },
+  ],
+  Patient: [
+    { key: { [v('identifier', 'sc')]: 1 }, name: 'sp_identifier' },
+    { key: { [v('family', 'n')]: 1 }, name: 'sp_family' },
+  ],
+  Medication: [{ key: { [v('code', 'sc')]: 1 }, name: 'sp_code' }],
+  DetectedIssue: [{ key: { [v('patient', 'r')]: 1, [v('identified', 'lo')]: -1 }, name: 'sp_patient_identified' }],
+  Task: [{ key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' }],
+  Encounter: [{ key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
+  Appointment: [{ key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
+  ValueSet: [{ key: { [v('url', 'u')]: 1 }, name: 'sp_url' }],
+};
+
+/** MongoDB index specifications for `type`'s collection (empty for types outside the medication set). */
+export function searchIndexes(type: string): IndexDescription[] {
+  return INDEXES[type] ?? [];
+}
+
+/** The types that have search indexes, for creating them at start-up. */
+export function indexedTypes(): string[] {
+  return Object.keys(INDEXES);
+}

@@ -1,0 +1,250 @@
+import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Db } from 'mongodb';
+import { createHash } from 'node:crypto';
+import { isResourceType } from '../fhir/definitions';
+import { badRequest, issue, outcome } from '../fhir/outcome';
+import { PageTokens } from '../fhir/page-token';
+import type { CurrentDocument } from '../store/documents';
+import { allOf, asFilter, type MongoFilter } from './compile/element';
+import { compileFilter, LIVE, type CompileContext } from './compile/query';
+import { loadIncludes, type Included } from './includes';
+import {
+  compareDocuments,
+  compileSort,
+  decodeCursor,
+  encodeCursor,
+  keysetFilter,
+  mongoSort,
+  sortValueOf,
+  type Cursor,
+  type SortField,
+} from './paging';
+import { CURSOR_PARAM, parseSearch, type IncludeSpec, type ParsedSearch } from './parse';
+import type { SearchParameterRegistry } from './registry';
+import { engineFeatures } from './engine';
+import { subset } from './summary';
+
+export interface SearchRequest {
+  /** Undefined for a system-level search (`GET [base]?_type=...`). */
+  resourceType?: string;
+  /** The query in order, a repeated name once per occurrence (URLSearchParams or FhirRequest.query). */
+  params: Iterable<[string, string]>;
+  /** Absolute FHIR base without trailing slash. */
+  baseUrl: string;
+  /** `Prefer: handling=lenient`: unknown parameters are ignored and reported instead of a 400. */
+  lenient?: boolean;
+}
+
+export interface SearchOptions {
+  maxCount: number;
+  defaultCount: number;
+  /** Secret of the page tokens (PAGE_TOKEN_SECRET), or a PageTokens shared by the server. */
+  pageSecret: string | PageTokens;
+  /** For tests: the "now" of `ap` date searches. */
+  now?: Date;
+}
+
+interface Match {
+  type: string;
+  doc: CurrentDocument;
+}
+
+const tokenCache = new Map<string, PageTokens>();
+
+function pageTokens(secret: string | PageTokens): PageTokens {
+  if (secret instanceof PageTokens) return secret;
+  let tokens = tokenCache.get(secret);
+  if (!tokens) tokenCache.set(secret, (tokens = new PageTokens(secret)));
+  return tokens;
+}
+
+async function searchedTypes(db: Db, request: SearchRequest, parsed: ParsedSearch): Promise<string[]> {
+  if (request.resourceType) return [request.resourceType];
+  const types = parsed.types ?? [];
+  for (const type of types)
+    if (!isResourceType(type)) throw badRequest(`Unknown resource type ${type} in _type`, '_type');
+  if (types.length) return [...new Set(types)].sort();
+  // System-level search without _type: every type that has a collection.
+  const collections = await db.listCollections({}, { nameOnly: true }).toArray();
+  return collections
+    .map((c) => c.name)
+    .filter(isResourceType)
+    .sort();
+}
+
+function validateIncludes(
+  registry: SearchParameterRegistry,
+  specs: IncludeSpec[],
+  lenient: boolean,
+  ignored: { name: string; reason: string }[],
+): IncludeSpec[] {
+  return specs.filter((spec) => {
+    const name = `_${spec.kind}`;
+    let problem: string | undefined;
+    if (spec.sourceType !== '*' && !isResourceType(spec.sourceType))
+      problem = `Unknown resource type ${spec.sourceType}`;
+    else if (
+      spec.param !== '*' &&
+      spec.sourceType !== '*' &&
+      registry.get(spec.sourceType, spec.param)?.type !== 'reference'
+    ) {
+      problem = `${spec.sourceType} has no reference parameter ${spec.param}`;
+    } else if (spec.targetType && !isResourceType(spec.targetType))
+      problem = `Unknown resource type ${spec.targetType}`;
+    if (!problem) return true;
+    if (!lenient) throw badRequest(`${name}=${spec.raw}: ${problem}`, name);
+    ignored.push({ name, reason: problem });
+    return false;
+  });
+}
+
+/** Fetches one page in sort order across the searched collections (one for type-level searches). */
+async function fetchPage(
+  db: Db,
+  filters: Map<string, MongoFilter>,
+  fields: SortField[],
+  cursor: Cursor | undefined,
+  limit: number,
+): Promise<Match[]> {
+  const reverse = cursor?.direction === 'previous';
+  const sort = mongoSort(fields, reverse);
+  const pages = await Promise.all(
+    [...filters].map(async ([type, filter]) => {
+      const query = cursor ? allOf([filter, keysetFilter(fields, cursor, type, reverse)]) : filter;
+      const docs = await db.collection<CurrentDocument>(type).find(asFilter(query), { sort, limit }).toArray();
+      return docs.map((doc) => ({ type, doc }));
+    }),
+  );
+  const merged = pages.length === 1 ? pages[0] : pages.flat().sort((a, b) => compareDocuments(fields, a, b, reverse));
+  return merged.slice(0, limit);
+}
+
+async function countMatches(db: Db, filters: Map<string, MongoFilter>, mode: 'estimate' | 'accurate'): Promise<number> {
+  let total = 0;
+  for (const [type, filter] of filters) {
+    const collection = db.collection<CurrentDocument>(type);
+    // An estimate is the collection size when nothing but liveness is filtered (deleted ones included).
+    total +=
+      mode === 'estimate' && filter === LIVE
+        ? await collection.estimatedDocumentCount()
+        : await collection.countDocuments(asFilter(filter));
+  }
+  return total;
+}
+
+function encodeQuery(pairs: [string, string][]): string {
+  return pairs.map(([k, v]) => `${encodeURIComponent(k).replace(/%3A/g, ':')}=${encodeURIComponent(v)}`).join('&');
+}
+
+function cursorAt(
+  match: Match,
+  fields: SortField[],
+  query: string,
+  direction: Cursor['direction'],
+  total?: number,
+): Cursor {
+  const cursor: Cursor = {
+    query,
+    values: fields.map((f) => sortValueOf(match.doc, f)),
+    type: match.type,
+    id: match.doc._id,
+    direction,
+  };
+  if (total !== undefined) cursor.total = total;
+  return cursor;
+}
+
+function ignoredOutcome(ignored: { name: string; reason: string }[]): OperationOutcome {
+  return outcome(
+    ignored.map((i) => issue('warning', 'not-supported', `Parameter ${i.name} ignored: ${i.reason}`, i.name)),
+  );
+}
+
+/**
+ * A FHIR search (R4 search page): parse, compile one MongoDB filter per searched type, read one page
+ * by keyset, add includes, and build the searchset Bundle with self/next/previous links.
+ */
+export async function search(
+  db: Db,
+  request: SearchRequest,
+  registry: SearchParameterRegistry,
+  options: SearchOptions,
+): Promise<Bundle> {
+  const parsed = parseSearch(request.params);
+  const lenient = request.lenient === true;
+  const ignored = [...parsed.ignored];
+  if (ignored.length && !lenient) throw badRequest(ignored[0].reason, ignored[0].name);
+  const types = await searchedTypes(db, request, parsed);
+  if (request.resourceType && !isResourceType(request.resourceType)) {
+    throw badRequest(`Unknown resource type ${request.resourceType}`);
+  }
+  const ctx: CompileContext = {
+    db,
+    registry,
+    baseUrl: request.baseUrl,
+    now: options.now ?? new Date(),
+    lenient,
+    ignored,
+    elemMatch: (await engineFeatures(db)).elemMatch,
+  };
+  const filters = new Map<string, MongoFilter>();
+  for (const type of types) filters.set(type, await compileFilter(ctx, type, parsed.params));
+  const fields = compileSort(registry, types, parsed.sort);
+  const includes = validateIncludes(registry, parsed.includes, lenient, ignored);
+  const count = Math.min(parsed.count ?? options.defaultCount, options.maxCount);
+
+  // Only what was applied goes into the self link and the query hash that binds page tokens.
+  const ignoredNames = new Set(ignored.map((i) => i.name));
+  const applied = parsed.applied.filter(([name]) => !ignoredNames.has(name) && !ignoredNames.has(name.split(':')[0]));
+  if (parsed.count !== undefined && parsed.count > options.maxCount) {
+    const at = applied.findIndex(([name]) => name === '_count');
+    if (at >= 0) applied[at] = ['_count', String(count)];
+  }
+  const queryHash = createHash('sha256')
+    .update(JSON.stringify([request.resourceType ?? '', types, applied]))
+    .digest('base64url')
+    .slice(0, 16);
+  const tokens = pageTokens(options.pageSecret);
+  const cursor = parsed.cursor ? decodeCursor(tokens, parsed.cursor, queryHash, CURSOR_PARAM) : undefined;
+
+  let total = cursor?.total;
+  const totalMode = parsed.summary === 'count' ? 'accurate' : (parsed.total ?? (cursor ? 'none' : 'accurate'));
+  if (total === undefined && totalMode !== 'none') total = await countMatches(db, filters, totalMode);
+
+  const wantEntries = parsed.summary !== 'count' && count > 0;
+  const fetched = wantEntries ? await fetchPage(db, filters, fields, cursor, count + 1) : [];
+  const more = fetched.length > count;
+  const page = fetched.slice(0, count);
+  const backwards = cursor?.direction === 'previous';
+  if (backwards) page.reverse();
+
+  const base = request.resourceType ? `${request.baseUrl}/${request.resourceType}` : request.baseUrl;
+  const link = (relation: string, extra?: [string, string]): BundleLink => {
+    const pairs = extra ? [...applied, extra] : applied;
+    return { relation, url: pairs.length ? `${base}?${encodeQuery(pairs)}` : base };
+  };
+  const links: BundleLink[] = [link('self', parsed.cursor ? [CURSOR_PARAM, parsed.cursor] : undefined)];
+  if (page.length && (backwards || more)) {
+    const next = encodeCursor(tokens, cursorAt(page[page.length - 1], fields, queryHash, 'next', total));
+    links.push(link('next', [CURSOR_PARAM, next]));
+  }
+  if (page.length && (backwards ? more : cursor !== undefined)) {
+    const previous = encodeCursor(tokens, cursorAt(page[0], fields, queryHash, 'previous', total));
+    links.push(link('previous', [CURSOR_PARAM, previous]));
+  }
+
+  const included: Included[] = page.length && includes.length ? await loadIncludes(db, registry, page, includes) : [];
+  const entry = (item: Match, mode: 'match' | 'include'): BundleEntry => ({
+    fullUrl: `${request.baseUrl}/${item.type}/${item.doc._id}`,
+    resource: subset(item.doc.resource, parsed.summary, parsed.elements),
+    search: { mode },
+  });
+  const entries: BundleEntry[] = [...page.map((m) => entry(m, 'match')), ...included.map((m) => entry(m, 'include'))];
+  if (ignored.length) entries.push({ resource: ignoredOutcome(ignored) as Resource, search: { mode: 'outcome' } });
+
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset' };
+  if (total !== undefined) bundle.total = total;
+  bundle.link = links;
+  if (entries.length) bundle.entry = entries;
+  return bundle;
+}
