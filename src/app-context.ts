@@ -4,7 +4,9 @@ import { connectDatabase, DatabaseConnection } from './db/connection';
 import { compartmentsOf } from './fhir/compartments';
 import { PageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
+import { registerSearch, registerSearchIndexes } from './modules/search';
 import { registerValidation } from './modules/validation';
+import { extractSearchIndex, SearchParameterRegistry } from './search';
 import { ResourceStore } from './store/resource-store';
 import { createValidator } from './validation';
 
@@ -49,7 +51,13 @@ export interface RunningContext {
 export async function createServerContext(config: ServerConfig, uri: string, logger: Logger): Promise<RunningContext> {
   const connection = await connectDatabase(uri, config.databaseName);
   const store = new ResourceStore(connection.db, connection.supportsTransactions ? connection.client : undefined);
-  store.setIndexer((resource) => ({ compartments: compartmentsOf(resource) }));
+  const searchParameters = new SearchParameterRegistry();
+  // What searches and compartment look-ups match on is computed once, when a version is written.
+  store.setIndexer((resource) => ({
+    compartments: compartmentsOf(resource),
+    sp: extractSearchIndex(resource, searchParameters),
+  }));
+  registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
   await store.ensureIndexes(MEDICATION_SET);
   // Undo commits a previous process left half-done, whatever their age: at start-up this process owns
   // nothing in flight. Other servers' commits younger than the lease are left to their owners.
@@ -76,6 +84,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     supportsTransactions: connection.supportsTransactions,
   };
   await registerValidation(context, createValidator({ requiredProfiles: config.requiredProfiles }));
+  await registerSearch(context, searchParameters);
   return {
     context,
     connection,

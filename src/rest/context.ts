@@ -28,6 +28,8 @@ export interface Interaction {
   resourceType?: string;
   id?: string;
   operation?: string;
+  /** Compartment searches (`Patient/123/MedicationRequest`): the compartment searched. */
+  compartment?: { type: string; id: string };
 }
 
 /**
@@ -80,11 +82,17 @@ export interface CapabilityContributor {
   searchInteractions?: boolean;
 }
 
-/** A search implementation, plugged in by src/search. */
+/** What a search runs over: one type, all types (system search), or one type within a compartment. */
+export interface SearchTarget {
+  resourceType?: string;
+  compartment?: { type: string; id: string };
+}
+
+/** A search implementation, plugged in by src/modules/search.ts. */
 export type SearchHandler = (
   request: FhirRequest,
   context: ServerContext,
-  resourceType: string | undefined,
+  target: SearchTarget,
 ) => Promise<FhirResponse>;
 
 export interface ServerContext {

@@ -7,6 +7,7 @@ import { create, read, remove, update, vread } from './interactions/crud';
 import { history } from './interactions/history';
 import { invokeOperation } from './interactions/operations';
 import { requireResourceType } from './resource-body';
+import { searchRoute } from './interactions/search';
 
 type RouteParams = Record<string, string>;
 type RouteHandler = (request: FhirRequest, context: ServerContext, params: RouteParams) => Promise<FhirResponse>;
@@ -26,11 +27,25 @@ export interface Route {
  */
 export const routes: Route[] = [
   { method: 'POST', pattern: '', interaction: 'transaction', handler: (r, c) => processBundle(r, c) },
+  { method: 'GET', pattern: '', interaction: 'search-system', handler: (r, c) => searchRoute(r, c, {}) },
+  { method: 'POST', pattern: '_search', interaction: 'search-system', handler: (r, c) => searchRoute(r, c, {}) },
   { method: 'GET', pattern: 'metadata', interaction: 'capabilities', handler: (r, c) => capabilityStatement(r, c) },
   { method: 'GET', pattern: '_history', interaction: 'history-system', handler: (r, c) => history(r, c, {}) },
   { method: 'GET', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'POST', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'POST', pattern: ':type', interaction: 'create', handler: (r, c, p) => create(r, c, p.type) },
+  {
+    method: 'GET',
+    pattern: ':type',
+    interaction: 'search-type',
+    handler: (r, c, p) => searchRoute(r, c, { resourceType: p.type }),
+  },
+  {
+    method: 'POST',
+    pattern: ':type/_search',
+    interaction: 'search-type',
+    handler: (r, c, p) => searchRoute(r, c, { resourceType: p.type }),
+  },
   { method: 'GET', pattern: ':type/_history', interaction: 'history-type', handler: (r, c, p) => history(r, c, p) },
   { method: 'GET', pattern: ':type/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'POST', pattern: ':type/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
@@ -48,6 +63,12 @@ export const routes: Route[] = [
     pattern: ':type/:id/_history/:vid',
     interaction: 'vread',
     handler: (r, c, p) => vread(r, c, p.type, p.id, p.vid),
+  },
+  {
+    method: 'GET',
+    pattern: ':compartment/:id/:type',
+    interaction: 'search-type',
+    handler: (r, c, p) => searchRoute(r, c, { resourceType: p.type, compartment: { type: p.compartment, id: p.id } }),
   },
   { method: 'GET', pattern: ':type/:id/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   {
@@ -97,11 +118,13 @@ export function matchRoute(method: FhirMethod, path: string): { route: Route; pa
 export async function dispatch(request: FhirRequest, context: ServerContext): Promise<FhirResponse> {
   const { route, params } = matchRoute(request.method, request.path);
   if (params.type) requireResourceType(params.type);
+  if (params.compartment) requireResourceType(params.compartment);
   const interaction: Interaction = {
     kind: route.interaction,
     resourceType: params.type,
     id: params.id,
     operation: params.op,
+    ...(params.compartment ? { compartment: { type: params.compartment, id: params.id } } : {}),
   };
   try {
     for (const interceptor of context.interceptors) await interceptor.beforeInteraction?.(request, interaction);

@@ -55,7 +55,16 @@ export const CURSOR_PARAM = '_cursor';
 
 /** Parameters that change nothing here and are accepted silently (the HTTP layer handles format). */
 const IGNORED_SILENTLY = new Set(['_format', '_pretty']);
-const UNSUPPORTED = new Set(['_contained', '_containedType', '_text', '_content', '_list', '_query', '_filter']);
+/** Spec parameters this server does not implement: 400, or ignored and reported when lenient. */
+export const UNSUPPORTED_PARAMETERS = new Set([
+  '_contained',
+  '_containedType',
+  '_text',
+  '_content',
+  '_list',
+  '_query',
+  '_filter',
+]);
 
 /** Splits on `separator` where it is not escaped with a backslash; escapes are kept for later splits. */
 export function splitEscaped(value: string, separator: string): string[] {
@@ -124,7 +133,7 @@ export function parseSearch(query: Iterable<[string, string]>): ParsedSearch {
       parsed.cursor = value;
       continue;
     }
-    if (UNSUPPORTED.has(code)) {
+    if (UNSUPPORTED_PARAMETERS.has(code)) {
       parsed.ignored.push({ name, reason: `The parameter ${name} is not supported` });
       continue;
     }

@@ -56,6 +56,24 @@ export class SearchParameterRegistry {
     return this.register(definition, 'reindexing');
   }
 
+  /** A runtime SearchParameter whose reindex finished in an earlier run (see ReindexLog). */
+  addActive(definition: SearchParameter): SearchParam {
+    return this.register(definition, 'active');
+  }
+
+  /** A deleted runtime SearchParameter: no longer searchable nor extracted (R4 definitions stay). */
+  remove(url: string): void {
+    const param = this.byUrl.get(url);
+    if (!param) return;
+    this.byUrl.delete(url);
+    for (const [type, params] of this.byType) {
+      if (params.get(param.code) === param) {
+        params.delete(param.code);
+        this.expressions.delete(`${type}|${param.code}`);
+      }
+    }
+  }
+
   /** The parameter `code` of `type`, if it exists and (unless `includePending`) is searchable. */
   get(type: string, code: string, includePending = false): SearchParam | undefined {
     const param = this.byType.get(type)?.get(code);

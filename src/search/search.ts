@@ -33,6 +33,8 @@ export interface SearchRequest {
   baseUrl: string;
   /** `Prefer: handling=lenient`: unknown parameters are ignored and reported instead of a 400. */
   lenient?: boolean;
+  /** Compartment search (`GET Patient/123/MedicationRequest`): only members of this compartment. */
+  compartment?: { type: string; id: string };
 }
 
 export interface SearchOptions {
@@ -188,7 +190,14 @@ export async function search(
     elemMatch: (await engineFeatures(db)).elemMatch,
   };
   const filters = new Map<string, MongoFilter>();
-  for (const type of types) filters.set(type, await compileFilter(ctx, type, parsed.params));
+  // Compartment membership is computed at write time (src/fhir/compartments.ts) and indexed.
+  const membership: MongoFilter | undefined = request.compartment
+    ? { compartments: `${request.compartment.type}/${request.compartment.id}` }
+    : undefined;
+  for (const type of types) {
+    const filter = await compileFilter(ctx, type, parsed.params);
+    filters.set(type, membership ? allOf([membership, filter]) : filter);
+  }
   const fields = compileSort(registry, types, parsed.sort);
   const includes = validateIncludes(registry, parsed.includes, lenient, ignored);
   const count = Math.min(parsed.count ?? options.defaultCount, options.maxCount);
@@ -201,7 +210,7 @@ export async function search(
     if (at >= 0) applied[at] = ['_count', String(count)];
   }
   const queryHash = createHash('sha256')
-    .update(JSON.stringify([request.resourceType ?? '', types, applied]))
+    .update(JSON.stringify([request.resourceType ?? '', request.compartment ?? null, types, applied]))
     .digest('base64url')
     .slice(0, 16);
   const tokens = pageTokens(options.pageSecret);
@@ -218,7 +227,10 @@ export async function search(
   const backwards = cursor?.direction === 'previous';
   if (backwards) page.reverse();
 
-  const base = request.resourceType ? `${request.baseUrl}/${request.resourceType}` : request.baseUrl;
+  const compartmentBase = request.compartment
+    ? `${request.baseUrl}/${request.compartment.type}/${request.compartment.id}`
+    : request.baseUrl;
+  const base = request.resourceType ? `${compartmentBase}/${request.resourceType}` : compartmentBase;
   const link = (relation: string, extra?: [string, string]): BundleLink => {
     const pairs = extra ? [...applied, extra] : applied;
     return { relation, url: pairs.length ? `${base}?${encodeQuery(pairs)}` : base };
