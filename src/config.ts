@@ -12,6 +12,8 @@ export interface ServerConfig {
   maxBodyBytes: number;
   /** Most entries a batch or transaction Bundle may have. */
   maxBundleEntries: number;
+  /** Most resources one conditional delete may delete; more matches answer 412 (1: HAPI's default). */
+  conditionalDeleteMax: number;
   defaultPageSize: number;
   maxPageSize: number;
   /** Age after which an unfinished commit in the journal is undone by the recovery sweep. */
@@ -54,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/$/, '') || undefined,
     maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024),
     maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000),
+    conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
     journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 30_000),

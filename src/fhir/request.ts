@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { CurrentDocument } from '../store/documents';
 import type { PlannedWrite } from '../store/resource-store';
 
@@ -41,6 +41,11 @@ export interface FhirRequest {
   unitOfWork?: UnitOfWork;
   /** The id a create must use: a transaction assigns ids up front so references can be rewritten. */
   assignedId?: string;
+  /**
+   * A conditional-create claim (`Type?query`) the write must take if it creates the resource: the
+   * condition matched nothing when it was checked, and the claim makes racing creators lose.
+   */
+  claim?: string;
 }
 
 export interface FhirResponseHeaders {
@@ -54,6 +59,8 @@ export interface FhirResponse {
   status: number;
   body?: Resource;
   headers: FhirResponseHeaders;
+  /** What happened, for a Bundle entry's response.outcome (created, updated, unchanged, matched). */
+  outcome?: OperationOutcome;
 }
 
 /** The value of a query parameter that may appear once; the last one wins for repeated controls. */

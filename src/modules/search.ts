@@ -12,7 +12,15 @@ import { badRequest, issue, notFound, notSupported } from '../fhir/outcome';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { Interceptor, OperationHandler, SearchHandler, ServerContext } from '../rest/context';
 import { parsePrefer } from '../rest/headers';
-import { indexedTypes, reindex, search, searchIndexes, SearchParameterRegistry, type ParamStatus } from '../search';
+import {
+  indexedTypes,
+  matchDocuments,
+  reindex,
+  search,
+  searchIndexes,
+  SearchParameterRegistry,
+  type ParamStatus,
+} from '../search';
 import { UNSUPPORTED_PARAMETERS } from '../search/parse';
 import type { CurrentDocument } from '../store/documents';
 import { ReindexLog } from '../search/reindex-log';
@@ -188,6 +196,8 @@ export async function registerSearch(context: ServerContext, registry: SearchPar
   };
   context.operations.push(status);
   context.search = searchHandler(registry);
+  context.findMatches = (type, query, limit, baseUrl) =>
+    matchDocuments(context.store.db, registry, type, query, limit, baseUrl);
   context.capabilities.push({
     searchInteractions: true,
     searchParams: (type) => capabilityParams(registry, type),

@@ -103,6 +103,8 @@ export interface ServerContext {
   operations: OperationHandler[];
   capabilities: CapabilityContributor[];
   search?: SearchHandler;
+  /** Conditional interactions' matching (provided by the search module): at most `limit` live matches. */
+  findMatches?: (type: string, query: [string, string][], limit: number, baseUrl: string) => Promise<CurrentDocument[]>;
   pageTokens: PageTokens;
   /** True where MongoDB multi-document transactions exist (replica set, mongos). */
   supportsTransactions: boolean;

@@ -31,7 +31,7 @@ export function writeResponse(
   let body: Resource | undefined;
   if (preference === 'representation') body = doc.resource;
   else if (preference === 'OperationOutcome') body = allOk(message);
-  return { status, headers, body };
+  return { status, headers, body, outcome: allOk(message) };
 }
 
 export function outcomeResponse(status: number, outcome: OperationOutcome, request: FhirRequest): FhirResponse {

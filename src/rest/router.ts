@@ -8,6 +8,7 @@ import { history } from './interactions/history';
 import { invokeOperation } from './interactions/operations';
 import { requireResourceType } from './resource-body';
 import { searchRoute } from './interactions/search';
+import { conditionalDelete, conditionalUpdate } from './interactions/conditional-crud';
 
 type RouteParams = Record<string, string>;
 type RouteHandler = (request: FhirRequest, context: ServerContext, params: RouteParams) => Promise<FhirResponse>;
@@ -34,6 +35,8 @@ export const routes: Route[] = [
   { method: 'GET', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'POST', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'POST', pattern: ':type', interaction: 'create', handler: (r, c, p) => create(r, c, p.type) },
+  { method: 'PUT', pattern: ':type', interaction: 'update', handler: (r, c, p) => conditionalUpdate(r, c, p.type) },
+  { method: 'DELETE', pattern: ':type', interaction: 'delete', handler: (r, c, p) => conditionalDelete(r, c, p.type) },
   {
     method: 'GET',
     pattern: ':type',
@@ -92,6 +95,8 @@ function matchSegments(pattern: string, segments: string[]): RouteParams | undef
     } else if (part.startsWith(':')) {
       // A variable never swallows a reserved segment (_history, _search, $operation).
       if (segment === '' || segment.startsWith('_') || segment.startsWith('$')) return undefined;
+      // Resource types start with a capital, so "metadata" never stands for a type (DELETE /metadata: 405).
+      if ((part === ':type' || part === ':compartment') && !/^[A-Z]/.test(segment)) return undefined;
       params[part.slice(1)] = segment;
     } else if (part !== segment) {
       return undefined;

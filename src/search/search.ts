@@ -260,3 +260,35 @@ export async function search(
   if (entries.length) bundle.entry = entries;
   return bundle;
 }
+
+/**
+ * The live resources of `type` that a conditional interaction's query matches (If-None-Exist,
+ * `PUT/DELETE [type]?query`, conditional references), at most `limit` of them. Strict: a parameter
+ * the server does not know is a 400, since ignoring it would match more than the client meant.
+ */
+export async function matchDocuments(
+  db: Db,
+  registry: SearchParameterRegistry,
+  type: string,
+  params: Iterable<[string, string]>,
+  limit: number,
+  baseUrl: string,
+): Promise<CurrentDocument[]> {
+  const parsed = parseSearch(params);
+  if (parsed.ignored.length) throw badRequest(parsed.ignored[0].reason, parsed.ignored[0].name);
+  if (!parsed.params.length) throw badRequest(`A conditional ${type} query needs at least one search parameter`);
+  const ctx: CompileContext = {
+    db,
+    registry,
+    baseUrl,
+    now: new Date(),
+    lenient: false,
+    ignored: [],
+    elemMatch: (await engineFeatures(db)).elemMatch,
+  };
+  const filter = await compileFilter(ctx, type, parsed.params);
+  return db
+    .collection<CurrentDocument>(type)
+    .find(asFilter(filter), { limit, sort: { _id: 1 } })
+    .toArray();
+}

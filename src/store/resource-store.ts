@@ -1,7 +1,15 @@
 import type { Meta, Resource } from '@medplum/fhirtypes';
 import type { Db, Filter, IndexDescription, MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
-import { CurrentDocument, HISTORY_COLLECTION, HistoryDocument, historyId, JOURNAL_COLLECTION } from './documents';
+import {
+  ClaimDocument,
+  CLAIMS_COLLECTION,
+  CurrentDocument,
+  HISTORY_COLLECTION,
+  HistoryDocument,
+  historyId,
+  JOURNAL_COLLECTION,
+} from './documents';
 import { Journal, StagedWrite } from './journal';
 
 /** What the store asks of the search and compartment modules for each version it writes. */
@@ -155,9 +163,27 @@ export class ResourceStore {
 
   /** Commits staged writes all-or-nothing; throws VersionConflictError when one lost a race. */
   async commitStaged(staged: StagedWrite[]): Promise<CurrentDocument[]> {
+    // A re-sent transaction whose entries all matched or changed nothing has nothing to commit.
+    if (!staged.length) return [];
     for (const write of staged) await this.ensureTypeIndexes(write.type);
     await this.journal.commit(staged);
     return staged.map((s) => s.next);
+  }
+
+  /**
+   * Who holds a conditional-create claim, and whether the commit that took it is still running (its
+   * journal entry exists). A finished claim whose resource no longer matches the condition is stale.
+   */
+  async claimState(key: string): Promise<{ claim: ClaimDocument; inFlight: boolean } | undefined> {
+    const claim = await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).findOne({ _id: key });
+    if (!claim) return undefined;
+    const journal = await this.db.collection<{ _id: string }>(JOURNAL_COLLECTION).findOne({ _id: claim.tx });
+    return { claim, inFlight: journal !== null };
+  }
+
+  /** Drops a stale claim; guarded by its commit id, so a claim taken anew meanwhile stays. */
+  async releaseClaim(claim: ClaimDocument): Promise<void> {
+    await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).deleteOne({ _id: claim._id, tx: claim.tx });
   }
 
   /** Stages and commits in one step: the path of every single-resource interaction. */

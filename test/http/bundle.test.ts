@@ -75,6 +75,9 @@ describe('transaction', () => {
     const patientsBefore = await countOf('Patient');
     const observationsBefore = await countOf('Observation');
     const historyBefore = (await request(server.app).get('/fhir/_history?_count=1000')).body.entry.length;
+    const searchTotal = async (query: string) =>
+      (await request(server.app).get(`/fhir/${query}&_summary=count`)).body.total as number;
+    const observationsFound = await searchTotal('Observation?code:text=score');
     const entries: BundleEntry[] = [
       {
         fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000000',
@@ -94,6 +97,7 @@ describe('transaction', () => {
     expectOutcome(response, 400, { expression: 'Bundle.entry[99]' });
     expect(await countOf('Patient')).toBe(patientsBefore);
     expect(await countOf('Observation')).toBe(observationsBefore);
+    expect(await searchTotal('Observation?code:text=score')).toBe(observationsFound);
     expect((await request(server.app).get('/fhir/_history?_count=1000')).body.entry.length).toBe(historyBefore);
   });
 

@@ -7,6 +7,8 @@ import type { ServerContext } from '../context';
 import { dispatch } from '../router';
 import { requireResourceBody } from '../resource-body';
 import { prepareTransaction } from './transaction-prepare';
+import { entryError } from './entry-error';
+import { CLAIM_ATTEMPTS, settleClaim } from '../conditional';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -31,16 +33,6 @@ const TRANSACTION_ORDER: Record<FhirMethod, number> = { DELETE: 0, POST: 1, PUT:
 
 export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
-}
-
-/** An error in one entry, restated so that it names the entry (Bundle.entry[i]) and keeps its status. */
-function entryError(index: number, error: FhirError): FhirError {
-  const issues = (error.outcome.issue ?? []).map((i) => ({
-    ...i,
-    details: { ...i.details, text: `Bundle.entry[${index}]: ${i.details?.text ?? i.diagnostics ?? i.code}` },
-    expression: [`Bundle.entry[${index}]`, ...(i.expression ?? [])],
-  }));
-  return new FhirError(error.status, outcome(issues));
 }
 
 /** Turns an entry's request into the same transport-free request a single HTTP call would make. */
@@ -77,7 +69,7 @@ function responseEntry(response: FhirResponse): BundleEntry {
       ...(response.headers.location ? { location: response.headers.location } : {}),
       ...(response.headers.etag ? { etag: response.headers.etag } : {}),
       ...(response.headers.lastModified ? { lastModified: new Date(response.headers.lastModified).toISOString() } : {}),
-      ...(isOutcome ? { outcome: body as OperationOutcome } : {}),
+      ...(isOutcome ? { outcome: body as OperationOutcome } : response.outcome ? { outcome: response.outcome } : {}),
     },
   };
 }
@@ -113,9 +105,20 @@ export async function processBundle(request: FhirRequest, context: ServerContext
     );
   }
   entries.forEach((entry, index) => checkEntryShape(entry, index));
-  return bundle.type === 'batch'
-    ? processBatch(request, context, entries)
-    : processTransaction(request, context, entries);
+  if (bundle.type === 'batch') return processBatch(request, context, entries);
+  // A conditional create lost a race to a concurrent writer: nothing was stored, so the whole
+  // transaction runs again and now finds the winner's resource (an EHR re-send converges the same way).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await processTransaction(request, context, entries);
+    } catch (error) {
+      if (!(error instanceof ClaimTakenError)) throw error;
+      if (attempt >= CLAIM_ATTEMPTS) {
+        throw new FhirError(409, outcome([issue('error', 'conflict', `${error.message}; retry the transaction`)]));
+      }
+      await settleClaim(context, error.claim, request.baseUrl);
+    }
+  }
 }
 
 /** Each entry on its own, through the same handlers as single requests; failures stay in their entry. */
@@ -204,6 +207,7 @@ async function processTransaction(
         ...entryRequest(request, entry, index),
         unitOfWork: work,
         assignedId: prepared.assignedIds[index],
+        claim: prepared.claims[index],
       };
       results[index] = responseEntry(await dispatch(entryReq, context));
     } catch (error) {
@@ -216,7 +220,9 @@ async function processTransaction(
   try {
     committed = await context.store.commitStaged(work.staged);
   } catch (error) {
-    if (error instanceof VersionConflictError || error instanceof ClaimTakenError) {
+    // A lost claim race is retried from the start by processTransaction's caller.
+    if (error instanceof ClaimTakenError) throw error;
+    if (error instanceof VersionConflictError) {
       const index = work.entryOf[error.index] ?? error.index;
       const conflict = new FhirError(409, outcome([issue('error', 'conflict', error.message)]));
       throw entryError(index, conflict);

@@ -39,6 +39,8 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
     .filter(([kind]) => routed.has(kind as never) || (kind === 'search-type' && context.search))
     .map(([, code]) => ({ code: code as TypeInteraction }));
 
+  // Conditional interactions match with search.
+  const conditional = context.findMatches !== undefined;
   const resource: CapabilityStatementRestResource[] = resourceTypes().map((type) => {
     const operations: CapabilityStatementRestResourceOperation[] = context.operations
       .filter((op) => op.levels.some((l) => l !== 'system') && (!op.resourceTypes || op.resourceTypes.includes(type)))
@@ -53,10 +55,14 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
       versioning: 'versioned-update',
       readHistory: true,
       updateCreate: true,
-      conditionalCreate: false,
+      conditionalCreate: conditional,
       conditionalRead: 'full-support',
-      conditionalUpdate: false,
-      conditionalDelete: 'not-supported',
+      conditionalUpdate: conditional,
+      conditionalDelete: !conditional
+        ? 'not-supported'
+        : context.config.conditionalDeleteMax > 1
+          ? 'multiple'
+          : 'single',
       ...(searchParam.length ? { searchParam } : {}),
       ...(operations.length ? { operation: operations } : {}),
     };

@@ -8,6 +8,7 @@ import { parseIfMatch, versionFromEtag } from '../headers';
 import { requireResourceBody, requireValidId } from '../resource-body';
 import { outcomeResponse, versionHeaders, writeResponse } from '../respond';
 import { checkWrite, commitWrites, sameContent } from '../write';
+import { conditionalCreate } from './conditional-crud';
 
 async function readCurrent(context: ServerContext, type: string, id: string): Promise<CurrentDocument> {
   const doc = await context.store.read(type, id);
@@ -64,15 +65,32 @@ export async function vread(
 
 export async function create(request: FhirRequest, context: ServerContext, type: string): Promise<FhirResponse> {
   const body = requireResourceBody(request.body, type);
-  // The spec says a server SHALL ignore an id in a create; the server assigns one.
+  // A transaction resolved If-None-Exist while preparing and assigned the id; only a lone POST searches here.
+  if (request.headers.ifNoneExist !== undefined && request.assignedId === undefined) {
+    return conditionalCreate(request, context, type, body);
+  }
+  return createResource(request, context, type, body);
+}
+
+/** A plain create: the server assigns the id (the spec says a server SHALL ignore one in the body). */
+export async function createResource(
+  request: FhirRequest,
+  context: ServerContext,
+  type: string,
+  body: Resource,
+): Promise<FhirResponse> {
   const { id: _ignored, ...rest } = body;
   const resource = rest as Resource;
   const id = request.assignedId ?? newId();
   const interaction = { kind: 'create' as const, resourceType: type, id };
   await checkWrite(context, request, interaction, { ...resource, id } as Resource);
-  const [doc] = await commitWrites(context, request, [{ type, id, method: 'POST', previous: null, resource }], {
-    versionWasExpected: false,
-  });
+  const claims = request.claim ? [request.claim] : undefined;
+  const [doc] = await commitWrites(
+    context,
+    request,
+    [{ type, id, method: 'POST', previous: null, resource, ...(claims ? { claims } : {}) }],
+    { versionWasExpected: false },
+  );
   return writeResponse(request, 201, doc, type, `Created ${type}/${id}`);
 }
 
@@ -102,10 +120,14 @@ export async function update(
   if (previous && !previous.deleted && sameContent(previous.resource, resource)) {
     return writeResponse(request, 200, previous, type, `${type}/${id} is unchanged`);
   }
-  const [doc] = await commitWrites(context, request, [{ type, id, method: 'PUT', previous, resource }], {
-    versionWasExpected: expected !== undefined,
-  });
   const created = !previous || previous.deleted === true;
+  const claims = created && request.claim ? [request.claim] : undefined;
+  const [doc] = await commitWrites(
+    context,
+    request,
+    [{ type, id, method: 'PUT', previous, resource, ...(claims ? { claims } : {}) }],
+    { versionWasExpected: expected !== undefined },
+  );
   return writeResponse(request, created ? 201 : 200, doc, type, `${created ? 'Created' : 'Updated'} ${type}/${id}`);
 }
 

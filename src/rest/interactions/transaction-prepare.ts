@@ -1,19 +1,28 @@
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
+import { allOk, badRequest, FhirError, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest } from '../../fhir/request';
 import { newId } from '../../store/resource-store';
+import { claimKey, findConditional, parseConditionalQuery } from '../conditional';
 import type { ServerContext } from '../context';
+import { etag, httpDate } from '../headers';
+import { versionUrl } from '../respond';
+import { entryError } from './entry-error';
 
 /** What a transaction knows before its first entry runs. */
 export interface PreparedTransaction {
-  /** The entries with every placeholder reference rewritten to the id it stands for. */
+  /** The entries with every placeholder and conditional reference rewritten to the id it stands for. */
   entries: BundleEntry[];
-  /** The id each POST entry will create with. */
+  /** The id each creating entry (POST, or a conditional PUT that matched nothing) will write. */
   assignedIds: (string | undefined)[];
+  /** The conditional-create claim each creating conditional entry takes (see conditional.ts). */
+  claims: (string | undefined)[];
   /** Entries already answered during preparation (a conditional create that matched). */
   results: (BundleEntry | undefined)[];
 }
 
-/** Replaces every Reference.reference found in `idMap` (fullUrl → "Type/id"), anywhere in the resource. */
+const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?(.+)$/;
+
+/** Replaces every Reference.reference the map knows, anywhere in the resource (contained, extensions). */
 function rewrite(value: unknown, idMap: Map<string, string>): unknown {
   if (Array.isArray(value)) return value.map((v) => rewrite(v, idMap));
   if (value && typeof value === 'object') {
@@ -26,24 +35,135 @@ function rewrite(value: unknown, idMap: Map<string, string>): unknown {
   return value;
 }
 
+/** Every conditional reference ("Patient?identifier=a|b") in a resource. */
+function conditionalReferences(value: unknown, into: Set<string>): void {
+  if (Array.isArray(value)) value.forEach((v) => conditionalReferences(v, into));
+  else if (value && typeof value === 'object') {
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+      if (key === 'reference' && typeof v === 'string' && CONDITIONAL_REFERENCE.test(v)) into.add(v);
+      else conditionalReferences(v, into);
+    }
+  }
+}
+
 /**
- * Assigns the ids of created resources up front and rewrites references to their fullUrls
- * (urn:uuid:..., or absolute URLs), so each entry can be staged with its final references.
+ * Resolves what a transaction's entries refer to before any entry runs (RESTful API, "Transaction
+ * Processing Rules"): ids for created resources, If-None-Exist and conditional PUT matches, and
+ * conditional references; then rewrites every reference to a fullUrl or condition to "Type/id".
  */
 export async function prepareTransaction(
-  _request: FhirRequest,
-  _context: ServerContext,
+  request: FhirRequest,
+  context: ServerContext,
   entries: BundleEntry[],
 ): Promise<PreparedTransaction> {
   const idMap = new Map<string, string>();
-  const assignedIds = entries.map((entry) => {
-    if (entry.request?.method !== 'POST' || !entry.resource) return undefined;
-    const id = newId();
-    if (entry.fullUrl) idMap.set(entry.fullUrl, `${entry.resource.resourceType}/${id}`);
-    return id;
-  });
-  const rewritten = entries.map((entry) =>
+  /** Condition (claim key) → "Type/id": a conditional reference to an entry's condition resolves to it. */
+  const byCondition = new Map<string, string>();
+  const assignedIds: (string | undefined)[] = new Array(entries.length);
+  const claims: (string | undefined)[] = new Array(entries.length);
+  const results: (BundleEntry | undefined)[] = new Array(entries.length);
+  const prepared = entries.map((entry) => ({ ...entry }));
+
+  for (const [index, entry] of prepared.entries()) {
+    const method = entry.request?.method;
+    const resource = entry.resource;
+    if (!resource || (method !== 'POST' && method !== 'PUT')) continue;
+    const type = resource.resourceType;
+    try {
+      const condition =
+        method === 'POST'
+          ? entry.request?.ifNoneExist
+          : entry.request?.url.includes('?')
+            ? entry.request.url
+            : undefined;
+      if (condition === undefined) {
+        if (method === 'POST') {
+          assignedIds[index] = newId();
+          if (entry.fullUrl) idMap.set(entry.fullUrl, `${type}/${assignedIds[index]}`);
+        }
+        continue;
+      }
+      const where = method === 'POST' ? 'ifNoneExist' : 'url';
+      const pairs = parseConditionalQuery(condition, type, `Bundle.entry[${index}].request.${where}`);
+      const key = claimKey(type, pairs);
+      if (byCondition.has(key)) {
+        throw badRequest(
+          `Another entry of the transaction has the same condition (${key})`,
+          `Bundle.entry[${index}].request`,
+        );
+      }
+      const matches = await findConditional(context, request, type, pairs, 2);
+      if (matches.length > 1) throw preconditionFailed(`The condition ${key} matches more than one resource`);
+      let id: string;
+      if (matches.length === 1) {
+        id = matches[0]._id;
+        if (method === 'PUT' && resource.id !== undefined && resource.id !== id) {
+          throw badRequest(
+            `The resource id "${resource.id}" is not the id of the matched ${type}, "${id}"`,
+            `${type}.id`,
+          );
+        }
+        if (method === 'POST') {
+          const doc = matches[0];
+          results[index] = {
+            resource: doc.resource,
+            response: {
+              status: '200 OK',
+              location: versionUrl(request, type, id, doc.v),
+              etag: etag(doc.v),
+              lastModified: new Date(httpDate(doc.ts)).toISOString(),
+              outcome: allOk(`ifNoneExist matched ${type}/${id}; nothing created`),
+            },
+          };
+        }
+      } else {
+        id = method === 'PUT' && resource.id !== undefined ? resource.id : newId();
+        claims[index] = key;
+        if (method === 'POST') assignedIds[index] = id;
+      }
+      if (method === 'PUT') {
+        prepared[index] = {
+          ...entry,
+          request: { ...entry.request, method: 'PUT', url: `${type}/${id}` },
+          resource: { ...resource, id },
+        };
+      }
+      byCondition.set(key, `${type}/${id}`);
+      if (entry.fullUrl) idMap.set(entry.fullUrl, `${type}/${id}`);
+    } catch (error) {
+      if (error instanceof FhirError) throw entryError(index, error);
+      throw error;
+    }
+  }
+
+  // Conditional references: to an entry's own condition first, else to the one stored match.
+  for (const [index, entry] of prepared.entries()) {
+    const found = new Set<string>();
+    conditionalReferences(entry.resource, found);
+    for (const reference of found) {
+      if (idMap.has(reference)) continue;
+      const [, type, query] = CONDITIONAL_REFERENCE.exec(reference) as RegExpExecArray;
+      try {
+        const pairs = parseConditionalQuery(query, type, `Bundle.entry[${index}].resource`);
+        const own = byCondition.get(claimKey(type, pairs));
+        if (own) {
+          idMap.set(reference, own);
+          continue;
+        }
+        const matches = await findConditional(context, request, type, pairs, 2);
+        if (matches.length === 0) throw badRequest(`The conditional reference ${reference} matches no resource`);
+        if (matches.length > 1)
+          throw preconditionFailed(`The conditional reference ${reference} matches more than one resource`);
+        idMap.set(reference, `${type}/${matches[0]._id}`);
+      } catch (error) {
+        if (error instanceof FhirError) throw entryError(index, error);
+        throw error;
+      }
+    }
+  }
+
+  const rewritten = prepared.map((entry) =>
     entry.resource ? { ...entry, resource: rewrite(entry.resource, idMap) as Resource } : entry,
   );
-  return { entries: rewritten, assignedIds, results: new Array(entries.length) };
+  return { entries: rewritten, assignedIds, claims, results };
 }
