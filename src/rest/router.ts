@@ -6,6 +6,7 @@ import { capabilityStatement } from './interactions/capabilities';
 import { create, read, remove, update, vread } from './interactions/crud';
 import { history } from './interactions/history';
 import { invokeOperation } from './interactions/operations';
+import { patch } from './interactions/patch';
 import { requireResourceType } from './resource-body';
 
 type RouteParams = Record<string, string>;
@@ -36,6 +37,7 @@ export const routes: Route[] = [
   { method: 'POST', pattern: ':type/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'GET', pattern: ':type/:id', interaction: 'read', handler: (r, c, p) => read(r, c, p.type, p.id) },
   { method: 'PUT', pattern: ':type/:id', interaction: 'update', handler: (r, c, p) => update(r, c, p.type, p.id) },
+  { method: 'PATCH', pattern: ':type/:id', interaction: 'patch', handler: (r, c, p) => patch(r, c, p.type, p.id) },
   { method: 'DELETE', pattern: ':type/:id', interaction: 'delete', handler: (r, c, p) => remove(r, c, p.type, p.id) },
   {
     method: 'GET',
