@@ -22,7 +22,7 @@ export interface Route {
 
 /**
  * The REST surface as one table that reads like the spec's list of interactions. Later issues add
- * rows (search, batch/transaction, patch, conditional interactions) and the CapabilityStatement,
+ * rows (search, conditional interactions) and the CapabilityStatement,
  * built from this table, follows.
  */
 export const routes: Route[] = [

@@ -2,7 +2,7 @@ import type { Parameters, Resource } from '@medplum/fhirtypes';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FhirError } from '../../../src/fhir/outcome';
-import { applyFhirPathPatch } from '../../../src/patch/fhirpath-patch';
+import { applyFhirPathPatch, quoteKeywordSteps } from '../../../src/patch/fhirpath-patch';
 
 interface PatchCase {
   name: string;
@@ -273,5 +273,13 @@ describe('FHIRPath Patch beyond the official cases', () => {
     const error = failure(patient, patch);
     expect(error.status).toBe(400);
     expect(error.outcome.issue?.[0].expression).toContain(expression);
+  });
+
+  it('quotes element steps FHIRPath reserves as operators (Patient.text.div), not string literals or functions', () => {
+    expect(quoteKeywordSteps("Patient.text.div.where($this != 'a.div')")).toBe(
+      "Patient.text.`div`.where($this != 'a.div')",
+    );
+    expect(quoteKeywordSteps("Patient.name.given.contains('x')")).toBe("Patient.name.given.contains('x')");
+    expect(quoteKeywordSteps('Patient.value.is(Quantity)')).toBe('Patient.value.is(Quantity)');
   });
 });
