@@ -6,9 +6,10 @@ import { capabilityStatement } from './interactions/capabilities';
 import { create, read, remove, update, vread } from './interactions/crud';
 import { history } from './interactions/history';
 import { invokeOperation } from './interactions/operations';
+import { patch } from './interactions/patch';
 import { requireResourceType } from './resource-body';
 import { searchRoute } from './interactions/search';
-import { conditionalDelete, conditionalUpdate } from './interactions/conditional-crud';
+import { conditionalDelete, conditionalPatch, conditionalUpdate } from './interactions/conditional-crud';
 
 type RouteParams = Record<string, string>;
 type RouteHandler = (request: FhirRequest, context: ServerContext, params: RouteParams) => Promise<FhirResponse>;
@@ -23,7 +24,7 @@ export interface Route {
 
 /**
  * The REST surface as one table that reads like the spec's list of interactions. Later issues add
- * rows (search, batch/transaction, patch, conditional interactions) and the CapabilityStatement,
+ * rows (search, conditional interactions) and the CapabilityStatement,
  * built from this table, follows.
  */
 export const routes: Route[] = [
@@ -54,6 +55,8 @@ export const routes: Route[] = [
   { method: 'POST', pattern: ':type/$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'GET', pattern: ':type/:id', interaction: 'read', handler: (r, c, p) => read(r, c, p.type, p.id) },
   { method: 'PUT', pattern: ':type/:id', interaction: 'update', handler: (r, c, p) => update(r, c, p.type, p.id) },
+  { method: 'PATCH', pattern: ':type', interaction: 'patch', handler: (r, c, p) => conditionalPatch(r, c, p.type) },
+  { method: 'PATCH', pattern: ':type/:id', interaction: 'patch', handler: (r, c, p) => patch(r, c, p.type, p.id) },
   { method: 'DELETE', pattern: ':type/:id', interaction: 'delete', handler: (r, c, p) => remove(r, c, p.type, p.id) },
   {
     method: 'GET',

@@ -122,6 +122,25 @@ describe('conditional delete (DELETE [type]?query)', () => {
   });
 });
 
+describe('conditional patch (PATCH [type]?query)', () => {
+  const jsonPatch = (query: string) =>
+    request(server.app)
+      .patch(`/fhir/Patient?${query}`)
+      .set('Content-Type', 'application/json-patch+json')
+      .send([{ op: 'replace', path: '/name/0/family', value: 'Patched' }]);
+
+  it('patches the one match, answers 404 to none and 412 to several', async () => {
+    const created = await conditionalCreate(patient('P1'), `identifier=${MRN}|P1`);
+    const patched = await jsonPatch(`identifier=${MRN}|P1`);
+    expect(patched.status).toBe(200);
+    expect(patched.body.id).toBe(created.body.id);
+    expect(patched.body.name[0].family).toBe('Patched');
+    expectOutcome(await jsonPatch(`identifier=${MRN}|nobody`), 404);
+    expectOutcome(await jsonPatch('family=Twin'), 412);
+    expect(await matching('Patient', 'family=Patched')).toEqual([created.body.id]);
+  });
+});
+
 describe('conditional entries in transactions', () => {
   const postBundle = (bundle: Bundle) => request(server.app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle);
 

@@ -23,8 +23,18 @@ describe('metadata and health', () => {
     const medicationRequest = rest?.resource?.find((r) => r.type === 'MedicationRequest');
     const codes = medicationRequest?.interaction?.map((i) => i.code).sort();
     expect(codes).toEqual(
-      expect.arrayContaining(['create', 'delete', 'history-instance', 'history-type', 'read', 'update', 'vread']),
+      expect.arrayContaining([
+        'create',
+        'delete',
+        'history-instance',
+        'history-type',
+        'patch',
+        'read',
+        'update',
+        'vread',
+      ]),
     );
+    expect(statement.patchFormat).toEqual(['application/json-patch+json', 'application/fhir+json']);
     expect(rest?.interaction?.map((i) => i.code)).toContain('history-system');
     expect(medicationRequest?.versioning).toBe('versioned-update');
   });

@@ -1,11 +1,12 @@
-import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
-import { badRequest, FhirError, issue, outcome, tooLarge } from '../../fhir/outcome';
+import type { Binary, Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
+import { badRequest, FhirError, issue, outcome, tooLarge, unsupportedMediaType } from '../../fhir/outcome';
 import type { FhirMethod, FhirRequest, FhirResponse, UnitOfWork } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
 import { ClaimTakenError, StagedWrite, VersionConflictError } from '../../store/journal';
 import type { ServerContext } from '../context';
 import { dispatch } from '../router';
 import { requireResourceBody } from '../resource-body';
+import { JSON_PATCH } from './patch';
 import { prepareTransaction } from './transaction-prepare';
 import { entryError } from './entry-error';
 import { CLAIM_ATTEMPTS, settleClaim } from '../conditional';
@@ -22,6 +23,7 @@ const STATUS_TEXT: Record<number, string> = {
   410: 'Gone',
   412: 'Precondition Failed',
   413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
   500: 'Internal Server Error',
 };
@@ -35,9 +37,37 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
 }
 
+/**
+ * The body and Content-Type of an entry. A Bundle can only carry resources, so a JSON Patch travels as
+ * a Binary with contentType application/json-patch+json and the patch base64-encoded in `data`
+ * (RESTful API, "Patch" in transactions); it is unpacked here so the patch handler sees what a
+ * PATCH over HTTP would send.
+ */
+function entryBody(entry: BundleEntry, index: number): { body: unknown; contentType: string } {
+  const resource = entry.resource;
+  if (entry.request?.method !== 'PATCH' || resource?.resourceType !== 'Binary') {
+    return { body: resource, contentType: 'application/fhir+json' };
+  }
+  const binary = resource as Binary;
+  if (binary.contentType !== JSON_PATCH) {
+    throw unsupportedMediaType(
+      `Bundle.entry[${index}]: a PATCH entry's Binary must have contentType ${JSON_PATCH}, not ${binary.contentType ?? 'none'}`,
+    );
+  }
+  try {
+    return { body: JSON.parse(Buffer.from(binary.data ?? '', 'base64').toString('utf8')), contentType: JSON_PATCH };
+  } catch {
+    throw badRequest(
+      `Bundle.entry[${index}]: the Binary's data is not a base64-encoded JSON Patch`,
+      `Bundle.entry[${index}].resource.data`,
+    );
+  }
+}
+
 /** Turns an entry's request into the same transport-free request a single HTTP call would make. */
 function entryRequest(parent: FhirRequest, entry: BundleEntry, index: number): FhirRequest {
   const method = entry.request?.method as FhirMethod;
+  const { body, contentType } = entryBody(entry, index);
   const url = entry.request?.url ?? '';
   const parsed = new URL(url.replace(/^\/+/, ''), 'http://entry.invalid/');
   const path = decodeURI(parsed.pathname.replace(/^\/+/, '').replace(/\/+$/, ''));
@@ -51,9 +81,9 @@ function entryRequest(parent: FhirRequest, entry: BundleEntry, index: number): F
       ifModifiedSince: entry.request?.ifModifiedSince,
       ifNoneExist: entry.request?.ifNoneExist,
       prefer: parent.headers.prefer,
-      contentType: 'application/fhir+json',
+      contentType,
     },
-    body: entry.resource,
+    body,
     baseUrl: parent.baseUrl,
     requestId: `${parent.requestId}#${index}`,
   };
@@ -84,7 +114,7 @@ function checkEntryShape(entry: BundleEntry, index: number): void {
   if (!entry.request.url) {
     throw badRequest(`Bundle.entry[${index}] needs request.url`, `Bundle.entry[${index}].request.url`);
   }
-  if ((method === 'POST' || method === 'PUT') && !entry.resource) {
+  if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !entry.resource) {
     throw badRequest(`Bundle.entry[${index}] is a ${method} without a resource`, `Bundle.entry[${index}].resource`);
   }
 }

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { allOk, badRequest, conflict, issue, outcome, preconditionFailed } from '../../fhir/outcome';
+import { allOk, badRequest, conflict, issue, notFound, outcome, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest, FhirResponse } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
 import { ClaimTakenError } from '../../store/journal';
@@ -10,6 +10,7 @@ import { requireResourceBody } from '../resource-body';
 import { outcomeResponse, versionHeaders, writeResponse } from '../respond';
 import { commitWrites } from '../write';
 import { createResource, update } from './crud';
+import { patch } from './patch';
 
 /** The answer when a condition matched an existing resource and nothing was written. */
 function matchedResponse(request: FhirRequest, doc: CurrentDocument, type: string, text: string): FhirResponse {
@@ -130,4 +131,17 @@ export async function conditionalDelete(
   const response = outcomeResponse(200, allOk(`Deleted ${names}`), request);
   if (docs.length === 1) response.headers = versionHeaders(docs[0]);
   return response;
+}
+
+/** PATCH [type]?query (RESTful API, "Patch"): the one match is patched; none 404, several 412. */
+export async function conditionalPatch(
+  request: FhirRequest,
+  context: ServerContext,
+  type: string,
+): Promise<FhirResponse> {
+  const pairs = parseConditionalQuery(new URLSearchParams(request.query).toString(), type, 'PATCH query');
+  const matches = await findConditional(context, request, type, pairs, 2);
+  if (matches.length > 1) tooManyMatches('The conditional patch', matches.length, type);
+  if (!matches.length) throw notFound(`No ${type} matches the conditional patch`);
+  return patch(request, context, type, matches[0]._id);
 }

@@ -10,7 +10,8 @@ import { outcomeResponse, versionHeaders, writeResponse } from '../respond';
 import { checkWrite, commitWrites, sameContent } from '../write';
 import { conditionalCreate } from './conditional-crud';
 
-async function readCurrent(context: ServerContext, type: string, id: string): Promise<CurrentDocument> {
+/** The current version, or 404 / 410 (RESTful API: a deleted resource is Gone). */
+export async function readCurrent(context: ServerContext, type: string, id: string): Promise<CurrentDocument> {
   const doc = await context.store.read(type, id);
   if (!doc) throw notFound(`${type}/${id} is not known`);
   if (doc.deleted) throw gone(`${type}/${id} was deleted (version ${doc.v})`);
