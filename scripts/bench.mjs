@@ -1,6 +1,7 @@
 // `npm run bench -- [suite] [FHIR base URL]`: runs the benchmark suites in bench/ against a running
 // server (start one with `npm start`) and prints a table per suite.
 import { restBenchmark } from '../bench/rest.mjs';
+import { dispenseBenchmark, transactionBenchmark } from '../bench/sync.mjs';
 
 const args = process.argv.slice(2);
 const base = (
@@ -9,7 +10,7 @@ const base = (
   'http://localhost:8080/fhir'
 ).replace(/\/$/, '');
 const suites = args.filter((a) => !a.startsWith('http'));
-const all = { rest: restBenchmark };
+const all = { rest: restBenchmark, transaction: transactionBenchmark, dispense: dispenseBenchmark };
 const selected = suites.length ? suites : Object.keys(all);
 
 console.log(

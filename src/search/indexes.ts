@@ -10,17 +10,23 @@ const v = (code: string, field: string) => `${valuePath(code)}.${field}`;
  * (extract.ts), so only `code` or `activity-date` may be arrays. bench/search-explain.ts prints which
  * index each benchmark query is meant to use.
  */
+/** Business identifiers: every conditional create/update of an EHR or pharmacy sync looks one up. */
+const IDENTIFIER: IndexDescription = { key: { [v('identifier', 'sc')]: 1 }, name: 'sp_identifier' };
+
 const INDEXES: Record<string, IndexDescription[]> = {
   MedicationRequest: [
+    IDENTIFIER,
     { key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1, _id: 1 }, name: 'sp_patient_status' },
     { key: { [v('status', 'c')]: 1, [sortPath('authoredon')]: -1, _id: -1 }, name: 'sp_status_authoredon' },
     { key: { [v('medication', 'r')]: 1 }, name: 'sp_medication' },
   ],
   MedicationDispense: [
+    IDENTIFIER,
     { key: { [v('prescription', 'r')]: 1, [v('whenhandedover', 'lo')]: 1 }, name: 'sp_prescription_handedover' },
     { key: { [v('patient', 'r')]: 1, [v('whenhandedover', 'lo')]: -1 }, name: 'sp_patient_handedover' },
   ],
   MedicationStatement: [
+    IDENTIFIER,
     {
       key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1, [v('effective', 'lo')]: -1 },
       name: 'sp_patient_status_effective',
@@ -30,21 +36,20 @@ const INDEXES: Record<string, IndexDescription[]> = {
     { key: { [v('patient', 'r')]: 1, [v('effective-time', 'lo')]: -1 }, name: 'sp_patient_effective' },
   ],
   Observation: [
+    IDENTIFIER,
     { key: { [v('code', 'sc')]: 1, [v('date', 'lo')]: 1, _id: 1 }, name: 'sp_code_date' },
     { key: { [v('patient', 'r')]: 1, [v('code', 'sc')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_code_date' },
   ],
   CarePlan: [
+    IDENTIFIER,
     { key: { [v('status', 'c')]: 1, [v('activity-date', 'lo')]: 1 }, name: 'sp_status_activity_date' },
     { key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' },
   ],
-  Patient: [
-    { key: { [v('identifier', 'sc')]: 1 }, name: 'sp_identifier' },
-    { key: { [v('family', 'n')]: 1 }, name: 'sp_family' },
-  ],
+  Patient: [IDENTIFIER, { key: { [v('family', 'n')]: 1 }, name: 'sp_family' }],
   Medication: [{ key: { [v('code', 'sc')]: 1 }, name: 'sp_code' }],
   DetectedIssue: [{ key: { [v('patient', 'r')]: 1, [v('identified', 'lo')]: -1 }, name: 'sp_patient_identified' }],
   Task: [{ key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' }],
-  Encounter: [{ key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
+  Encounter: [IDENTIFIER, { key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
   Appointment: [{ key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
   ValueSet: [{ key: { [v('url', 'u')]: 1 }, name: 'sp_url' }],
 };

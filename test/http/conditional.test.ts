@@ -219,6 +219,28 @@ describe('conditional entries in transactions', () => {
     expect(await matching('MedicationRequest', `subject=Patient/${stored.body.id}`)).toEqual(before);
   });
 
+  it('fails with 412 naming the entry whose identifier condition matches two stored resources', async () => {
+    for (const family of ['DupA', 'DupB']) {
+      await request(server.app).post('/fhir/Patient').set('Content-Type', FHIR_JSON).send(patient('DUP', family));
+    }
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          resource: patient('FRESH'),
+          request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${MRN}|FRESH` },
+        },
+        {
+          resource: patient('DUP'),
+          request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${MRN}|DUP` },
+        },
+      ],
+    };
+    expectOutcome(await postBundle(bundle), 412, { expression: 'Bundle.entry[1]' });
+    expect(await matching('Patient', `identifier=${MRN}|FRESH`)).toEqual([]);
+  });
+
   it('creates one patient when 20 clients send the same transaction at once', async () => {
     const responses = await Promise.all(Array.from({ length: 20 }, () => postBundle(sync('TRACE', 'RX-RACE'))));
     for (const r of responses) expect(r.status).toBe(200);

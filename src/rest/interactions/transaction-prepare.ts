@@ -1,6 +1,7 @@
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
 import { allOk, badRequest, FhirError, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest } from '../../fhir/request';
+import type { CurrentDocument } from '../../store/documents';
 import { newId } from '../../store/resource-store';
 import { claimKey, findConditional, parseConditionalQuery } from '../conditional';
 import type { ServerContext } from '../context';
@@ -21,6 +22,76 @@ export interface PreparedTransaction {
 }
 
 const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?(.+)$/;
+
+/** An entry's condition: If-None-Exist of a POST, or the query of a conditional PUT. */
+function conditionOf(entry: BundleEntry): string | undefined {
+  const method = entry.request?.method;
+  if (method === 'POST') return entry.request?.ifNoneExist;
+  if (method === 'PUT' && entry.request?.url.includes('?')) return entry.request.url;
+  return undefined;
+}
+
+/** "system|value" when a condition is exactly one identifier token (the usual EHR sync condition). */
+function identifierCondition(pairs: [string, string][]): string | undefined {
+  if (pairs.length !== 1 || pairs[0][0] !== 'identifier') return undefined;
+  const value = pairs[0][1];
+  return /^[^,|\\]+\|[^,|\\]+$/.test(value) ? value : undefined;
+}
+
+function identifiersOf(doc: CurrentDocument): string[] {
+  const stored = doc.sp?.identifier;
+  const elements = Array.isArray(stored) ? stored : stored ? [stored] : [];
+  return elements.map((e) => (e as { sc?: string }).sc).filter((sc): sc is string => typeof sc === 'string');
+}
+
+/**
+ * The matches of every identifier condition of the transaction, one search per type (values ORed)
+ * instead of one per entry: an EHR's Bundle has dozens of such entries, and each search may scan.
+ * Conditions of other shapes are searched one by one later.
+ */
+async function prefetchIdentifierMatches(
+  request: FhirRequest,
+  context: ServerContext,
+  entries: BundleEntry[],
+): Promise<Map<string, CurrentDocument[]>> {
+  const byType = new Map<string, Set<string>>();
+  for (const entry of entries) {
+    const condition = conditionOf(entry);
+    const type = entry.resource?.resourceType;
+    if (condition === undefined || !type) continue;
+    let pairs: [string, string][];
+    try {
+      pairs = parseConditionalQuery(condition, type, 'condition');
+    } catch {
+      continue; // reported with the entry's index by the entry loop
+    }
+    const identifier = identifierCondition(pairs);
+    if (!identifier) continue;
+    if (!byType.has(type)) byType.set(type, new Set());
+    byType.get(type)?.add(identifier);
+  }
+  const matches = new Map<string, CurrentDocument[]>();
+  for (const [type, identifiers] of byType) {
+    const values = [...identifiers];
+    const limit = values.length * 2 + 1;
+    let found: CurrentDocument[];
+    try {
+      found = await findConditional(context, request, type, [['identifier', values.join(',')]], limit);
+    } catch (error) {
+      if (error instanceof FhirError) continue; // reported with the entry's index by the entry loop
+      throw error;
+    }
+    // At the limit some value's matches may be cut off: those conditions are searched one by one.
+    if (found.length >= limit) continue;
+    for (const value of values) {
+      matches.set(
+        claimKey(type, [['identifier', value]]),
+        found.filter((doc) => identifiersOf(doc).includes(value)),
+      );
+    }
+  }
+  return matches;
+}
 
 /** Replaces every Reference.reference the map knows, anywhere in the resource (contained, extensions). */
 function rewrite(value: unknown, idMap: Map<string, string>): unknown {
@@ -63,6 +134,7 @@ export async function prepareTransaction(
   const claims: (string | undefined)[] = new Array(entries.length);
   const results: (BundleEntry | undefined)[] = new Array(entries.length);
   const prepared = entries.map((entry) => ({ ...entry }));
+  const prefetched = await prefetchIdentifierMatches(request, context, entries);
 
   for (const [index, entry] of prepared.entries()) {
     const method = entry.request?.method;
@@ -70,12 +142,7 @@ export async function prepareTransaction(
     if (!resource || (method !== 'POST' && method !== 'PUT')) continue;
     const type = resource.resourceType;
     try {
-      const condition =
-        method === 'POST'
-          ? entry.request?.ifNoneExist
-          : entry.request?.url.includes('?')
-            ? entry.request.url
-            : undefined;
+      const condition = conditionOf(entry);
       if (condition === undefined) {
         if (method === 'POST') {
           assignedIds[index] = newId();
@@ -92,7 +159,7 @@ export async function prepareTransaction(
           `Bundle.entry[${index}].request`,
         );
       }
-      const matches = await findConditional(context, request, type, pairs, 2);
+      const matches = prefetched.get(key) ?? (await findConditional(context, request, type, pairs, 2));
       if (matches.length > 1) throw preconditionFailed(`The condition ${key} matches more than one resource`);
       let id: string;
       if (matches.length === 1) {
