@@ -14,6 +14,7 @@ import type { Interceptor, OperationHandler, ServerContext } from '../rest/conte
 import { requireResourceBody } from '../rest/resource-body';
 import type { CurrentDocument } from '../store/documents';
 import type { Validator } from '../validation';
+import { publishShipped } from './publish';
 
 const CONFORMANCE_TYPES = new Set(['StructureDefinition', 'ValueSet', 'CodeSystem']);
 type ConformanceResource = StructureDefinition | ValueSet | CodeSystem;
@@ -116,4 +117,5 @@ export async function registerValidation(context: ServerContext, validator: Vali
       }
     }
   }
+  await publishShipped(context, validator.shipped);
 }

@@ -35,6 +35,8 @@ type ConformanceResource = StructureDefinition | ValueSet | CodeSystem;
  * also has the constraint key alone in `diagnostics` (see issues.ts).
  */
 export class Validator {
+  /** The conformance resources of profiles/, which the server also stores and serves. */
+  shipped: ConformanceResource[] = [];
   private readonly structure: StructureValidator;
   private readonly profileValidator: ProfileValidator;
   private readonly profiles = new Map<string, CompiledProfile>();
@@ -201,6 +203,7 @@ export function createValidator(options: CreateValidatorOptions = {}): Validator
       throw e;
     }
   }
+  validator.shipped = resources;
   return validator;
 }
 

@@ -7,6 +7,8 @@ import type {
 } from '@medplum/fhirtypes';
 import request from 'supertest';
 import { exampleResources } from '../../src/examples';
+import { publishShipped } from '../../src/modules/publish';
+import { createValidator } from '../../src/validation';
 import { expectOutcome, FHIR_JSON, startTestServer, TestServer } from '../support/server';
 
 const DISPENSE_PROFILE = 'http://meds-fhir.example.org/fhir/StructureDefinition/meds-dispense';
@@ -208,5 +210,18 @@ describe('$validate', () => {
       .send(prescription);
     expectOutcome(badMode, 400);
     expectOutcome(await request(server.app).get('/fhir/MedicationRequest/unknown-id/$validate'), 404);
+  });
+});
+
+describe('shipped profiles', () => {
+  it('are served as StructureDefinition resources, searchable by url, and a restart adds no version', async () => {
+    const found = await request(server.app).get(`/fhir/StructureDefinition?url=${DISPENSE_PROFILE}`);
+    expect(found.status).toBe(200);
+    expect(found.body.total).toBe(1);
+    expect(found.body.entry[0].resource.id).toBe('meds-dispense');
+    // What every start does: publishing unchanged files again writes nothing.
+    expect(await publishShipped(server.running.context, createValidator().shipped)).toBe(0);
+    const history = await request(server.app).get('/fhir/StructureDefinition/meds-dispense/_history');
+    expect(history.body.entry).toHaveLength(1);
   });
 });

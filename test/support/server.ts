@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Express } from 'express';
+import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import request from 'supertest';
 import { createServerContext, RunningContext } from '../../src/app-context';
@@ -29,8 +30,11 @@ export async function startTestServer(testFile: string, overrides: Partial<Serve
     publicBaseUrl: 'http://meds-fhir.test/fhir',
     ...overrides,
   };
+  // Cleared before the server starts, since start-up itself stores things (the shipped profiles).
+  const client = await MongoClient.connect(uri);
+  await client.db(config.databaseName).dropDatabase();
+  await client.close();
   const running = await createServerContext(config, uri, pino({ level: 'silent' }));
-  await running.connection.db.dropDatabase();
   const app = createApp(running.context);
   return {
     app,
