@@ -4,6 +4,7 @@ import { connectDatabase, DatabaseConnection } from './db/connection';
 import { compartmentsOf } from './fhir/compartments';
 import { PageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
+import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
 import { ResourceStore } from './store/resource-store';
 import { createValidator } from './validation';
@@ -76,6 +77,8 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     supportsTransactions: connection.supportsTransactions,
   };
   await registerValidation(context, createValidator({ requiredProfiles: config.requiredProfiles }));
+  // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
+  await registerMedicationReview(context);
   return {
     context,
     connection,
