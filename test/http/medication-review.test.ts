@@ -16,6 +16,7 @@ import pino from 'pino';
 import request from 'supertest';
 import { createServerContext } from '../../src/app-context';
 import { MEDICATION_CLASS_EXTENSION } from '../../src/checks';
+import { exampleResources, loadExamplesIfEmpty } from '../../src/examples';
 import { createApp } from '../../src/http/app';
 import { MEDICATION_REVIEW_DEFINITION } from '../../src/modules/medication-review';
 import { expectOutcome, FHIR_JSON, startTestServer, TestServer } from '../support/server';
@@ -483,5 +484,32 @@ describe('checks and classes added at runtime', () => {
       422,
       { expression: 'ValueSet.compose.include[0].valueSet[0]' },
     );
+  });
+});
+
+describe('the scenario examples in examples/scenarios', () => {
+  let examples: TestServer;
+  beforeAll(async () => {
+    examples = await startTestServer(`${__filename}-examples`);
+  });
+  afterAll(async () => examples.close());
+
+  it('load through the examples loader (validated like any write) and review as their README says', async () => {
+    const loaded = await loadExamplesIfEmpty(examples.running.context);
+    expect(loaded).toBe(exampleResources().length);
+    for (const name of NAMES) {
+      const spec = expectedOf(name);
+      const response = await request(examples.app).get(`/fhir/Patient/${name}/$medication-review`).query(spec.review);
+      expect(response.status).toBe(200);
+      expect(adherenceOf(response.body as Parameters)).toEqual(spec.expected.adherence);
+      expect(findingsOf(response.body as Parameters).map(summary)).toEqual(spec.expected.findings);
+    }
+  });
+
+  it('declare our profiles wherever the data satisfy them', () => {
+    const declared = exampleResources(path.join(__dirname, '../../examples/scenarios')).filter(
+      (r) => r.meta?.profile?.length,
+    );
+    expect(declared.length).toBeGreaterThan(60);
   });
 });
