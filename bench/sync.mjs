@@ -5,6 +5,7 @@
 // Usage: npm run bench -- transaction dispense [base] (env: BENCH_SECONDS, BENCH_CLIENTS)
 // Latencies are measured per request here (autocannon reports no p95).
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';

@@ -5,6 +5,7 @@ import { compartmentsOf } from './fhir/compartments';
 import { PageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
 import { registerSearch, registerSearchIndexes } from './modules/search';
+import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
 import { ResourceStore } from './store/resource-store';
@@ -85,6 +86,8 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   };
   await registerValidation(context, createValidator({ requiredProfiles: config.requiredProfiles }));
   await registerSearch(context, searchParameters);
+  // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
+  await registerMedicationReview(context);
   return {
     context,
     connection,

@@ -13,6 +13,13 @@ import type { MedicationInfo } from './medications';
 export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 export const ATC = 'http://www.whocc.no/atc';
 export const MEDICATION_CLASS_SYSTEM = 'https://meds-fhir.org/fhir/CodeSystem/medication-class';
+/**
+ * Marks a ValueSet as a medication class when it is stored at runtime (the shipped ones are named in
+ * terminology/medication-classes.json instead). Sub-extensions, all optional: `key` (valueCode; default
+ * the ValueSet id), `adherence` (valueBoolean; default true), `refillGraceDays` and `followUpWindowDays`
+ * (valueInteger).
+ */
+export const MEDICATION_CLASS_EXTENSION = 'https://meds-fhir.org/fhir/StructureDefinition/medication-class';
 
 /** Where the shipped terminology lives: <repo>/terminology, found from this file in src/ or dist/src/. */
 export function defaultTerminologyDir(): string {
@@ -174,6 +181,23 @@ export class MedicationClassRegistry {
       m.wholeSystems.add(include.system);
     }
   }
+}
+
+/** The class options a ValueSet declares with MEDICATION_CLASS_EXTENSION; undefined when it is not a class. */
+export function classOptionsOf(valueSet: ValueSet): ClassOptions | undefined {
+  const marker = valueSet.extension?.find((e) => e.url === MEDICATION_CLASS_EXTENSION);
+  if (!marker) return undefined;
+  const part = (url: string) => marker.extension?.find((e) => e.url === url);
+  const options: ClassOptions = {};
+  const key = part('key')?.valueCode ?? part('key')?.valueString;
+  if (key !== undefined) options.key = key;
+  const adherence = part('adherence')?.valueBoolean;
+  if (adherence !== undefined) options.adherence = adherence;
+  const grace = part('refillGraceDays')?.valueInteger;
+  if (grace !== undefined) options.refillGraceDays = grace;
+  const window = part('followUpWindowDays')?.valueInteger;
+  if (window !== undefined) options.followUpWindowDays = window;
+  return options;
 }
 
 interface ClassManifest {

@@ -4,7 +4,9 @@
  */
 export {
   ATC,
+  MEDICATION_CLASS_EXTENSION,
   MEDICATION_CLASS_SYSTEM,
+  classOptionsOf,
   RXNORM,
   type ClassOptions,
   type MedicationClass,

@@ -1,0 +1,97 @@
+import type { Patient, PlanDefinition, Resource, ValueSet } from '@medplum/fhirtypes';
+import { CheckEvaluationError, ReviewInputError, reviewPatient } from '../checks';
+import { badRequest, FhirError, gone, issue, notFound, outcome } from '../fhir/outcome';
+import type { FhirResponse } from '../fhir/request';
+import type { Interceptor, OperationHandler, ServerContext } from '../rest/context';
+import type { CurrentDocument } from '../store/documents';
+import { loadCompartment } from './review/compartment';
+import { ReviewDefinitions } from './review/definitions';
+import { readReviewRequest } from './review/input';
+
+/** Canonical of checks/OperationDefinition-medication-review.json. */
+export const MEDICATION_REVIEW_DEFINITION = 'https://meds-fhir.org/fhir/OperationDefinition/medication-review';
+
+/**
+ * Patient/[id]/$medication-review (issue 6): loads the patient's compartment and hands it to the
+ * database-free checks engine (src/checks). Check PlanDefinitions and class ValueSets written through
+ * the API take part at once (afterCommit) and at every start; a check definition the engine cannot
+ * compile or run is refused before it is stored (checkWrite, 422).
+ */
+export async function registerMedicationReview(context: ServerContext): Promise<ReviewDefinitions> {
+  const definitions = new ReviewDefinitions(context.logger);
+
+  const interceptor: Interceptor = {
+    name: 'medication-review',
+    checkWrite: (resource) => {
+      try {
+        if (resource.resourceType === 'PlanDefinition') return definitions.planDefinitionProblems(resource);
+        if (resource.resourceType === 'ValueSet') return definitions.valueSetProblems(resource);
+      } catch (e) {
+        // Malformed structure (arrays that are not arrays, ...): the validation interceptor names the
+        // element; this only keeps the write from being stored as a definition no review could use.
+        return [issue('error', 'structure', `Not usable by $medication-review: ${(e as Error).message}`)];
+      }
+      return [];
+    },
+    afterCommit: (committed) => {
+      for (const { type, doc } of committed) apply(definitions, type, doc);
+    },
+  };
+  context.interceptors.push(interceptor);
+
+  const operation: OperationHandler = {
+    name: 'medication-review',
+    levels: ['instance'],
+    resourceTypes: ['Patient'],
+    affectsState: false,
+    definition: MEDICATION_REVIEW_DEFINITION,
+    async handle(request, ctx, target): Promise<FhirResponse> {
+      const input = readReviewRequest(request, new Date().toISOString().slice(0, 10));
+      const id = target.id as string;
+      const current = await ctx.store.read('Patient', id);
+      if (!current) throw notFound(`Patient/${id} is not known`, 'Patient.id');
+      if (current.deleted) throw gone(`Patient/${id} has been deleted`, 'Patient.id');
+      const patient = current.resource as Patient;
+      // One consistent pair of registries for the whole review, whatever runtime writes happen meanwhile.
+      const { classes, checks, types } = definitions;
+      const resources = await loadCompartment(ctx.store.db, id, types);
+      try {
+        const body = reviewPatient({ patient, resources: [patient, ...resources], ...input }, classes, checks);
+        return { status: 200, headers: {}, body };
+      } catch (e) {
+        if (e instanceof ReviewInputError) throw badRequest(e.message, 'date');
+        if (e instanceof CheckEvaluationError) throw checkFailed(e, checks.get(e.checkCode)?.source);
+        throw e;
+      }
+    },
+  };
+  context.operations.push(operation);
+
+  // Definitions stored earlier (at runtime, possibly through another server) take part too.
+  for (const type of ['ValueSet', 'PlanDefinition']) {
+    for await (const doc of context.store.db.collection<CurrentDocument>(type).find({ deleted: { $ne: true } })) {
+      apply(definitions, type, doc);
+    }
+  }
+  return definitions;
+}
+
+function apply(definitions: ReviewDefinitions, type: string, doc: CurrentDocument): void {
+  const resource: Resource | undefined = doc.deleted ? undefined : doc.resource;
+  if (type === 'PlanDefinition') definitions.setPlanDefinition(doc._id, resource as PlanDefinition | undefined);
+  else if (type === 'ValueSet') definitions.setValueSet(doc._id, resource as ValueSet | undefined);
+}
+
+/**
+ * A check that throws while evaluating is a defect of the server's configuration (usually a runtime
+ * check whose expression fails on data its dry run did not have), not of the request: 500, naming the
+ * check and its PlanDefinition so an administrator can fix or retire it. A partial review is not sent:
+ * a clinician must not read "no findings" where a check did not run.
+ */
+function checkFailed(e: CheckEvaluationError, source: string | undefined): FhirError {
+  const text = `The review could not be completed: ${e.message}${source ? ` (check defined by ${source})` : ''}`;
+  return new FhirError(
+    500,
+    outcome([issue('error', 'exception', text, `PlanDefinition.action.where(code.coding.code = '${e.checkCode}')`)]),
+  );
+}

@@ -1,0 +1,56 @@
+import type { Medication, Resource } from '@medplum/fhirtypes';
+import type { Db } from 'mongodb';
+import { referenceKey } from '../../checks/medications';
+import type { CurrentDocument } from '../../store/documents';
+
+/**
+ * The resources a review needs: every live resource of the given types in the patient's compartment
+ * (the `compartments` field the store computes at write time, indexed as {compartments: 1, ts: -1} on
+ * every collection), then the Medications they reference. Medications are looked up one by one by _id,
+ * the one filter every engine answers without a scan (FerretDB 1.24 pushes down only `{_id: value}`);
+ * a patient references a handful of them.
+ */
+export async function loadCompartment(db: Db, patientId: string, types: readonly string[]): Promise<Resource[]> {
+  const compartment = `Patient/${patientId}`;
+  const lists = await Promise.all(
+    types.map((type) =>
+      db
+        .collection<CurrentDocument>(type)
+        .find({ compartments: compartment, deleted: { $ne: true } }, { projection: { _id: 0, resource: 1 } })
+        .toArray(),
+    ),
+  );
+  // Sorted by id within each type, so the review (evidence and finding order) does not depend on the
+  // engine's natural order.
+  const resources = lists.flatMap((docs) => docs.map((d) => d.resource).sort(byId));
+  const medications = await loadMedications(db, medicationIds(resources));
+  // Ingredients may reference other Medications (the engine follows one level of that).
+  const ingredients = medicationIds(medications).filter((id) => !medications.some((m) => m.id === id));
+  return [...resources, ...medications, ...(await loadMedications(db, ingredients))];
+}
+
+function byId(a: Resource, b: Resource): number {
+  const x = a.id ?? '';
+  const y = b.id ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Ids of the Medications referenced (not contained: those travel with their resource). */
+function medicationIds(resources: readonly Resource[]): string[] {
+  const ids = new Set<string>();
+  const add = (reference: string | undefined) => {
+    if (!reference || reference.startsWith('#')) return;
+    const key = referenceKey(reference);
+    if (key?.startsWith('Medication/')) ids.add(key.slice('Medication/'.length));
+  };
+  for (const r of resources) {
+    if ('medicationReference' in r) add(r.medicationReference?.reference);
+    if (r.resourceType === 'Medication') for (const i of r.ingredient ?? []) add(i.itemReference?.reference);
+  }
+  return [...ids];
+}
+
+async function loadMedications(db: Db, ids: string[]): Promise<Medication[]> {
+  const docs = await Promise.all(ids.map((id) => db.collection<CurrentDocument>('Medication').findOne({ _id: id })));
+  return docs.filter((d) => d && !d.deleted).map((d) => d!.resource as Medication);
+}
