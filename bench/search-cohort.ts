@@ -1,7 +1,10 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Db } from 'mongodb';
-import { extractSearchIndex, indexedTypes, searchIndexes, type SearchParameterRegistry } from '../src/search';
+import { resourceIndexer } from '../src/app-context';
+import { registerSearchIndexes } from '../src/modules/search';
+import type { SearchParameterRegistry } from '../src/search';
 import type { CurrentDocument } from '../src/store/documents';
+import { ResourceStore, type PlannedWrite } from '../src/store/resource-store';
 
 /** The cohort of the search benchmark: 21 resources per patient plus 50 shared Medications. */
 export const PER_PATIENT = 21;
@@ -122,40 +125,49 @@ export function patientResources(i: number): Resource[] {
   return out;
 }
 
-function documentOf(resource: Resource, registry: SearchParameterRegistry): CurrentDocument {
-  const ts = new Date(Date.UTC(2025, 0, 1));
-  const stored = { ...resource, meta: { versionId: '1', lastUpdated: ts.toISOString() } } as Resource;
-  return { _id: resource.id as string, v: 1, ts, resource: stored, sp: extractSearchIndex(stored, registry) };
-}
-
-/** Loads `patients` patients (and the Medications) with insertMany, the documents built as the store does. */
+/**
+ * Loads `patients` patients (and the Medications) with insertMany. The documents are the store's own:
+ * ResourceStore.stage() with the server's indexer (search values and Patient compartments), one
+ * timestamp per patient so that _lastUpdated varies; then the indexes the server creates, after the
+ * load. Only the current versions are written: history and journal are not read by search.
+ */
 export async function loadCohort(
   db: Db,
   registry: SearchParameterRegistry,
   patients: number,
   onProgress: (done: number) => void,
 ): Promise<void> {
+  const store = new ResourceStore(db);
+  store.setIndexer(resourceIndexer(registry));
+  registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
   const buffers = new Map<string, CurrentDocument[]>();
   const flush = async (type: string) => {
     const docs = buffers.get(type) ?? [];
     if (docs.length) await db.collection<CurrentDocument>(type).insertMany(docs, { ordered: false });
     buffers.set(type, []);
   };
-  const add = async (resource: Resource) => {
-    const list = buffers.get(resource.resourceType) ?? [];
-    list.push(documentOf(resource, registry));
-    buffers.set(resource.resourceType, list);
-    if (list.length >= 2000) await flush(resource.resourceType);
+  const add = async (resources: Resource[], ts: Date) => {
+    const writes: PlannedWrite[] = resources.map((resource) => ({
+      type: resource.resourceType,
+      id: resource.id as string,
+      method: 'PUT',
+      previous: null,
+      resource,
+    }));
+    for (const { type, next } of store.stage(writes, ts)) {
+      const list = buffers.get(type) ?? [];
+      list.push(next);
+      buffers.set(type, list);
+      if (list.length >= 2000) await flush(type);
+    }
   };
-  for (const m of medications()) await add(m);
+  const epoch = Date.UTC(2025, 0, 1);
+  await add(medications(), new Date(epoch));
   for (let i = 0; i < patients; i++) {
-    for (const r of patientResources(i)) await add(r);
+    await add(patientResources(i), new Date(epoch + (i + 1) * 1000));
     if (i % 500 === 499) onProgress(i + 1);
   }
   for (const type of buffers.keys()) await flush(type);
-  // Indexes after the load, one createIndex at a time (FerretDB, see ResourceStore.createIndexes).
-  for (const type of indexedTypes()) {
-    for (const { key, ...options } of searchIndexes(type))
-      await db.collection(type).createIndex(key as Record<string, 1 | -1>, options);
-  }
+  // Indexes after the load (faster bulk inserts on MongoDB), created as the server creates them.
+  await store.ensureIndexes(buffers.keys());
 }

@@ -8,7 +8,7 @@ import { registerSearch, registerSearchIndexes } from './modules/search';
 import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
-import { ResourceStore } from './store/resource-store';
+import { ResourceStore, type StoreIndexer } from './store/resource-store';
 import { createValidator } from './validation';
 
 /** The medication-management types whose collections and indexes exist from the first start. */
@@ -45,6 +45,14 @@ export interface RunningContext {
   close(): Promise<void>;
 }
 
+/** What searches and compartment look-ups match on, computed once when a version is written. */
+export function resourceIndexer(searchParameters: SearchParameterRegistry): StoreIndexer {
+  return (resource) => ({
+    compartments: compartmentsOf(resource),
+    sp: extractSearchIndex(resource, searchParameters),
+  });
+}
+
 /**
  * Connects to the database, prepares storage (indexes, recovery of interrupted commits) and assembles
  * the pipeline. Modules that plug into the pipeline (validation, search, checks) register here.
@@ -53,11 +61,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   const connection = await connectDatabase(uri, config.databaseName);
   const store = new ResourceStore(connection.db, connection.supportsTransactions ? connection.client : undefined);
   const searchParameters = new SearchParameterRegistry();
-  // What searches and compartment look-ups match on is computed once, when a version is written.
-  store.setIndexer((resource) => ({
-    compartments: compartmentsOf(resource),
-    sp: extractSearchIndex(resource, searchParameters),
-  }));
+  store.setIndexer(resourceIndexer(searchParameters));
   registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
   await store.ensureIndexes(MEDICATION_SET);
   // Undo commits a previous process left half-done, whatever their age: at start-up this process owns

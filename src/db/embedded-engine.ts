@@ -6,6 +6,8 @@ import { join } from 'node:path';
 /** A running embedded FerretDB process and the URI that reaches it. */
 export interface EmbeddedEngine {
   uri: string;
+  /** The engine's process id, for measuring its memory beside ours (benchmarks). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export async function startEmbeddedEngine(options: {
 
   return {
     uri: `mongodb://127.0.0.1:${port}/`,
+    ...(child.pid !== undefined ? { pid: child.pid } : {}),
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');

@@ -1,4 +1,3 @@
-import type { Sort } from 'mongodb';
 import type { MongoFilter } from './compile/element';
 import { badRequest } from '../fhir/outcome';
 import { PageTokens } from '../fhir/page-token';
@@ -87,8 +86,11 @@ function tieDescending(fields: SortField[]): boolean {
   return fields.length ? fields[fields.length - 1].descending : false;
 }
 
-export function mongoSort(fields: SortField[], reverse: boolean): Sort {
-  const sort: Record<string, 1 | -1> = {};
+/** A MongoDB sort as built here: field paths in order, 1 ascending or -1 descending. */
+export type SortSpec = Record<string, 1 | -1>;
+
+export function mongoSort(fields: SortField[], reverse: boolean): SortSpec {
+  const sort: SortSpec = {};
   for (const f of fields) sort[f.path] = f.descending !== reverse ? -1 : 1;
   sort._id = tieDescending(fields) !== reverse ? -1 : 1;
   return sort;

@@ -18,6 +18,7 @@ import {
   sortValueOf,
   type Cursor,
   type SortField,
+  type SortSpec,
 } from './paging';
 import { CURSOR_PARAM, parseSearch, type IncludeSpec, type ParsedSearch } from './parse';
 import type { SearchParameterRegistry } from './registry';
@@ -100,6 +101,23 @@ function validateIncludes(
   });
 }
 
+/**
+ * The filter and sort of one collection's page: the search's filter, after the cursor when paging.
+ * explain.ts reports exactly these, so what is explained is what is run.
+ */
+export function pageQuery(
+  filter: MongoFilter,
+  fields: SortField[],
+  cursor: Cursor | undefined,
+  type: string,
+): { filter: MongoFilter; sort: SortSpec } {
+  const reverse = cursor?.direction === 'previous';
+  return {
+    filter: cursor ? allOf([filter, keysetFilter(fields, cursor, type, reverse)]) : filter,
+    sort: mongoSort(fields, reverse),
+  };
+}
+
 /** Fetches one page in sort order across the searched collections (one for type-level searches). */
 async function fetchPage(
   db: Db,
@@ -109,11 +127,13 @@ async function fetchPage(
   limit: number,
 ): Promise<Match[]> {
   const reverse = cursor?.direction === 'previous';
-  const sort = mongoSort(fields, reverse);
   const pages = await Promise.all(
     [...filters].map(async ([type, filter]) => {
-      const query = cursor ? allOf([filter, keysetFilter(fields, cursor, type, reverse)]) : filter;
-      const docs = await db.collection<CurrentDocument>(type).find(asFilter(query), { sort, limit }).toArray();
+      const query = pageQuery(filter, fields, cursor, type);
+      const docs = await db
+        .collection<CurrentDocument>(type)
+        .find(asFilter(query.filter), { sort: query.sort, limit })
+        .toArray();
       return docs.map((doc) => ({ type, doc }));
     }),
   );
@@ -162,16 +182,30 @@ function ignoredOutcome(ignored: { name: string; reason: string }[]): OperationO
   );
 }
 
-/**
- * A FHIR search (R4 search page): parse, compile one MongoDB filter per searched type, read one page
- * by keyset, add includes, and build the searchset Bundle with self/next/previous links.
- */
-export async function search(
+/** A search compiled and bound to its page: everything but the reads. */
+export interface CompiledSearch {
+  parsed: ParsedSearch;
+  types: string[];
+  /** One MongoDB filter per searched type (compartment membership included). */
+  filters: Map<string, MongoFilter>;
+  fields: SortField[];
+  includes: IncludeSpec[];
+  count: number;
+  /** The parameters that were applied, for the self link and the query hash. */
+  applied: [string, string][];
+  ignored: { name: string; reason: string }[];
+  queryHash: string;
+  tokens: PageTokens;
+  cursor?: Cursor;
+}
+
+/** Parses and compiles a search as search() runs it; shared with explain.ts. */
+export async function compileSearch(
   db: Db,
   request: SearchRequest,
   registry: SearchParameterRegistry,
   options: SearchOptions,
-): Promise<Bundle> {
+): Promise<CompiledSearch> {
   const parsed = parseSearch(request.params);
   const lenient = request.lenient === true;
   const ignored = [...parsed.ignored];
@@ -214,15 +248,49 @@ export async function search(
     .digest('base64url')
     .slice(0, 16);
   const tokens = pageTokens(options.pageSecret);
-  const cursor = parsed.cursor ? decodeCursor(tokens, parsed.cursor, queryHash, CURSOR_PARAM) : undefined;
+  const compiled: CompiledSearch = {
+    parsed,
+    types,
+    filters,
+    fields,
+    includes,
+    count,
+    applied,
+    ignored,
+    queryHash,
+    tokens,
+  };
+  if (parsed.cursor) compiled.cursor = decodeCursor(tokens, parsed.cursor, queryHash, CURSOR_PARAM);
+  return compiled;
+}
 
-  let total = cursor?.total;
-  const totalMode = parsed.summary === 'count' ? 'accurate' : (parsed.total ?? (cursor ? 'none' : 'accurate'));
-  if (total === undefined && totalMode !== 'none') total = await countMatches(db, filters, totalMode);
+/**
+ * A FHIR search (R4 search page): parse, compile one MongoDB filter per searched type, read one page
+ * by keyset, add includes, and build the searchset Bundle with self/next/previous links.
+ */
+export async function search(
+  db: Db,
+  request: SearchRequest,
+  registry: SearchParameterRegistry,
+  options: SearchOptions,
+): Promise<Bundle> {
+  const { parsed, filters, fields, includes, count, applied, ignored, queryHash, tokens, cursor } = await compileSearch(
+    db,
+    request,
+    registry,
+    options,
+  );
 
   const wantEntries = parsed.summary !== 'count' && count > 0;
   const fetched = wantEntries ? await fetchPage(db, filters, fields, cursor, count + 1) : [];
   const more = fetched.length > count;
+
+  let total = cursor?.total;
+  const totalMode = parsed.summary === 'count' ? 'accurate' : (parsed.total ?? (cursor ? 'none' : 'accurate'));
+  if (total === undefined && totalMode !== 'none') {
+    // A first page that holds every match is its own total: counting would read the matches again.
+    total = wantEntries && !cursor && !more ? fetched.length : await countMatches(db, filters, totalMode);
+  }
   const page = fetched.slice(0, count);
   const backwards = cursor?.direction === 'previous';
   if (backwards) page.reverse();

@@ -39,6 +39,12 @@ export interface HistoryQuery {
   after?: { ts: Date; key: string };
 }
 
+/** The indexes of every resource collection, besides `_id` and those modules add (search's own). */
+export const TYPE_INDEXES: readonly IndexDescription[] = [
+  { key: { ts: -1, _id: -1 }, name: 'last_updated' },
+  { key: { compartments: 1, ts: -1 }, name: 'compartments' },
+];
+
 function withoutIdentity(resource: Resource): Partial<Resource> {
   const { resourceType: _t, id: _i, meta: _m, ...rest } = resource;
   return rest;
@@ -89,11 +95,7 @@ export class ResourceStore {
   private async ensureTypeIndexes(type: string): Promise<void> {
     if (this.indexedTypes.has(type)) return;
     this.indexedTypes.add(type);
-    const indexes: IndexDescription[] = [
-      { key: { ts: -1, _id: -1 }, name: 'last_updated' },
-      { key: { compartments: 1, ts: -1 }, name: 'compartments' },
-      ...(this.extraIndexes.get(type) ?? []),
-    ];
+    const indexes: IndexDescription[] = [...TYPE_INDEXES, ...(this.extraIndexes.get(type) ?? [])];
     await this.createIndexes(type, indexes);
   }
 

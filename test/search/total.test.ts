@@ -1,0 +1,60 @@
+import { MongoClient, type CommandStartedEvent, type Db } from 'mongodb';
+import { loadCohort } from '../../bench/search-cohort';
+import { search, SearchParameterRegistry } from '../../src/search';
+import { databaseNameFor } from '../support/server';
+
+let client: MongoClient;
+let db: Db;
+const registry = new SearchParameterRegistry();
+const dbName = databaseNameFor(__filename);
+const options = { maxCount: 100, defaultCount: 20, pageSecret: 'total-secret' };
+const commands: string[] = [];
+
+beforeAll(async () => {
+  client = await MongoClient.connect(process.env.MONGODB_URI as string, { monitorCommands: true });
+  db = client.db(dbName);
+  await db.dropDatabase();
+  await loadCohort(db, registry, 4, () => undefined);
+  client.on('commandStarted', (event: CommandStartedEvent) => commands.push(event.commandName));
+});
+afterAll(async () => {
+  await db.dropDatabase();
+  await client.close();
+});
+
+async function run(type: string, query: string) {
+  commands.length = 0;
+  const bundle = await search(
+    db,
+    { resourceType: type, params: new URLSearchParams(query), baseUrl: 'http://total.test/fhir' },
+    registry,
+    options,
+  );
+  // buildInfo is asked once per Db (engine features); what matters is the reads.
+  return { bundle, commands: commands.filter((name) => name !== 'buildInfo') };
+}
+
+// Counting reads every match again, which on a scanning engine doubles the cost of a search.
+describe('Bundle.total without a second read', () => {
+  it('takes the total from a first page that holds every match', async () => {
+    const { bundle, commands: sent } = await run('MedicationDispense', 'prescription=MedicationRequest/mr1-0');
+    expect(bundle.total).toBe(2);
+    expect(bundle.entry).toHaveLength(2);
+    expect(sent).toEqual(['find']);
+  });
+
+  it('counts when there are more matches than the page shows', async () => {
+    const { bundle, commands: sent } = await run('MedicationDispense', 'patient=Patient/p1&_count=4');
+    expect(bundle.total).toBe(6);
+    expect(bundle.entry).toHaveLength(4);
+    expect(sent).toContain('aggregate');
+  });
+
+  it('counts for _summary=count and an empty page size, and states an empty result as 0', async () => {
+    expect((await run('MedicationDispense', 'patient=Patient/p1&_summary=count')).bundle.total).toBe(6);
+    expect((await run('MedicationDispense', 'patient=Patient/p1&_count=0')).bundle.total).toBe(6);
+    const none = await run('MedicationDispense', 'patient=Patient/nobody');
+    expect(none.bundle.total).toBe(0);
+    expect(none.commands).toEqual(['find']);
+  });
+});
