@@ -38,11 +38,14 @@ function parseRequiredProfiles(value: string | undefined): Record<string, string
   return map;
 }
 
-function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+/** An integer setting; `min` refuses values that would switch a feature off by accident (a limit of 0). */
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer of at least ${min}, got "${raw}"`);
+  }
   return value;
 }
 
@@ -54,11 +57,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     databaseName: env.MONGODB_DATABASE ?? 'meds_fhir',
     dataDir: env.DATA_DIR ?? './data',
     publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/$/, '') || undefined,
-    maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024),
-    maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000),
-    conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1),
-    defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20),
-    maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000),
+    maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1),
+    maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000, 1),
+    conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1, 1),
+    defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20, 1),
+    maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000, 1),
     journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 30_000),
     logLevel: env.LOG_LEVEL ?? 'info',
     loadExamples: (env.LOAD_EXAMPLES ?? 'false') === 'true',
