@@ -50,6 +50,23 @@ export async function findConditional(
   return context.findMatches(type, pairs, limit, request.baseUrl);
 }
 
+/**
+ * A conditional update that matched nothing becomes an update-as-create with the body's id (RESTful
+ * API, "Conditional update", no matches, id provided). That id must not name a live resource: it does
+ * not meet the condition, and updating it would overwrite an unrelated record. Answered like the
+ * spec's "one match, different id" case: 400.
+ */
+export async function requireUnusedId(context: ServerContext, type: string, id: string): Promise<void> {
+  const existing = await context.store.read(type, id);
+  if (existing && !existing.deleted) {
+    throw badRequest(
+      `No ${type} matches the condition, but ${type}/${id} (the resource's id) exists and does not match it; ` +
+        'leave the id out to create a new resource',
+      `${type}.id`,
+    );
+  }
+}
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**

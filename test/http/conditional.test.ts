@@ -96,6 +96,21 @@ describe('conditional update (PUT [type]?query)', () => {
     expect(await versionsOf('Patient', created.body.id)).toBe(2);
   });
 
+  it('refuses to create under the id of an unrelated resource when nothing matches, changing nothing', async () => {
+    const other = await put(`identifier=${MRN}|OTHER`, patient('OTHER', 'Unrelated'));
+    expect(other.status).toBe(201);
+    const hijack = await put(`identifier=${MRN}|NEW1`, { ...patient('NEW1', 'Intruder'), id: other.body.id });
+    expectOutcome(hijack, 400, { expression: 'Patient.id' });
+    const kept = await request(server.app).get(`/fhir/Patient/${other.body.id}`);
+    expect(kept.body.name[0].family).toBe('Unrelated');
+    expect(await versionsOf('Patient', other.body.id)).toBe(1);
+    expect(await matching('Patient', `identifier=${MRN}|NEW1`)).toEqual([]);
+    // A free id (or the id of a deleted resource) is an update-as-create.
+    const fresh = await put(`identifier=${MRN}|NEW1`, { ...patient('NEW1'), id: 'chosen-by-client' });
+    expect(fresh.status).toBe(201);
+    expect(fresh.body.id).toBe('chosen-by-client');
+  });
+
   it('lets exactly one of 20 racing conditional updates create the resource', async () => {
     const responses = await Promise.all(
       Array.from({ length: 20 }, (_, i) => put(`identifier=${MRN}|URACE`, patient('URACE', `Racer${i}`))),
@@ -239,6 +254,52 @@ describe('conditional entries in transactions', () => {
     };
     expectOutcome(await postBundle(bundle), 412, { expression: 'Bundle.entry[1]' });
     expect(await matching('Patient', `identifier=${MRN}|FRESH`)).toEqual([]);
+  });
+
+  it('refuses a conditional PUT entry whose body id names an unrelated resource', async () => {
+    const other = await conditionalCreate(patient('TOTHER', 'Unrelated'), `identifier=${MRN}|TOTHER`);
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          resource: { ...patient('TNEW', 'Intruder'), id: other.body.id },
+          request: { method: 'PUT', url: `Patient?identifier=${MRN}|TNEW` },
+        },
+      ],
+    };
+    expectOutcome(await postBundle(bundle), 400, { expression: 'Bundle.entry[0]' });
+    expect((await request(server.app).get(`/fhir/Patient/${other.body.id}`)).body.name[0].family).toBe('Unrelated');
+    expect(await matching('Patient', `identifier=${MRN}|TNEW`)).toEqual([]);
+  });
+
+  it('refuses a transaction whose condition resolves to a resource one of its DELETE entries removes', async () => {
+    const target = await conditionalCreate(patient('TDEL'), `identifier=${MRN}|TDEL`);
+    const deleting = (second: BundleEntry): Bundle => ({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ request: { method: 'DELETE', url: `Patient/${target.body.id}` } }, second],
+    });
+    const ifNoneExist = deleting({
+      resource: patient('TDEL'),
+      request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${MRN}|TDEL` },
+    });
+    const refused = await postBundle(ifNoneExist);
+    expectOutcome(refused, 400, { expression: 'Bundle.entry[1]' });
+    expect(JSON.stringify(refused.body)).toContain('Bundle.entry[0] deletes');
+    const reference = deleting({
+      resource: {
+        resourceType: 'MedicationRequest',
+        status: 'active',
+        intent: 'order',
+        subject: { reference: `Patient?identifier=${MRN}|TDEL` },
+        medicationCodeableConcept: { text: 'naltrexone' },
+      } as MedicationRequest,
+      request: { method: 'POST', url: 'MedicationRequest' },
+    });
+    expectOutcome(await postBundle(reference), 400, { expression: 'Bundle.entry[1]' });
+    expect((await request(server.app).get(`/fhir/Patient/${target.body.id}`)).status).toBe(200);
+    expect(await matching('MedicationRequest', `subject=Patient/${target.body.id}`)).toEqual([]);
   });
 
   it('creates one patient when 20 clients send the same transaction at once', async () => {

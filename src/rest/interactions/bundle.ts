@@ -199,6 +199,26 @@ class TransactionWork implements UnitOfWork {
 }
 
 /**
+ * A condition resolved to a resource that a DELETE entry of the same transaction removes. The spec
+ * runs DELETEs first, so the condition would then match nothing; this server resolves conditions
+ * before any entry runs and refuses the combination instead of answering with a deleted resource.
+ */
+function refuseDeletedConditionTargets(work: TransactionWork, resolved: Map<string, number>): void {
+  work.staged.forEach((write, i) => {
+    const key = `${write.type}/${write.id}`;
+    const resolvedBy = resolved.get(key);
+    if (write.method !== 'DELETE' || resolvedBy === undefined) return;
+    throw entryError(
+      resolvedBy,
+      badRequest(
+        `The condition of this entry matches ${key}, which Bundle.entry[${work.entryOf[i]}] deletes; ` +
+          'send the deletion and the conditional entry in separate requests',
+      ),
+    );
+  });
+}
+
+/**
  * All entries or none: writes are staged entry by entry through the ordinary handlers (which run the
  * interceptors: validation, authorization), then committed together by the journal. GET entries run
  * after the commit, so they see the transaction's result.
@@ -245,6 +265,8 @@ async function processTransaction(
       throw error;
     }
   }
+
+  refuseDeletedConditionTargets(work, prepared.resolvedByCondition);
 
   let committed: CurrentDocument[] = [];
   try {

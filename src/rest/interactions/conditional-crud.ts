@@ -4,7 +4,14 @@ import type { FhirRequest, FhirResponse } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
 import { ClaimTakenError } from '../../store/journal';
 import { newId } from '../../store/resource-store';
-import { CLAIM_ATTEMPTS, claimKey, findConditional, parseConditionalQuery, settleClaim } from '../conditional';
+import {
+  CLAIM_ATTEMPTS,
+  claimKey,
+  findConditional,
+  parseConditionalQuery,
+  requireUnusedId,
+  settleClaim,
+} from '../conditional';
 import type { ServerContext } from '../context';
 import { requireResourceBody } from '../resource-body';
 import { outcomeResponse, versionHeaders, writeResponse } from '../respond';
@@ -92,6 +99,7 @@ export async function conditionalUpdate(
       }
       return update({ ...request, body: { ...resource, id } }, context, type, id);
     }
+    if (resource.id !== undefined) await requireUnusedId(context, type, resource.id);
     const id = resource.id ?? newId();
     return update({ ...request, body: { ...resource, id }, claim: key }, context, type, id);
   });

@@ -3,7 +3,7 @@ import { allOk, badRequest, FhirError, preconditionFailed } from '../../fhir/out
 import type { FhirRequest } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
 import { newId } from '../../store/resource-store';
-import { claimKey, findConditional, parseConditionalQuery } from '../conditional';
+import { claimKey, findConditional, parseConditionalQuery, requireUnusedId } from '../conditional';
 import type { ServerContext } from '../context';
 import { etag, httpDate } from '../headers';
 import { versionUrl } from '../respond';
@@ -19,6 +19,12 @@ export interface PreparedTransaction {
   claims: (string | undefined)[];
   /** Entries already answered during preparation (a conditional create that matched). */
   results: (BundleEntry | undefined)[];
+  /**
+   * "Type/id" of each stored resource an ifNoneExist or a conditional reference resolved to, with the
+   * entry that resolved it: conditions are resolved before the DELETE entries run, so a transaction
+   * that also deletes one of these would answer with, or point to, a resource it removes.
+   */
+  resolvedByCondition: Map<string, number>;
 }
 
 const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?(.+)$/;
@@ -133,6 +139,7 @@ export async function prepareTransaction(
   const assignedIds: (string | undefined)[] = new Array(entries.length);
   const claims: (string | undefined)[] = new Array(entries.length);
   const results: (BundleEntry | undefined)[] = new Array(entries.length);
+  const resolvedByCondition = new Map<string, number>();
   const prepared = entries.map((entry) => ({ ...entry }));
   const prefetched = await prefetchIdentifierMatches(request, context, entries);
 
@@ -172,6 +179,7 @@ export async function prepareTransaction(
         }
         if (method === 'POST') {
           const doc = matches[0];
+          resolvedByCondition.set(`${type}/${id}`, index);
           results[index] = {
             resource: doc.resource,
             response: {
@@ -184,6 +192,7 @@ export async function prepareTransaction(
           };
         }
       } else {
+        if (method === 'PUT' && resource.id !== undefined) await requireUnusedId(context, type, resource.id);
         id = method === 'PUT' && resource.id !== undefined ? resource.id : newId();
         claims[index] = key;
         if (method === 'POST') assignedIds[index] = id;
@@ -222,6 +231,7 @@ export async function prepareTransaction(
         if (matches.length > 1)
           throw preconditionFailed(`The conditional reference ${reference} matches more than one resource`);
         idMap.set(reference, `${type}/${matches[0]._id}`);
+        resolvedByCondition.set(`${type}/${matches[0]._id}`, index);
       } catch (error) {
         if (error instanceof FhirError) throw entryError(index, error);
         throw error;
@@ -232,5 +242,5 @@ export async function prepareTransaction(
   const rewritten = prepared.map((entry) =>
     entry.resource ? { ...entry, resource: rewrite(entry.resource, idMap) as Resource } : entry,
   );
-  return { entries: rewritten, assignedIds, claims, results };
+  return { entries: rewritten, assignedIds, claims, results, resolvedByCondition };
 }
