@@ -20,6 +20,7 @@ import {
   searchIndexes,
   SearchParameterRegistry,
   type ParamStatus,
+  type SearchParam,
 } from '../search';
 import { UNSUPPORTED_PARAMETERS } from '../search/parse';
 import type { CurrentDocument } from '../store/documents';
@@ -31,12 +32,28 @@ const PARAM_TYPES = new Set(['number', 'date', 'string', 'token', 'reference', '
  * Why a SearchParameter cannot be used, checked before it is stored (422): a stored definition the
  * registry cannot index would silently answer every search on it with nothing.
  */
-export function searchParameterProblems(definition: SearchParameter): OperationOutcomeIssue[] {
+export function searchParameterProblems(
+  definition: SearchParameter,
+  registry: SearchParameterRegistry,
+): OperationOutcomeIssue[] {
   const problems: OperationOutcomeIssue[] = [];
-  if (!definition.code || !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(definition.code)) {
+  // A leading "_" is the specification's (_id, _count, _has ...): a runtime code may not take one.
+  if (!definition.code || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(definition.code)) {
     problems.push(
       issue('error', 'required', 'SearchParameter.code must be a name like "dose-form"', 'SearchParameter.code'),
     );
+  } else {
+    const conflict = registry.conflictOf(definition);
+    if (conflict) {
+      problems.push(
+        issue(
+          'error',
+          'business-rule',
+          `${conflict}; a runtime SearchParameter may not replace it`,
+          'SearchParameter.code',
+        ),
+      );
+    }
   }
   if (!definition.type || !PARAM_TYPES.has(definition.type)) {
     problems.push(
@@ -139,21 +156,25 @@ export async function registerSearch(context: ServerContext, registry: SearchPar
   const log = new ReindexLog(context.store.db);
   const running = new Map<string, Promise<void>>();
 
-  const startReindex = (definition: SearchParameter, version: number): void => {
-    const key = definition.url as string;
+  // One reindex at a time per url; one whose definition was replaced meanwhile stops or never starts.
+  const startReindex = (param: SearchParam, version: number): void => {
+    const key = param.url as string;
     const previous = running.get(key) ?? Promise.resolve();
     const next = previous
-      .then(() => reindex(context.store.db, registry, definition))
-      .then(() => log.markDone(key, version))
+      .then(async () => {
+        if (registry.byDefinitionUrl(key) !== param) return;
+        const finished = await reindex(context.store.db, registry, param, { gate: context.store.writeGate });
+        if (finished) await log.markDone(key, version);
+      })
       .catch((error: unknown) => context.logger.error({ err: error, url: key }, 'reindexing failed'));
     running.set(key, next);
   };
 
   const load = async (doc: CurrentDocument): Promise<void> => {
     const definition = doc.resource as SearchParameter;
-    if (!definition.url || searchParameterProblems(definition).length) return;
+    if (!definition.url || searchParameterProblems(definition, registry).length) return;
     if (await log.isDone(definition.url, doc.v)) registry.addActive(definition);
-    else startReindex(definition, doc.v);
+    else startReindex(registry.add(definition), doc.v);
   };
   for await (const doc of context.store.db
     .collection<CurrentDocument>('SearchParameter')
@@ -164,7 +185,7 @@ export async function registerSearch(context: ServerContext, registry: SearchPar
   const interceptor: Interceptor = {
     name: 'search-parameters',
     checkWrite: (resource: Resource) =>
-      resource.resourceType === 'SearchParameter' ? searchParameterProblems(resource as SearchParameter) : [],
+      resource.resourceType === 'SearchParameter' ? searchParameterProblems(resource as SearchParameter, registry) : [],
     afterCommit: (committed) => {
       for (const { type, doc } of committed) {
         if (type !== 'SearchParameter') continue;
@@ -173,8 +194,7 @@ export async function registerSearch(context: ServerContext, registry: SearchPar
           if (definition.url) registry.remove(definition.url);
           continue;
         }
-        registry.add(definition);
-        startReindex(definition, doc.v);
+        startReindex(registry.add(definition), doc.v);
       }
     },
   };

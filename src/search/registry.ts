@@ -16,6 +16,8 @@ export interface SearchParam {
   target: string[];
   components: { definition: string; expression: string }[];
   status: ParamStatus;
+  /** R4 definitions are fixed; runtime ones come from stored SearchParameter resources. */
+  origin: 'r4' | 'runtime';
   /** Reindex progress for runtime parameters: documents done / total. */
   progress?: { done: number; total: number };
   definition: SearchParameter;
@@ -45,7 +47,7 @@ export class SearchParameterRegistry {
     const list =
       definitions ??
       (loadR4Bundle('search-parameters.json').entry ?? []).map((entry) => entry.resource as SearchParameter);
-    for (const definition of list) this.register(definition, 'active');
+    for (const definition of list) this.register(definition, 'active', 'r4');
   }
 
   /**
@@ -53,18 +55,36 @@ export class SearchParameterRegistry {
    * has walked the existing resources and marked it active.
    */
   add(definition: SearchParameter): SearchParam {
-    return this.register(definition, 'reindexing');
+    return this.register(definition, 'reindexing', 'runtime');
   }
 
   /** A runtime SearchParameter whose reindex finished in an earlier run (see ReindexLog). */
   addActive(definition: SearchParameter): SearchParam {
-    return this.register(definition, 'active');
+    return this.register(definition, 'active', 'runtime');
+  }
+
+  /**
+   * Why a runtime definition may not be registered: it would replace a parameter of the specification
+   * (same url, or same code on one of its types) or another runtime parameter's code on a shared type.
+   * A new version of the same runtime parameter (same url) replaces its old self and is no conflict.
+   */
+  conflictOf(definition: SearchParameter): string | undefined {
+    const sameUrl = definition.url ? this.byUrl.get(definition.url) : undefined;
+    if (sameUrl?.origin === 'r4') return `${definition.url} is a SearchParameter of the FHIR specification`;
+    for (const type of expandBases(definition.base ?? [])) {
+      const existing = this.byType.get(type)?.get(definition.code ?? '');
+      if (existing && existing !== sameUrl) {
+        const owner = existing.origin === 'r4' ? 'the FHIR specification' : existing.url;
+        return `${type} already has the search parameter "${definition.code}" (${owner})`;
+      }
+    }
+    return undefined;
   }
 
   /** A deleted runtime SearchParameter: no longer searchable nor extracted (R4 definitions stay). */
   remove(url: string): void {
     const param = this.byUrl.get(url);
-    if (!param) return;
+    if (!param || param.origin === 'r4') return;
     this.byUrl.delete(url);
     for (const [type, params] of this.byType) {
       if (params.get(param.code) === param) {
@@ -137,7 +157,9 @@ export class SearchParameterRegistry {
     return result ?? undefined;
   }
 
-  private register(definition: SearchParameter, status: ParamStatus): SearchParam {
+  private register(definition: SearchParameter, status: ParamStatus, origin: SearchParam['origin']): SearchParam {
+    // A new version of a runtime parameter may change its code or bases: the old entries must go.
+    if (origin === 'runtime' && definition.url) this.remove(definition.url);
     const param: SearchParam = {
       code: definition.code ?? '',
       type: definition.type ?? 'special',
@@ -150,10 +172,10 @@ export class SearchParameterRegistry {
         expression: c.expression ?? '',
       })),
       status,
+      origin,
       definition,
     };
-    const bases = param.base.flatMap((b) => (b === 'Resource' || b === 'DomainResource' ? resourceTypes() : [b]));
-    for (const type of bases) {
+    for (const type of expandBases(param.base)) {
       let map = this.byType.get(type);
       if (!map) this.byType.set(type, (map = new Map()));
       map.set(param.code, param);
@@ -162,6 +184,11 @@ export class SearchParameterRegistry {
     if (param.url) this.byUrl.set(param.url, param);
     return param;
   }
+}
+
+/** The resource types a SearchParameter.base list covers ("Resource" and "DomainResource" mean all). */
+export function expandBases(bases: string[]): string[] {
+  return bases.flatMap((b) => (b === 'Resource' || b === 'DomainResource' ? resourceTypes() : [b]));
 }
 
 /** Splits a FHIRPath union at its top level (not inside parentheses or strings). */

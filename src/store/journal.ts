@@ -10,6 +10,7 @@ import {
   historyId,
   JOURNAL_COLLECTION,
 } from './documents';
+import { WriteGate } from './write-gate';
 
 /** One resource write inside a commit, with the version it replaces (null: the resource must not exist). */
 export interface StagedWrite {
@@ -86,6 +87,8 @@ export class Journal {
   constructor(
     private readonly db: Db,
     private readonly transactions?: MongoClient,
+    /** Shared by every replace of a current document, so a reindex batch never straddles one. */
+    private readonly gate = new WriteGate(),
   ) {}
 
   async commit(writes: StagedWrite[]): Promise<void> {
@@ -163,6 +166,10 @@ export class Journal {
   }
 
   private async replaceCurrent(write: StagedWrite, index: number, session?: ClientSession): Promise<void> {
+    await this.gate.shared(write.type, () => this.replaceCurrentNow(write, index, session));
+  }
+
+  private async replaceCurrentNow(write: StagedWrite, index: number, session?: ClientSession): Promise<void> {
     const collection = this.db.collection<CurrentDocument>(write.type);
     if (!write.previous) {
       try {
@@ -188,11 +195,11 @@ export class Journal {
       const versionKey = { _id: historyId(write.type, write.id, write.v), tx: entry._id };
       if (!(await history.findOne(versionKey, { projection: { _id: 1 } }))) continue;
       const collection = this.db.collection<CurrentDocument>(write.type);
-      if (write.previous) {
-        await collection.replaceOne({ _id: write.id, v: write.v }, write.previous);
-      } else {
-        await collection.deleteOne({ _id: write.id, v: write.v });
-      }
+      const previous = write.previous;
+      await this.gate.shared(write.type, async () => {
+        if (previous) await collection.replaceOne({ _id: write.id, v: write.v }, previous);
+        else await collection.deleteOne({ _id: write.id, v: write.v });
+      });
       // Removed last, so a crash during undo leaves the ownership mark for the next attempt.
       await history.deleteOne(versionKey);
     }

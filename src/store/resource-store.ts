@@ -11,6 +11,7 @@ import {
   JOURNAL_COLLECTION,
 } from './documents';
 import { Journal, StagedWrite } from './journal';
+import { WriteGate } from './write-gate';
 
 /** What the store asks of the search and compartment modules for each version it writes. */
 export type StoreIndexer = (resource: Resource) => Pick<CurrentDocument, 'sp' | 'compartments'>;
@@ -60,6 +61,8 @@ export function newId(): string {
  */
 export class ResourceStore {
   readonly journal: Journal;
+  /** Commits replace current documents under it shared; a reindex batch takes it exclusively. */
+  readonly writeGate = new WriteGate();
   private indexer: StoreIndexer = () => ({});
   private readonly extraIndexes = new Map<string, IndexDescription[]>();
   private readonly indexedTypes = new Set<string>();
@@ -69,7 +72,7 @@ export class ResourceStore {
     readonly db: Db,
     transactions?: MongoClient,
   ) {
-    this.journal = new Journal(db, transactions);
+    this.journal = new Journal(db, transactions, this.writeGate);
   }
 
   setIndexer(indexer: StoreIndexer): void {

@@ -161,6 +161,18 @@ describe('search over HTTP', () => {
   });
 });
 
+/** Polls $reindex-status until the parameter is searchable; fails the test if it never is. */
+async function waitForReindex(id: string): Promise<Parameters> {
+  let status: Parameters | undefined;
+  for (let i = 0; i < 200; i++) {
+    status = (await get(`SearchParameter/${id}/$reindex-status`)).body as Parameters;
+    if (status.parameter?.find((p) => p.name === 'status')?.valueCode === 'completed') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  expect(status?.parameter?.find((p) => p.name === 'status')?.valueCode).toBe('completed');
+  return status as Parameters;
+}
+
 describe('runtime SearchParameters', () => {
   const definition: SearchParameter = {
     resourceType: 'SearchParameter',
@@ -187,13 +199,7 @@ describe('runtime SearchParameters', () => {
   it('reindexes existing resources and then answers searches on the new parameter', async () => {
     await put({ ...prescription('rx6', 'p2', 'active', '2024-06-01'), note: [{ text: 'Take with food' }] });
     await put(definition);
-    let status: Parameters | undefined;
-    for (let i = 0; i < 100; i++) {
-      status = (await get(`SearchParameter/${definition.id}/$reindex-status`)).body as Parameters;
-      if (status.parameter?.find((p) => p.name === 'status')?.valueCode === 'completed') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(status?.parameter?.find((p) => p.name === 'status')?.valueCode).toBe('completed');
+    const status = await waitForReindex(definition.id as string);
     expect(status?.parameter?.find((p) => p.name === 'done')?.valueInteger).toBeGreaterThanOrEqual(6);
     const found = await get('MedicationRequest?note-text=take');
     expect(found.status).toBe(200);
@@ -206,6 +212,77 @@ describe('runtime SearchParameters', () => {
     expect(ids((await get('MedicationRequest?note-text=take')).body as Bundle)).toEqual(
       [`MedicationRequest/${created.id}`, 'MedicationRequest/rx6'].sort(),
     );
+  });
+
+  it('refuses a SearchParameter that would replace one of the specification, storing nothing', async () => {
+    const attempts: [Partial<SearchParameter>, string][] = [
+      [{ code: 'status' }, 'SearchParameter.code'],
+      [{ code: 'identifier', base: ['Patient', 'MedicationDispense'] }, 'SearchParameter.code'],
+      [{ code: '_tag2' }, 'SearchParameter.code'],
+      [{ url: 'http://hl7.org/fhir/SearchParameter/medications-status', code: 'rx-status' }, 'SearchParameter.code'],
+    ];
+    for (const [change, expression] of attempts) {
+      const response = await request(server.app)
+        .put('/fhir/SearchParameter/override')
+        .set('Content-Type', FHIR_JSON)
+        .send({ ...definition, id: 'override', url: 'http://meds-fhir.test/SearchParameter/override', ...change });
+      expectOutcome(response, 422, { expression });
+    }
+    expect((await get('SearchParameter/override')).status).toBe(404);
+    expect(ids((await get('MedicationRequest?status=active&_id=rx6')).body as Bundle)).toEqual([
+      'MedicationRequest/rx6',
+    ]);
+  });
+
+  it('drops the old code when a new version renames the parameter', async () => {
+    await put({ ...definition, code: 'note-words' });
+    await waitForReindex(definition.id as string);
+    expect(ids((await get('MedicationRequest?note-words=take&_id=rx6')).body as Bundle)).toEqual([
+      'MedicationRequest/rx6',
+    ]);
+    expectOutcome(await get('MedicationRequest?note-text=take'), 400, { expression: 'note-text' });
+  });
+
+  it('never reverts a resource updated while the reindex runs', async () => {
+    const count = 150;
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: Array.from({ length: count }, (_, i) => ({
+        resource: { ...prescription(`race-${i}`, 'p1', 'active', '2024-07-01'), note: [{ text: 'before' }] },
+        request: { method: 'PUT' as const, url: `MedicationRequest/race-${i}` },
+      })),
+    };
+    await request(server.app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle).expect(200);
+    const racing: SearchParameter = {
+      ...definition,
+      id: 'rx-note-race',
+      url: 'http://meds-fhir.test/SearchParameter/rx-note-race',
+      code: 'race-note',
+    };
+    await put(racing);
+    // Updates sent while the reindex walks the collection, ten at a time.
+    for (let start = 0; start < count; start += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, k) =>
+          put({ ...prescription(`race-${start + k}`, 'p1', 'active', '2024-07-01'), note: [{ text: 'after' }] }),
+        ),
+      );
+    }
+    await waitForReindex(racing.id as string);
+    const found = await get(`MedicationRequest?race-note=after&_count=${count}&_total=accurate`);
+    expect((found.body as Bundle).total).toBe(count);
+    for (let i = 0; i < count; i++) {
+      const read = await get(`MedicationRequest/race-${i}`);
+      expect(read.body.meta.versionId).toBe('2');
+      expect(read.body.note[0].text).toBe('after');
+    }
+    const next = await request(server.app)
+      .put('/fhir/MedicationRequest/race-0')
+      .set('Content-Type', FHIR_JSON)
+      .set('If-Match', 'W/"2"')
+      .send({ ...prescription('race-0', 'p1', 'active', '2024-07-01'), note: [{ text: 'third' }] });
+    expect(next.status).toBe(200);
   });
 
   it('stops answering on a deleted SearchParameter', async () => {

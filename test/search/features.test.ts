@@ -231,7 +231,7 @@ describe('runtime SearchParameter and reindex', () => {
     const param = registry.add(definition);
     await expectBadRequest(run('MedicationRequest', 'intent-code=order'), /reindexed/);
     const progress: number[] = [];
-    await reindex(db, registry, definition, (p) => progress.push(p.done));
+    expect(await reindex(db, registry, param, { onProgress: (p) => progress.push(p.done) })).toBe(true);
     expect(param.status).toBe('active');
     expect(progress[progress.length - 1]).toBe(29); // 4 fixtures (one deleted) + 25 bulk
     const b = await run('MedicationRequest', 'intent-code=order&_total=accurate');
@@ -251,5 +251,29 @@ describe('runtime SearchParameter and reindex', () => {
     );
     await db.collection('MedicationRequest').insertOne(doc as never);
     expect(ids(await run('MedicationRequest', 'intent-code=plan'))).toEqual(['late']);
+  });
+
+  it('stops the reindex of a definition that a newer version replaced, and forgets the old code', async () => {
+    const url = 'http://example.org/SearchParameter/mr-priority';
+    const base: SearchParameter = {
+      resourceType: 'SearchParameter',
+      url,
+      name: 'priority',
+      status: 'active',
+      code: 'rx-priority',
+      base: ['MedicationRequest'],
+      type: 'token',
+      expression: 'MedicationRequest.priority',
+      description: 'test',
+    };
+    const outdated = registry.add(base);
+    const current = registry.add({ ...base, code: 'rx-urgency' });
+    expect(await reindex(db, registry, outdated)).toBe(false);
+    expect(registry.get('MedicationRequest', 'rx-priority', true)).toBeUndefined();
+    expect(current.status).toBe('reindexing');
+    expect(await reindex(db, registry, current)).toBe(true);
+    expect(registry.get('MedicationRequest', 'rx-urgency')).toBe(current);
+    expect(registry.conflictOf({ ...base, url: 'http://example.org/other', code: 'rx-urgency' })).toMatch(url);
+    expect(registry.conflictOf({ ...base, code: 'rx-urgency' })).toBeUndefined();
   });
 });
