@@ -1,24 +1,134 @@
 // Builds the embedded MongoDB-compatible engine (FerretDB 1.24 on SQLite, tools/ferretdb) with the
 // machine's Go toolchain, once: the binary is cached in .cache/ and rebuilt only when its sources change.
+//
+// FerretDB is built from a patched copy of its module (tools/ferretdb/patch): string equalities of a
+// filter are pushed down to SQLite as a pre-filter on expression indexes (see pushdown_medsfhir.go).
+// The copy is made from the Go module cache and edited here, so the repository holds only our patch.
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'tools', 'ferretdb');
-export const engineBinary = join(root, '.cache', 'ferretdb-embedded');
+const cache = join(root, '.cache');
+export const engineBinary = join(cache, 'ferretdb-embedded');
+const FERRETDB = 'github.com/FerretDB/FerretDB';
+
+const goEnv = { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
+
+/** Each edit of FerretDB's sources: the text that must be there, and what replaces it. */
+const EDITS = [
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    // Query: FerretDB's `{_id: value}`-only pushdown becomes ours (the first of two such blocks).
+    from: `	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}
+`,
+    to: `	whereClause, args = pushdownWhere(ctx, db, meta.TableName, params.Filter)
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    // Explain: the same pre-filter, so that explain() shows the SQLite plan that queries get.
+    from: `	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			filterPushdown = true
+			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}
+`,
+    to: `	whereClause, args = pushdownWhere(ctx, db, meta.TableName, params.Filter)
+	filterPushdown = whereClause != ""
+`,
+  },
+  {
+    file: 'ferretdb/ferretdb.go',
+    // find and aggregate strip dotted keys from what they pass to the backend unless this is set.
+    from: `			CappedCleanupPercentage: 10,
+`,
+    to: `			CappedCleanupPercentage: 10,
+			EnableNestedPushdown:    true,
+`,
+  },
+];
+
+function ferretdbVersion() {
+  const match = /github\.com\/FerretDB\/FerretDB (v[^\s]+)/.exec(readFileSync(join(source, 'go.mod'), 'utf8'));
+  if (!match) throw new Error('tools/ferretdb/go.mod does not require FerretDB');
+  return match[1];
+}
+
+/** A writable copy of FerretDB's module with our edits, and a go.mod/go.sum pair that points to it. */
+function preparePatchedModule() {
+  const version = ferretdbVersion();
+  const info = JSON.parse(
+    execFileSync('go', ['mod', 'download', '-json', `${FERRETDB}@${version}`], { cwd: source, env: goEnv }).toString(),
+  );
+  const copy = join(cache, 'ferretdb-src');
+  rmSync(copy, { recursive: true, force: true });
+  cpSync(info.Dir, copy, { recursive: true });
+  chmodRecursive(copy);
+  for (const edit of EDITS) {
+    const file = join(copy, edit.file);
+    const text = readFileSync(file, 'utf8');
+    if (!text.includes(edit.from)) throw new Error(`FerretDB ${version}: ${edit.file} no longer has the code we patch`);
+    writeFileSync(file, text.replace(edit.from, edit.to));
+  }
+  copyFileSync(
+    join(source, 'patch', 'pushdown_medsfhir.go'),
+    join(copy, 'internal/backends/sqlite/pushdown_medsfhir.go'),
+  );
+
+  const build = join(cache, 'engine-build');
+  mkdirSync(build, { recursive: true });
+  const modFile = join(build, 'go.mod');
+  writeFileSync(modFile, `${readFileSync(join(source, 'go.mod'), 'utf8')}\nreplace ${FERRETDB} => ${copy}\n`);
+  copyFileSync(join(source, 'go.sum'), join(build, 'go.sum'));
+  return modFile;
+}
+
+function chmodRecursive(dir) {
+  chmodSync(dir, 0o755);
+  execFileSync('chmod', ['-R', 'u+w', dir]);
+}
 
 export function buildEngine({ quiet = false } = {}) {
-  const inputs = ['main.go', 'go.mod', 'go.sum'].map((f) => statSync(join(source, f)).mtimeMs);
+  const inputs = [
+    join(source, 'main.go'),
+    join(source, 'go.mod'),
+    join(source, 'go.sum'),
+    join(source, 'patch', 'pushdown_medsfhir.go'),
+    fileURLToPath(import.meta.url),
+  ].map((f) => statSync(f).mtimeMs);
   if (existsSync(engineBinary) && statSync(engineBinary).mtimeMs >= Math.max(...inputs)) {
     return engineBinary;
   }
   if (!quiet) console.error('building the embedded database engine (FerretDB, first run only)...');
-  execFileSync('go', ['build', '-trimpath', '-o', engineBinary, '.'], {
+  const modFile = preparePatchedModule();
+  execFileSync('go', ['build', '-trimpath', `-modfile=${modFile}`, '-o', engineBinary, '.'], {
     cwd: source,
     stdio: quiet ? 'ignore' : 'inherit',
-    env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' },
+    env: goEnv,
   });
   return engineBinary;
 }
