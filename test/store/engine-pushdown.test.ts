@@ -21,6 +21,11 @@ const DOCS: Doc[] = [
   { _id: 'escaped', sp: { patient: { r: 'Pätient/<&> "q" \\ \u2028' } } },
   { _id: 'missing', sp: {} },
   { _id: 'dashed', sp: { 'code-value': { c: 'x' } } },
+  { _id: 'one-compartment', compartments: ['Patient/1'], at: new Date('2024-02-01T00:00:00Z') },
+  { _id: 'dates', at: [new Date('2024-03-01T00:00:00Z'), new Date('2023-01-01T00:00:00Z')] },
+  { _id: 'date-text', at: '2024-02-15T00:00:00Z' },
+  { _id: 'two-compartments', compartments: ['Patient/2', 'Patient/1'] },
+  { _id: 'object-element', compartments: [{ r: 'Patient/1' }] },
 ];
 
 let db: ReturnType<MongoClient['db']>;
@@ -57,8 +62,31 @@ describe('string equality pushed down to the embedded engine', () => {
     ['_id with another condition', { _id: 'list', 'sp.status.c': 'active' }, ['list']],
     ['_id with a condition that fails', { _id: 'other', 'sp.status.c': 'active' }, []],
     ['a dashed segment', { 'sp.code-value.c': 'x' }, ['dashed']],
+    ['a list of one value, or of several', { compartments: 'Patient/1' }, ['one-compartment', 'two-compartments']],
+    ['a list of one value, by $in', { compartments: { $in: ['Patient/2'] } }, ['two-compartments']],
+    ['the JSON text of an object element is not a match', { compartments: '{"r":"Patient/1"}' }, []],
+    ['a string range', { 'sp.patient.r': { $gt: 'Patient/1', $lte: 'Patient/3' } }, ['leaf-array', 'list', 'other']],
+    ['a range does not hold numbers', { 'sp.patient.r': { $lt: 'Patient/1' } }, []],
+    // In a list, each bound may be met by another element (MongoDB's rule): 'dates' matches.
+    [
+      'a date range',
+      { at: { $gte: new Date('2024-01-15T00:00:00Z'), $lt: new Date('2024-02-02T00:00:00Z') } },
+      ['dates', 'one-compartment'],
+    ],
+    ['a date range over a list of dates', { at: { $lt: new Date('2023-06-01T00:00:00Z') } }, ['dates']],
+    ['a range with a non-string bound (left to FerretDB)', { 'sp.patient.r': { $gte: 1 } }, ['number']],
     ['a numeric segment (left to FerretDB)', { 'sp.patient.0.r': 'Patient/2' }, ['list']],
-    ['under $or (left to FerretDB)', { $or: [{ 'sp.status.c': 'stopped' }, { _id: 'missing' }] }, ['missing', 'other']],
+    ['$or of pushed-down branches', { $or: [{ 'sp.status.c': 'stopped' }, { _id: 'missing' }] }, ['missing', 'other']],
+    [
+      '$or with a branch left to FerretDB',
+      { $or: [{ 'sp.status.c': 'stopped' }, { 'sp.patient.r': { $exists: false } }] },
+      ['dashed', 'date-text', 'dates', 'missing', 'object-element', 'one-compartment', 'other', 'two-compartments'],
+    ],
+    [
+      '$or inside $and',
+      { $and: [{ 'sp.status.c': 'active' }, { $or: [{ 'sp.patient.r': 'Patient/2' }, { _id: 'scalar' }] }] },
+      ['list', 'scalar'],
+    ],
   ])('%s', async (_name, filter, expected) => {
     expect(await ids(filter)).toEqual(expected);
     // The same again once the first query built the path's index.

@@ -7,8 +7,8 @@ import type { CurrentDocument } from '../../store/documents';
  * The resources a review needs: every live resource of the given types in the patient's compartment
  * (the `compartments` field the store computes at write time, indexed as {compartments: 1, ts: -1} on
  * every collection), then the Medications they reference. Medications are looked up one by one by _id,
- * the one filter every engine answers without a scan (FerretDB 1.24 pushes down only `{_id: value}`);
- * a patient references a handful of them.
+ * which every engine answers from its primary index (our FerretDB patch pushes `_id` equality down, not
+ * `_id: {$in}`); a patient references a handful of them.
  */
 export async function loadCompartment(db: Db, patientId: string, types: readonly string[]): Promise<Resource[]> {
   const compartment = `Patient/${patientId}`;

@@ -37,21 +37,32 @@ const maxInValues = 200
 const arrayMarker = "[array]"
 
 // pathExpression is the SQL expression of a dotted path, as used both by the query and by the index
-// (SQLite uses an expression index only for the very same expression): the string at the path, or
+// (SQLite uses an expression index only for the very same expression): the string at the path; the
+// element of a one-element array at the path (a resource's one Patient compartment); otherwise
 // arrayMarker when the path runs through an array.
 func pathExpression(path string) (string, bool) {
 	segments := strings.Split(path, ".")
+	column := metadata.DefaultColumn
 	var guards []string
 	json := "$"
-	for _, segment := range segments {
+	for i, segment := range segments {
 		if !pushdownSegment.MatchString(segment) {
 			return "", false
 		}
 		json += `."` + segment + `"`
-		guards = append(guards, fmt.Sprintf(`json_type(%s, '%s') = 'array'`, metadata.DefaultColumn, json))
+		if i < len(segments)-1 {
+			guards = append(guards, fmt.Sprintf(`json_type(%s, '%s') = 'array'`, column, json))
+		}
 	}
-	return fmt.Sprintf(`(CASE WHEN %s THEN '%s' ELSE %s->>'%s' END)`,
-		strings.Join(guards, " OR "), arrayMarker, metadata.DefaultColumn, json), true
+	prefixArray := "0"
+	if len(guards) > 0 {
+		prefixArray = strings.Join(guards, " OR ")
+	}
+	return fmt.Sprintf(`(CASE WHEN %[2]s THEN '%[3]s' `+
+		`WHEN json_type(%[1]s, '%[4]s') = 'array' AND json_array_length(%[1]s, '%[4]s') = 1 THEN %[1]s->>'%[4]s[0]' `+
+		`WHEN json_type(%[1]s, '%[4]s') = 'array' THEN '%[3]s' `+
+		`ELSE %[1]s->>'%[4]s' END)`,
+		column, prefixArray, arrayMarker, json), true
 }
 
 // pushdownCondition is one SQL condition of the pre-filter, and the expression to index for it.
@@ -95,6 +106,42 @@ func stringValues(value any) ([]string, bool) {
 	return nil, false
 }
 
+// rangeOperators are MongoDB's comparisons and SQLite's, which agree on UTF-8 text (both compare bytes)
+// and on dates (as numbers); a number at the path compares below any text in SQLite, which only lets
+// more through.
+var rangeOperators = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+// stringRange is the condition of `{$gt: string or date, $lt: ..., ...}`, letting arrays through.
+func stringRange(expression string, value any) (string, []any, bool) {
+	operators, ok := value.(*types.Document)
+	if !ok || operators.Len() == 0 {
+		return "", nil, false
+	}
+	var clauses []string
+	var args []any
+	for _, op := range operators.Keys() {
+		sqlOp, known := rangeOperators[op]
+		if !known {
+			return "", nil, false
+		}
+		switch operand := must.NotFail(operators.Get(op)).(type) {
+		case string:
+			if !pushable(operand) {
+				return "", nil, false
+			}
+			args = append(args, operand)
+		case time.Time:
+			// sjson stores a date as its milliseconds since the epoch; other numbers at the path compare
+			// too, and text compares above any number: both only let more through.
+			args = append(args, operand.UnixMilli())
+		default:
+			return "", nil, false
+		}
+		clauses = append(clauses, fmt.Sprintf("%s %s ?", expression, sqlOp))
+	}
+	return fmt.Sprintf("((%s) OR %s = '%s')", strings.Join(clauses, " AND "), expression, arrayMarker), args, true
+}
+
 // pushable tells whether SQLite compares the string as MongoDB does: a NUL may end SQLite's text early.
 func pushable(s string) bool {
 	return !strings.ContainsRune(s, 0)
@@ -117,6 +164,12 @@ func pushdownConditions(filter *types.Document, into []pushdownCondition) []push
 			}
 			continue
 		}
+		if key == "$or" {
+			if condition, ok := anyOf(value); ok {
+				into = append(into, condition)
+			}
+			continue
+		}
 		if strings.HasPrefix(key, "$") {
 			continue
 		}
@@ -131,11 +184,15 @@ func pushdownConditions(filter *types.Document, into []pushdownCondition) []push
 			}
 			continue
 		}
-		values, ok := stringValues(value)
+		expression, ok := pathExpression(key)
 		if !ok {
 			continue
 		}
-		expression, ok := pathExpression(key)
+		if sql, args, ok := stringRange(expression, value); ok {
+			into = append(into, pushdownCondition{sql: sql, args: args, expression: expression})
+			continue
+		}
+		values, ok := stringValues(value)
 		if !ok {
 			continue
 		}
@@ -151,6 +208,34 @@ func pushdownConditions(filter *types.Document, into []pushdownCondition) []push
 		})
 	}
 	return into
+}
+
+// anyOf is the condition of an `$or` whose every branch has a condition of its own: the OR of
+// supersets is a superset. One branch without any leaves the `$or` to FerretDB.
+func anyOf(value any) (pushdownCondition, bool) {
+	branches, ok := value.(*types.Array)
+	if !ok || branches.Len() == 0 {
+		return pushdownCondition{}, false
+	}
+	var alternatives []string
+	var args []any
+	for i := 0; i < branches.Len(); i++ {
+		branch, ok := must.NotFail(branches.Get(i)).(*types.Document)
+		if !ok {
+			return pushdownCondition{}, false
+		}
+		conditions := pushdownConditions(branch, nil)
+		if len(conditions) == 0 {
+			return pushdownCondition{}, false
+		}
+		clauses := make([]string, 0, len(conditions))
+		for _, c := range conditions {
+			clauses = append(clauses, c.sql)
+			args = append(args, c.args...)
+		}
+		alternatives = append(alternatives, "("+strings.Join(clauses, " AND ")+")")
+	}
+	return pushdownCondition{sql: "(" + strings.Join(alternatives, " OR ") + ")", args: args}, true
 }
 
 // pushdownWhere is the WHERE clause of the pre-filter, or "" when nothing can be pushed down.
@@ -172,17 +257,23 @@ func pushdownWhere(ctx context.Context, db *fsql.DB, table string, filter *types
 }
 
 // pathIndexes creates an index for each path expression a query pushes down, when the query first
-// uses it (that query waits for the index to be built, as the first user of an auto-index would).
+// uses it (that query waits for the index to be built, as the first user of an auto-index would), and
+// keeps the index's statistics fresh, since SQLite chooses among several indexed conditions by them.
 type pathIndexes struct {
-	mu      sync.Mutex
-	checked map[string]time.Time
+	mu       sync.Mutex
+	checked  map[string]time.Time
+	analyzed map[string]time.Time
 }
 
-var indexes = &pathIndexes{checked: map[string]time.Time{}}
+var indexes = &pathIndexes{checked: map[string]time.Time{}, analyzed: map[string]time.Time{}}
 
-// recheck is how long a (table, expression) pair is trusted to have its index: a dropped and re-created
-// collection keeps its table name, and then needs the index again.
-const recheck = 30 * time.Second
+const (
+	// recheck is how long a (table, expression) pair is trusted to have its index: a dropped and
+	// re-created collection keeps its table name, and then needs the index again.
+	recheck = 30 * time.Second
+	// reanalyze is how often an index's statistics are recomputed as its table grows.
+	reanalyze = 10 * time.Minute
+)
 
 func (p *pathIndexes) ensure(ctx context.Context, db *fsql.DB, table, expression string) {
 	key := table + "\x00" + expression
@@ -193,19 +284,32 @@ func (p *pathIndexes) ensure(ctx context.Context, db *fsql.DB, table, expression
 		return
 	}
 	p.checked[key] = time.Now()
+	stale := time.Since(p.analyzed[key]) >= reanalyze
+	if stale {
+		p.analyzed[key] = time.Now()
+	}
 	p.mu.Unlock()
 
 	name := fmt.Sprintf("%s_meds_%08x", table, fnv32(expression))
 	var exists int
 	row := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, name)
-	if err := row.Scan(&exists); err != nil || exists > 0 {
+	if err := row.Scan(&exists); err != nil {
+		return
+	}
+	if exists > 0 {
+		if stale {
+			go func() {
+				background, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				_, _ = db.ExecContext(background, fmt.Sprintf(`ANALYZE %q`, name))
+			}()
+		}
 		return
 	}
 	// Errors (the table was dropped meanwhile, a busy database) are retried after recheck.
 	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, name, table, expression)); err != nil {
 		return
 	}
-	// Statistics let SQLite prefer the most selective of several indexed conditions.
 	_, _ = db.ExecContext(ctx, fmt.Sprintf(`ANALYZE %q`, name))
 }
 
