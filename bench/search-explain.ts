@@ -78,13 +78,8 @@ async function main(): Promise<void> {
       .find(explained.filter, { sort: explained.sort, limit: 21 })
       .explain('queryPlanner');
     if (ferret) {
-      // The first query on a path builds its index; the plan of the query after that is the one that counts.
-      await db.collection(q.type).find(explained.filter, { limit: 1 }).toArray();
-      const again = await db
-        .collection(q.type)
-        .find(explained.filter, { sort: explained.sort, limit: 21 })
-        .explain('queryPlanner');
-      const sqlitePlan = JSON.stringify((again.queryPlanner as Document | undefined)?.Plan ?? again.queryPlanner);
+      // The pushdown builds a path's index before SQLite plans, so even a first explain shows the plan queries get.
+      const sqlitePlan = JSON.stringify((plan.queryPlanner as Document | undefined)?.Plan ?? plan.queryPlanner);
       console.log(`SQLite plan: ${sqlitePlan}`);
       if (!/USING (COVERING )?INDEX/.test(sqlitePlan)) failures++;
       continue;

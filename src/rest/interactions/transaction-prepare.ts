@@ -192,8 +192,9 @@ export async function prepareTransaction(
           };
         }
       } else {
-        if (method === 'PUT' && resource.id !== undefined) await requireUnusedId(context, type, resource.id);
-        id = method === 'PUT' && resource.id !== undefined ? resource.id : newId();
+        const clientId = method === 'PUT' ? resource.id : undefined;
+        if (clientId !== undefined) await requireUnusedId(context, type, clientId);
+        id = clientId ?? newId();
         claims[index] = key;
         if (method === 'POST') assignedIds[index] = id;
       }
