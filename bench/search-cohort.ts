@@ -136,10 +136,14 @@ export async function loadCohort(
   registry: SearchParameterRegistry,
   patients: number,
   onProgress: (done: number) => void,
+  options: { indexesFirst?: boolean } = {},
 ): Promise<void> {
   const store = new ResourceStore(db);
   store.setIndexer(resourceIndexer(registry));
   registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
+  const types = ['Medication', ...new Set(patientResources(0).map((r) => r.resourceType))];
+  // Indexes first: the load then pays for maintaining them, as writes to a running server do.
+  if (options.indexesFirst) await store.ensureIndexes(types);
   const buffers = new Map<string, CurrentDocument[]>();
   const flush = async (type: string) => {
     const docs = buffers.get(type) ?? [];
@@ -168,6 +172,6 @@ export async function loadCohort(
     if (i % 500 === 499) onProgress(i + 1);
   }
   for (const type of buffers.keys()) await flush(type);
-  // Indexes after the load (faster bulk inserts on MongoDB), created as the server creates them.
-  await store.ensureIndexes(buffers.keys());
+  // Otherwise after the load (faster bulk inserts on MongoDB), created as the server creates them.
+  await store.ensureIndexes(types);
 }

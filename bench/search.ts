@@ -2,11 +2,14 @@
  * Search benchmark (issue 4): loads a generated cohort straight into the collections (documents built
  * by ResourceStore.stage with the server's indexer, see search-cohort.ts) and times the query mix
  * through search(), in process. Usage:
- *   npx tsx bench/search.ts [--patients 9524] [--runs 20] [--page-runs 3] [--reuse]
+ *   npx tsx bench/search.ts [--patients 9524] [--runs 20] [--page-runs 3] [--reuse] [--indexes-first]
+ *     [--engine path/to/binary] [--data name]
  * (`npm run bench:search -- ...`). MONGODB_URI selects the engine; without it the embedded FerretDB
  * starts with its data under .benchdata/search (kept, so --reuse skips the load). Prints p50/p95 per
  * query with the matches per page and the total, load time, and the peak RSS of this process and of
- * the embedded engine.
+ * the embedded engine. `--indexes-first` creates the indexes before the load (so the load pays for
+ * maintaining them, as a running server does); `--engine` and `--data` compare two engine builds on
+ * two data directories in one sitting.
  */
 import type { Bundle } from '@medplum/fhirtypes';
 import { MongoClient, type Db } from 'mongodb';
@@ -16,6 +19,7 @@ import { startEmbeddedEngine, type EmbeddedEngine } from '../src/db/embedded-eng
 import { search, SearchParameterRegistry } from '../src/search';
 import { loadCohort, PER_PATIENT } from './search-cohort';
 import { QUERIES, type BenchQuery } from './search-queries';
+import { STRING_AND_TOKEN_QUERIES } from './search-queries-extra';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {
@@ -28,6 +32,13 @@ const runs = arg('runs', 20);
 // whole collection, so the deep page gets fewer samples.
 const pageRuns = arg('page-runs', 3);
 const reuse = args.includes('--reuse');
+const indexesFirst = args.includes('--indexes-first');
+const argText = (name: string) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const engineBinary = argText('engine');
+const dataName = argText('data') ?? 'search';
 const BASE = 'http://bench/fhir';
 const options = { maxCount: 100, defaultCount: 20, pageSecret: 'bench' };
 
@@ -68,9 +79,9 @@ async function main(): Promise<void> {
   let engine: EmbeddedEngine | undefined;
   let uri = process.env.MONGODB_URI;
   if (!uri) {
-    const dataDir = join(__dirname, '..', '.benchdata', 'search');
+    const dataDir = join(__dirname, '..', '.benchdata', dataName);
     mkdirSync(dataDir, { recursive: true });
-    engine = await startEmbeddedEngine({ dataDir });
+    engine = await startEmbeddedEngine({ dataDir, ...(engineBinary ? { binary: engineBinary } : {}) });
     uri = engine.uri;
   }
   const client = await MongoClient.connect(uri);
@@ -81,16 +92,23 @@ async function main(): Promise<void> {
   if (load) {
     await db.dropDatabase();
     const started = Date.now();
-    await loadCohort(db, registry, patients, (done) => {
-      const s = (Date.now() - started) / 1000;
-      process.stdout.write(
-        `\rloaded ${done * PER_PATIENT} resources in ${s.toFixed(0)} s (${Math.round((done * PER_PATIENT) / s)}/s)`,
-      );
-    });
+    await loadCohort(
+      db,
+      registry,
+      patients,
+      (done) => {
+        const s = (Date.now() - started) / 1000;
+        process.stdout.write(
+          `\rloaded ${done * PER_PATIENT} resources in ${s.toFixed(0)} s (${Math.round((done * PER_PATIENT) / s)}/s)`,
+        );
+      },
+      { indexesFirst },
+    );
     const seconds = (Date.now() - started) / 1000;
     const loaded = patients * PER_PATIENT + 50;
     console.log(
-      `\nload: ${loaded} resources in ${seconds.toFixed(1)} s (${Math.round(loaded / seconds)}/s), indexes included`,
+      `\nload: ${loaded} resources in ${seconds.toFixed(1)} s (${Math.round(loaded / seconds)}/s), ` +
+        (indexesFirst ? 'indexes created first and maintained by the load' : 'indexes created after the load'),
     );
   }
   if (load) {
@@ -111,7 +129,7 @@ async function main(): Promise<void> {
 
   const header = ['query', 'runs', 'p50 ms', 'p95 ms', 'matches/page', 'included/page', 'Bundle.total'];
   const rows: string[][] = [];
-  for (const q of QUERIES) {
+  for (const q of [...QUERIES, ...STRING_AND_TOKEN_QUERIES]) {
     const times: number[] = [];
     let matches = 0;
     let included = 0;

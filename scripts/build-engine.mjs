@@ -1,8 +1,10 @@
 // Builds the embedded MongoDB-compatible engine (FerretDB 1.24 on SQLite, tools/ferretdb) with the
 // machine's Go toolchain, once: the binary is cached in .cache/ and rebuilt only when its sources change.
 //
-// FerretDB is built from a patched copy of its module (tools/ferretdb/patch): string equalities of a
-// filter are pushed down to SQLite as a pre-filter on expression indexes (see pushdown_medsfhir.go).
+// FerretDB is built from a patched copy of its module (tools/ferretdb/patch): string and date
+// conditions of a filter are pushed down to SQLite as a pre-filter on multikey side tables that
+// createIndexes builds (pushdown_medsfhir.go, paths_medsfhir.go), and update, findAndModify and
+// delete read-modify-write atomically per collection (statement_lock_medsfhir.go).
 // The copy is made from the Go module cache and edited here, so the repository holds only our patch.
 import { execFileSync } from 'node:child_process';
 import {
@@ -62,6 +64,94 @@ const EDITS = [
 `,
   },
   {
+    file: 'internal/backends/sqlite/collection.go',
+    // createIndexes: the multikey side tables of every key path of the collection's indexes, built
+    // before the command answers (paths_medsfhir.go), outside the registry lock so other
+    // collections are served meanwhile.
+    from: `	err := c.r.IndexesCreate(ctx, c.dbName, c.name, indexes)
+	if err != nil {
+		return nil, lazyerrors.Error(err)
+	}
+`,
+    to: `	err := c.r.IndexesCreate(ctx, c.dbName, c.name, indexes)
+	if err != nil {
+		return nil, lazyerrors.Error(err)
+	}
+
+	if err = c.ensureCollectionPaths(ctx); err != nil {
+		return nil, lazyerrors.Error(err)
+	}
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/metadata/registry.go',
+    // A non-unique index is answered by the side tables, so FerretDB's own expression index (which no
+    // query uses) is not built; it stays in the metadata, so listIndexes shows it. Unique ones are
+    // built: they enforce uniqueness.
+    from: `		q = fmt.Sprintf(
+			q,
+			c.TableName+"_"+index.Name,
+			c.TableName,
+			strings.Join(columns, ", "),
+		)
+`,
+    to: `		q = fmt.Sprintf(
+			q,
+			c.TableName+"_"+index.Name,
+			c.TableName,
+			strings.Join(columns, ", "),
+		)
+
+		if !index.Unique {
+			q = "SELECT 1"
+		}
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/metadata/registry.go',
+    // ...so dropping one must not fail on the SQLite index that was never built.
+    from: `		q := fmt.Sprintf("DROP INDEX %q", c.TableName+"_"+name)`,
+    to: `		q := fmt.Sprintf("DROP INDEX IF EXISTS %q", c.TableName+"_"+name)`,
+  },
+  {
+    file: 'internal/backends/sqlite/database.go',
+    // drop: the collection's side tables go with it (its triggers went with its table).
+    from: `	dropped, err := db.r.CollectionDrop(ctx, db.name, params.Name)
+`,
+    to: `	table := collectionTable(ctx, db.r, db.name, params.Name)
+	dropped, err := db.r.CollectionDrop(ctx, db.name, params.Name)
+	if dropped {
+		dropCollectionPaths(ctx, db.r, db.name, table)
+	}
+`,
+  },
+  {
+    file: 'internal/handler/msg_update.go',
+    // Atomic read-modify-write per statement (statement_lock_medsfhir.go).
+    from: `func (h *Handler) updateDocument(ctx context.Context, params *common.UpdateParams) (int32, int32, *types.Array, error) {
+`,
+    to: `func (h *Handler) updateDocument(ctx context.Context, params *common.UpdateParams) (int32, int32, *types.Array, error) {
+	defer lockStatement(params.DB, params.Collection)()
+
+`,
+  },
+  {
+    file: 'internal/handler/msg_findandmodify.go',
+    from: `func (h *Handler) findAndModifyDocument(ctx context.Context, params *common.FindAndModifyParams) (*findAndModifyResult, error) {
+`,
+    to: `func (h *Handler) findAndModifyDocument(ctx context.Context, params *common.FindAndModifyParams) (*findAndModifyResult, error) {
+	defer lockStatement(params.DB, params.Collection)()
+
+`,
+  },
+  {
+    file: 'internal/handler/msg_delete.go',
+    from: `		d, err = h.execDelete(connCtx, c, &p)
+`,
+    to: `		d, err = h.lockedDelete(connCtx, c, &p, params.DB, params.Collection)
+`,
+  },
+  {
     file: 'ferretdb/ferretdb.go',
     // find and aggregate strip dotted keys from what they pass to the backend unless this is set.
     from: `			CappedCleanupPercentage: 10,
@@ -70,6 +160,13 @@ const EDITS = [
 			EnableNestedPushdown:    true,
 `,
   },
+];
+
+/** Our files added to FerretDB's packages: the file under tools/ferretdb/patch and its package directory. */
+const PATCH_FILES = [
+  ['pushdown_medsfhir.go', 'internal/backends/sqlite'],
+  ['paths_medsfhir.go', 'internal/backends/sqlite'],
+  ['statement_lock_medsfhir.go', 'internal/handler'],
 ];
 
 function ferretdbVersion() {
@@ -94,10 +191,7 @@ function preparePatchedModule() {
     if (!text.includes(edit.from)) throw new Error(`FerretDB ${version}: ${edit.file} no longer has the code we patch`);
     writeFileSync(file, text.replace(edit.from, edit.to));
   }
-  copyFileSync(
-    join(source, 'patch', 'pushdown_medsfhir.go'),
-    join(copy, 'internal/backends/sqlite/pushdown_medsfhir.go'),
-  );
+  for (const [file, into] of PATCH_FILES) copyFileSync(join(source, 'patch', file), join(copy, into, file));
 
   const build = join(cache, 'engine-build');
   mkdirSync(build, { recursive: true });
@@ -117,7 +211,7 @@ export function buildEngine({ quiet = false } = {}) {
     join(source, 'main.go'),
     join(source, 'go.mod'),
     join(source, 'go.sum'),
-    join(source, 'patch', 'pushdown_medsfhir.go'),
+    ...PATCH_FILES.map(([file]) => join(source, 'patch', file)),
     fileURLToPath(import.meta.url),
   ].map((f) => statSync(f).mtimeMs);
   if (existsSync(engineBinary) && statSync(engineBinary).mtimeMs >= Math.max(...inputs)) {

@@ -54,6 +54,13 @@ func indexIDPaths(dir string) {
 	}
 }
 
+// sqliteOptions apply to every connection FerretDB opens. Writers wait for SQLite's write lock for up
+// to 30 s (FerretDB's default is 10 s; a large transaction can hold the lock longer) instead of failing
+// with "database is locked", and transactions take the write lock when they begin (BEGIN IMMEDIATE):
+// a deferred transaction that reads and then writes fails at once with SQLITE_BUSY when another
+// writer committed in between, whatever the busy timeout.
+const sqliteOptions = "_pragma=busy_timeout(30000)&_txlock=immediate"
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27018", "TCP address to listen on")
 	dir := flag.String("dir", "./data/ferretdb", "directory for the SQLite files")
@@ -70,7 +77,7 @@ func main() {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
+		SQLiteURL: "file:" + abs + "/?" + sqliteOptions,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -1,12 +1,12 @@
 // meds-fhir patch, copied into FerretDB's internal/backends/sqlite package at build time
 // (scripts/build-engine.mjs). FerretDB 1.24 pushes only an exact `{_id: value}` filter down to
 // SQLite; every other find, update and delete decodes each document of the collection in Go (about
-// half a millisecond per document) before filtering. This pushes the string equalities of a filter
-// down as a SQL pre-filter that SQLite answers from expression indexes created on first use.
+// half a millisecond per document) before filtering. This pushes the string and date conditions of a
+// filter down as a SQL pre-filter answered from the multikey side tables of paths_medsfhir.go.
 //
 // The pre-filter only ever lets through a superset of the matches: FerretDB still applies the whole
-// filter to what SQLite returns, so a condition that is not pushed down, or a document the pre-filter
-// cannot judge, costs time but never changes a result.
+// filter to what SQLite returns, so a condition that is not pushed down (no complete side table yet,
+// an operator we do not translate) costs time but never changes a result.
 
 package sqlite
 
@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
@@ -25,299 +24,403 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// pushdownSegment is a path segment that can be written in a SQLite JSON path without escaping.
-// Numeric segments are left out: MongoDB reads them as an array position or a field name.
+// pushdownSegment is a path segment that is indexed and queried without escaping. Numeric segments are
+// left out: MongoDB reads them as an array position or a field name.
 var pushdownSegment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_\-]*$`)
+
+func pushdownPath(path string) bool {
+	for _, segment := range strings.Split(path, ".") {
+		if !pushdownSegment.MatchString(segment) {
+			return false
+		}
+	}
+	return path != ""
+}
 
 // maxInValues bounds an `$in` pushed down as SQL parameters.
 const maxInValues = 200
 
-// arrayMarker stands for "some part of the path is an array" in the indexed expression; such a
-// document matches by MongoDB's rules if any element does, which the pre-filter leaves to FerretDB.
-const arrayMarker = "[array]"
+// estimateCap bounds the rows counted to choose which condition drives a query.
+const estimateCap = 1000
 
-// pathExpression is the SQL expression of a dotted path, as used both by the query and by the index
-// (SQLite uses an expression index only for the very same expression): the string at the path; the
-// element of a one-element array at the path (a resource's one Patient compartment); otherwise
-// arrayMarker when the path runs through an array.
-func pathExpression(path string) (string, bool) {
-	segments := strings.Split(path, ".")
-	column := metadata.DefaultColumn
-	var guards []string
-	json := "$"
-	for i, segment := range segments {
-		if !pushdownSegment.MatchString(segment) {
-			return "", false
-		}
-		json += `."` + segment + `"`
-		if i < len(segments)-1 {
-			guards = append(guards, fmt.Sprintf(`json_type(%s, '%s') = 'array'`, column, json))
-		}
-	}
-	prefixArray := "0"
-	if len(guards) > 0 {
-		prefixArray = strings.Join(guards, " OR ")
-	}
-	return fmt.Sprintf(`(CASE WHEN %[2]s THEN '%[3]s' `+
-		`WHEN json_type(%[1]s, '%[4]s') = 'array' AND json_array_length(%[1]s, '%[4]s') = 1 THEN %[1]s->>'%[4]s[0]' `+
-		`WHEN json_type(%[1]s, '%[4]s') = 'array' THEN '%[3]s' `+
-		`ELSE %[1]s->>'%[4]s' END)`,
-		column, prefixArray, arrayMarker, json), true
-}
-
-// pushdownCondition is one SQL condition of the pre-filter, and the expression to index for it.
+// pushdownCondition is one condition of the pre-filter, in two forms: the row ids that may match (a
+// SELECT, to drive the query from an index) and a test of one row (to filter the driver's rows).
 type pushdownCondition struct {
-	sql        string
-	args       []any
-	expression string
+	rids       string
+	ridArgs    []any
+	filter     string
+	filterArgs []any
+	// indexed tells that rids come from a side table, so counting them estimates the condition.
+	indexed bool
+	// byID is the `_id` condition, answered by the _id index (tools/ferretdb/main.go): it always drives.
+	byID bool
 }
 
-// stringValues are the strings a filter value equals: a string, `{$eq: string}` or `{$in: [strings]}`.
-func stringValues(value any) ([]string, bool) {
-	switch v := value.(type) {
-	case string:
-		return []string{v}, pushable(v)
-	case *types.Document:
-		if v.Len() != 1 {
-			return nil, false
-		}
-		if eq, err := v.Get("$eq"); err == nil {
-			s, ok := eq.(string)
-			return []string{s}, ok && pushable(s)
-		}
-		in, err := v.Get("$in")
-		if err != nil {
-			return nil, false
-		}
-		array, ok := in.(*types.Array)
-		if !ok || array.Len() == 0 || array.Len() > maxInValues {
-			return nil, false
-		}
-		values := make([]string, 0, array.Len())
-		for i := 0; i < array.Len(); i++ {
-			s, ok := must.NotFail(array.Get(i)).(string)
-			if !ok || !pushable(s) {
-				return nil, false
-			}
-			values = append(values, s)
-		}
-		return values, true
+// sideCondition is `where` (on the side table's column v) as a pushdown condition on table.
+func sideCondition(table, side, where string, args []any) pushdownCondition {
+	return pushdownCondition{
+		rids:       fmt.Sprintf(`SELECT rid FROM %q WHERE %s`, side, where),
+		ridArgs:    args,
+		filter:     fmt.Sprintf(`EXISTS (SELECT 1 FROM %q WHERE rid = %q.rowid AND (%s))`, side, table, where),
+		filterArgs: args,
+		indexed:    true,
 	}
-	return nil, false
 }
 
 // rangeOperators are MongoDB's comparisons and SQLite's, which agree on UTF-8 text (both compare bytes)
-// and on dates (as numbers); a number at the path compares below any text in SQLite, which only lets
-// more through.
+// and on dates (sjson stores milliseconds since the epoch); SQLite orders numbers below text and text
+// below blobs, and MongoDB compares only within a type, so a bound never lets a wrong type through.
 var rangeOperators = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
-// stringRange is the condition of `{$gt: string or date, $lt: ..., ...}`, letting arrays through.
-func stringRange(expression string, value any) (string, []any, bool) {
-	operators, ok := value.(*types.Document)
-	if !ok || operators.Len() == 0 {
-		return "", nil, false
-	}
-	var clauses []string
-	var args []any
-	for _, op := range operators.Keys() {
-		sqlOp, known := rangeOperators[op]
-		if !known {
-			return "", nil, false
-		}
-		switch operand := must.NotFail(operators.Get(op)).(type) {
-		case string:
-			if !pushable(operand) {
-				return "", nil, false
-			}
-			args = append(args, operand)
-		case time.Time:
-			// sjson stores a date as its milliseconds since the epoch; other numbers at the path compare
-			// too, and text compares above any number: both only let more through.
-			args = append(args, operand.UnixMilli())
-		default:
-			return "", nil, false
-		}
-		clauses = append(clauses, fmt.Sprintf("%s %s ?", expression, sqlOp))
-	}
-	return fmt.Sprintf("((%s) OR %s = '%s')", strings.Join(clauses, " AND "), expression, arrayMarker), args, true
-}
 
 // pushable tells whether SQLite compares the string as MongoDB does: a NUL may end SQLite's text early.
 func pushable(s string) bool {
 	return !strings.ContainsRune(s, 0)
 }
 
+// literalPrefix is the text every match of an anchored regex starts with ("" when there is none we
+// can be sure of): `^riv` gives "riv", `^a\.b` gives "a.b", `^ab*` gives "a". A `|` anywhere, an
+// option (i, m, x, s) or a character class stops us from being sure.
+func literalPrefix(pattern, options string) string {
+	if options != "" || !strings.HasPrefix(pattern, "^") || strings.Contains(pattern, "|") {
+		return ""
+	}
+	var prefix []byte
+	body := pattern[1:]
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		var literal byte
+		switch {
+		case c == '\\':
+			if i+1 >= len(body) {
+				return ""
+			}
+			next := body[i+1]
+			// An escaped punctuation mark is itself; `\d`, `\w`, `\Q` and the like are not literals.
+			if (next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') || (next >= '0' && next <= '9') {
+				return string(prefix)
+			}
+			literal = next
+			i++
+		case strings.IndexByte(`.[]()^$*+?{}`, c) >= 0:
+			return string(prefix)
+		default:
+			literal = c
+		}
+		// A quantifier after the literal may repeat it zero times: it is not part of every match.
+		if i+1 < len(body) && strings.IndexByte(`*?{`, body[i+1]) >= 0 {
+			return string(prefix)
+		}
+		prefix = append(prefix, literal)
+	}
+	return string(prefix)
+}
+
+// prefixEnd is the smallest text above every text that starts with prefix, comparing bytes (as both
+// SQLite's BINARY collation and MongoDB do); "" when there is none.
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	for len(b) > 0 && b[len(b)-1] == 0xff {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	b[len(b)-1]++
+	return string(b)
+}
+
+// pathConditions translates the condition on one indexed path: a value (equality), or a document of
+// operators, of which $eq, $in, the ranges and anchored $regex are pushed down; other operators are
+// left to FerretDB (leaving out a conjunct only lets more through).
+func pathConditions(table, side string, value any) []pushdownCondition {
+	switch v := value.(type) {
+	case string:
+		if !pushable(v) {
+			return nil
+		}
+		return []pushdownCondition{sideCondition(table, side, `v = ?`, []any{v})}
+	case types.Regex:
+		return regexCondition(table, side, v.Pattern, v.Options)
+	case *types.Document:
+		// {$regex: "...", $options: "..."} is one operator.
+		if pattern, err := v.Get("$regex"); err == nil {
+			options := ""
+			if o, err := v.Get("$options"); err == nil {
+				options, _ = o.(string)
+			}
+			var out []pushdownCondition
+			switch p := pattern.(type) {
+			case string:
+				out = regexCondition(table, side, p, options)
+			case types.Regex:
+				if options == "" {
+					options = p.Options
+				}
+				out = regexCondition(table, side, p.Pattern, options)
+			}
+			return append(out, operatorConditions(table, side, v)...)
+		}
+		return operatorConditions(table, side, v)
+	}
+	return nil
+}
+
+func regexCondition(table, side, pattern, options string) []pushdownCondition {
+	prefix := literalPrefix(pattern, options)
+	if prefix == "" || !pushable(prefix) {
+		return nil
+	}
+	// One element must carry the prefix, so both bounds apply to one value (no marker needed).
+	if end := prefixEnd(prefix); end != "" {
+		return []pushdownCondition{sideCondition(table, side, `v >= ? AND v < ?`, []any{prefix, end})}
+	}
+	return []pushdownCondition{sideCondition(table, side, `v >= ?`, []any{prefix})}
+}
+
+// operatorConditions handles $eq, $in and the ranges of one path's operator document.
+func operatorConditions(table, side string, operators *types.Document) []pushdownCondition {
+	var out []pushdownCondition
+	var bounds []string
+	var boundArgs []any
+	for _, op := range operators.Keys() {
+		operand := must.NotFail(operators.Get(op))
+		switch op {
+		case "$eq":
+			if s, ok := operand.(string); ok && pushable(s) {
+				out = append(out, sideCondition(table, side, `v = ?`, []any{s}))
+			}
+		case "$in":
+			array, ok := operand.(*types.Array)
+			if !ok || array.Len() == 0 || array.Len() > maxInValues {
+				continue
+			}
+			values := make([]any, 0, array.Len())
+			for i := 0; i < array.Len(); i++ {
+				s, ok := must.NotFail(array.Get(i)).(string)
+				if !ok || !pushable(s) {
+					values = nil
+					break
+				}
+				values = append(values, s)
+			}
+			if values != nil {
+				placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")
+				out = append(out, sideCondition(table, side, fmt.Sprintf(`v IN (%s)`, placeholders), values))
+			}
+		default:
+			sqlOp, known := rangeOperators[op]
+			if !known {
+				continue
+			}
+			switch b := operand.(type) {
+			case string:
+				if !pushable(b) {
+					continue
+				}
+				boundArgs = append(boundArgs, b)
+			case time.Time:
+				boundArgs = append(boundArgs, b.UnixMilli())
+			default:
+				continue
+			}
+			bounds = append(bounds, "v "+sqlOp+" ?")
+		}
+	}
+	switch {
+	case len(bounds) == 1:
+		out = append(out, sideCondition(table, side, bounds[0], boundArgs))
+	case len(bounds) > 1:
+		// MongoDB lets two elements of an array satisfy the two bounds, so a row with several values
+		// (its marker row) passes whatever the bounds. As row ids, a UNION: SQLite searches the primary
+		// key for each part, where it would scan for the OR.
+		where := fmt.Sprintf(`(%s) OR v = %s`, strings.Join(bounds, " AND "), multiMarker)
+		c := sideCondition(table, side, where, boundArgs)
+		c.rids = fmt.Sprintf(`SELECT rid FROM %q WHERE %s UNION SELECT rid FROM %[1]q WHERE v = %[3]s`,
+			side, strings.Join(bounds, " AND "), multiMarker)
+		out = append(out, c)
+	}
+	return out
+}
+
 // pushdownConditions collects the conditions of a filter's top level and of its top-level `$and`s.
-func pushdownConditions(filter *types.Document, into []pushdownCondition) []pushdownCondition {
+func pushdownConditions(ctx context.Context, db *fsql.DB, table string, filter *types.Document, into []pushdownCondition) []pushdownCondition {
 	if filter == nil {
 		return into
 	}
 	for _, key := range filter.Keys() {
 		value := must.NotFail(filter.Get(key))
-		if key == "$and" {
+		switch {
+		case key == "$and":
 			if parts, ok := value.(*types.Array); ok {
 				for i := 0; i < parts.Len(); i++ {
 					if part, ok := must.NotFail(parts.Get(i)).(*types.Document); ok {
-						into = pushdownConditions(part, into)
+						into = pushdownConditions(ctx, db, table, part, into)
 					}
 				}
 			}
-			continue
-		}
-		if key == "$or" {
-			if condition, ok := anyOf(value); ok {
+		case key == "$or":
+			if condition, ok := anyOf(ctx, db, table, value); ok {
 				into = append(into, condition)
 			}
-			continue
-		}
-		if strings.HasPrefix(key, "$") {
-			continue
-		}
-		if key == "_id" {
-			// FerretDB's own pushdown, with the expression of the _id index our main.go adds.
-			switch value.(type) {
-			case string, types.ObjectID:
-				into = append(into, pushdownCondition{
-					sql:  fmt.Sprintf(`%s = ?`, metadata.IDColumn),
-					args: []any{string(must.NotFail(sjson.MarshalSingleValue(value)))},
-				})
+		case strings.HasPrefix(key, "$"):
+		case key == "_id":
+			if condition, ok := idCondition(value); ok {
+				into = append(into, condition)
 			}
-			continue
+		case pushdownPath(key):
+			side := paths.readySide(ctx, db, table, key)
+			if side != "" {
+				into = append(into, pathConditions(table, side, value)...)
+			}
 		}
-		expression, ok := pathExpression(key)
-		if !ok {
-			continue
-		}
-		if sql, args, ok := stringRange(expression, value); ok {
-			into = append(into, pushdownCondition{sql: sql, args: args, expression: expression})
-			continue
-		}
-		values, ok := stringValues(value)
-		if !ok {
-			continue
-		}
-		args := make([]any, len(values))
-		for i, v := range values {
-			args[i] = v
-		}
-		placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")
-		into = append(into, pushdownCondition{
-			sql:        fmt.Sprintf(`%s IN (%s, '%s')`, expression, placeholders, arrayMarker),
-			args:       args,
-			expression: expression,
-		})
 	}
 	return into
 }
 
+// idCondition is FerretDB's own pushdown of `{_id: value}`, and `{_id: {$in: [...]}}` (includes and
+// reference checks), on the expression of the _id index our main.go adds.
+func idCondition(value any) (pushdownCondition, bool) {
+	id := func(v any) (string, bool) {
+		switch v.(type) {
+		case string, types.ObjectID:
+			return string(must.NotFail(sjson.MarshalSingleValue(v))), true
+		}
+		return "", false
+	}
+	if s, ok := id(value); ok {
+		where := fmt.Sprintf(`%s = ?`, metadata.IDColumn)
+		return pushdownCondition{filter: where, filterArgs: []any{s}, byID: true}, true
+	}
+	doc, ok := value.(*types.Document)
+	if !ok || doc.Len() != 1 {
+		return pushdownCondition{}, false
+	}
+	in, err := doc.Get("$in")
+	if err != nil {
+		return pushdownCondition{}, false
+	}
+	array, ok := in.(*types.Array)
+	if !ok || array.Len() == 0 || array.Len() > maxInValues {
+		return pushdownCondition{}, false
+	}
+	args := make([]any, array.Len())
+	for i := range args {
+		s, ok := id(must.NotFail(array.Get(i)))
+		if !ok {
+			return pushdownCondition{}, false
+		}
+		args[i] = s
+	}
+	placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+	return pushdownCondition{filter: fmt.Sprintf(`%s IN (%s)`, metadata.IDColumn, placeholders), filterArgs: args, byID: true}, true
+}
+
 // anyOf is the condition of an `$or` whose every branch has a condition of its own: the OR of
 // supersets is a superset. One branch without any leaves the `$or` to FerretDB.
-func anyOf(value any) (pushdownCondition, bool) {
+func anyOf(ctx context.Context, db *fsql.DB, table string, value any) (pushdownCondition, bool) {
 	branches, ok := value.(*types.Array)
 	if !ok || branches.Len() == 0 {
 		return pushdownCondition{}, false
 	}
-	var alternatives []string
-	var args []any
+	var filters, selects []string
+	var filterArgs, selectArgs []any
+	drivable := true
 	for i := 0; i < branches.Len(); i++ {
 		branch, ok := must.NotFail(branches.Get(i)).(*types.Document)
 		if !ok {
 			return pushdownCondition{}, false
 		}
-		conditions := pushdownConditions(branch, nil)
+		conditions := pushdownConditions(ctx, db, table, branch, nil)
 		if len(conditions) == 0 {
 			return pushdownCondition{}, false
 		}
 		clauses := make([]string, 0, len(conditions))
 		for _, c := range conditions {
-			clauses = append(clauses, c.sql)
-			args = append(args, c.args...)
+			clauses = append(clauses, c.filter)
+			filterArgs = append(filterArgs, c.filterArgs...)
 		}
-		alternatives = append(alternatives, "("+strings.Join(clauses, " AND ")+")")
+		filters = append(filters, "("+strings.Join(clauses, " AND ")+")")
+		// A branch drives by the row ids of its first indexed condition (the others filter).
+		if conditions[0].rids == "" {
+			drivable = false
+			continue
+		}
+		selects = append(selects, conditions[0].rids)
+		selectArgs = append(selectArgs, conditions[0].ridArgs...)
 	}
-	return pushdownCondition{sql: "(" + strings.Join(alternatives, " OR ") + ")", args: args}, true
+	condition := pushdownCondition{filter: "(" + strings.Join(filters, " OR ") + ")", filterArgs: filterArgs}
+	if drivable {
+		condition.rids = strings.Join(selects, " UNION ")
+		condition.ridArgs = selectArgs
+	}
+	return condition, true
 }
 
-// pushdownWhere is the WHERE clause of the pre-filter, or "" when nothing can be pushed down.
+// estimate counts the rows a condition lets through, up to estimateCap.
+func estimate(ctx context.Context, db *fsql.DB, c pushdownCondition) int {
+	if !c.indexed {
+		return estimateCap + 1
+	}
+	var n int
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM (%s) LIMIT %d)`, c.rids, estimateCap)
+	if err := db.QueryRowContext(ctx, q, c.ridArgs...).Scan(&n); err != nil {
+		return estimateCap + 1
+	}
+	return n
+}
+
+// pushdownWhere is the WHERE clause of the pre-filter, or "" when nothing can be pushed down. One
+// condition drives (the rows of its side table, by rowid); the others test each of those rows. The
+// driver is the `_id` condition if any, else the indexed condition that lets the fewest rows through.
 func pushdownWhere(ctx context.Context, db *fsql.DB, table string, filter *types.Document) (string, []any) {
-	conditions := pushdownConditions(filter, nil)
+	conditions := pushdownConditions(ctx, db, table, filter, nil)
 	if len(conditions) == 0 {
 		return "", nil
 	}
-	clauses := make([]string, 0, len(conditions))
-	var args []any
-	for _, c := range conditions {
-		clauses = append(clauses, c.sql)
-		args = append(args, c.args...)
-		if c.expression != "" {
-			indexes.ensure(ctx, db, table, c.expression)
+	driver := -1
+	for i, c := range conditions {
+		if c.byID {
+			driver = i
+			break
 		}
+	}
+	if driver < 0 {
+		best := 0
+		for i, c := range conditions {
+			if c.rids == "" {
+				continue
+			}
+			if driver < 0 {
+				driver = i
+				if len(conditions) == 1 {
+					break
+				}
+				best = estimate(ctx, db, c)
+				continue
+			}
+			if n := estimate(ctx, db, c); n < best {
+				driver, best = i, n
+			}
+		}
+	}
+	var clauses []string
+	var args []any
+	if driver >= 0 {
+		c := conditions[driver]
+		if c.byID {
+			clauses = append(clauses, c.filter)
+			args = append(args, c.filterArgs...)
+		} else {
+			clauses = append(clauses, fmt.Sprintf(`%q.rowid IN (%s)`, table, c.rids))
+			args = append(args, c.ridArgs...)
+		}
+	}
+	for i, c := range conditions {
+		if i == driver {
+			continue
+		}
+		clauses = append(clauses, c.filter)
+		args = append(args, c.filterArgs...)
 	}
 	return " WHERE " + strings.Join(clauses, " AND "), args
-}
-
-// pathIndexes creates an index for each path expression a query pushes down, when the query first
-// uses it (that query waits for the index to be built, as the first user of an auto-index would), and
-// keeps the index's statistics fresh, since SQLite chooses among several indexed conditions by them.
-type pathIndexes struct {
-	mu       sync.Mutex
-	checked  map[string]time.Time
-	analyzed map[string]time.Time
-}
-
-var indexes = &pathIndexes{checked: map[string]time.Time{}, analyzed: map[string]time.Time{}}
-
-const (
-	// recheck is how long a (table, expression) pair is trusted to have its index: a dropped and
-	// re-created collection keeps its table name, and then needs the index again.
-	recheck = 30 * time.Second
-	// reanalyze is how often an index's statistics are recomputed as its table grows.
-	reanalyze = 10 * time.Minute
-)
-
-func (p *pathIndexes) ensure(ctx context.Context, db *fsql.DB, table, expression string) {
-	key := table + "\x00" + expression
-	p.mu.Lock()
-	last, seen := p.checked[key]
-	if seen && time.Since(last) < recheck {
-		p.mu.Unlock()
-		return
-	}
-	p.checked[key] = time.Now()
-	stale := time.Since(p.analyzed[key]) >= reanalyze
-	if stale {
-		p.analyzed[key] = time.Now()
-	}
-	p.mu.Unlock()
-
-	name := fmt.Sprintf("%s_meds_%08x", table, fnv32(expression))
-	var exists int
-	row := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, name)
-	if err := row.Scan(&exists); err != nil {
-		return
-	}
-	if exists > 0 {
-		if stale {
-			go func() {
-				background, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				_, _ = db.ExecContext(background, fmt.Sprintf(`ANALYZE %q`, name))
-			}()
-		}
-		return
-	}
-	// Errors (the table was dropped meanwhile, a busy database) are retried after recheck.
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, name, table, expression)); err != nil {
-		return
-	}
-	_, _ = db.ExecContext(ctx, fmt.Sprintf(`ANALYZE %q`, name))
-}
-
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
 }
