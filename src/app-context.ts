@@ -59,22 +59,29 @@ export function resourceIndexer(searchParameters: SearchParameterRegistry): Stor
  */
 export async function createServerContext(config: ServerConfig, uri: string, logger: Logger): Promise<RunningContext> {
   const connection = await connectDatabase(uri, config.databaseName);
-  const store = new ResourceStore(connection.db, connection.supportsTransactions ? connection.client : undefined);
+  const store = new ResourceStore(connection.db, {
+    transactions: connection.supportsTransactions ? connection.client : undefined,
+    serverId: config.serverId,
+    leaseMs: config.journalLeaseMs,
+    clockSkewMs: config.clockSkewMs,
+    onBackgroundError: (error) => logger.error({ err: error }, 'process heartbeat failed'),
+  });
   const searchParameters = new SearchParameterRegistry();
   store.setIndexer(resourceIndexer(searchParameters));
   registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
   await store.ensureIndexes(MEDICATION_SET);
-  // Undo commits a previous process left half-done, whatever their age: at start-up this process owns
-  // nothing in flight. Other servers' commits younger than the lease are left to their owners.
-  const recovered = await store.journal.recover(config.journalLeaseMs);
-  if (recovered > 0) logger.warn({ recovered }, 'undid interrupted commits from the journal');
+  await store.start();
+  // Before the first request: the unfinished commits of this server's previous run (same SERVER_ID)
+  // and of processes whose heartbeat lapsed are finished or discarded now, whatever their age.
+  const recovered = await store.journal.recover();
+  if (recovered > 0) logger.warn({ recovered }, 'recovered interrupted commits');
   const sweep = setInterval(
     () => {
-      store.journal
-        .recover(config.journalLeaseMs)
-        .catch((error: unknown) => logger.error({ err: error }, 'journal recovery sweep failed'));
+      Promise.all([store.journal.recover(), store.journal.forgetSettled(), store.processes.forgetDead()]).catch(
+        (error: unknown) => logger.error({ err: error }, 'commit recovery sweep failed'),
+      );
     },
-    Math.max(1000, config.journalLeaseMs / 2),
+    Math.max(500, Math.min(5000, config.journalLeaseMs / 2)),
   );
   sweep.unref();
 
@@ -97,6 +104,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     connection,
     async close() {
       clearInterval(sweep);
+      await store.stop();
       await connection.close();
     },
   };

@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+
 /** Server settings, all from the environment (README, "Configuration"), parsed once at start-up. */
 export interface ServerConfig {
   port: number;
@@ -16,8 +18,15 @@ export interface ServerConfig {
   conditionalDeleteMax: number;
   defaultPageSize: number;
   maxPageSize: number;
-  /** Age after which an unfinished commit in the journal is undone by the recovery sweep. */
+  /**
+   * A server process whose heartbeat is older than this is taken for dead, and its unfinished commits
+   * are finished or discarded by another process. A live process's commits are never touched.
+   */
   journalLeaseMs: number;
+  /** Identifies this server across restarts: a restart recovers its own unfinished commits at once. */
+  serverId: string;
+  /** How far the clocks of the servers sharing one database may disagree (reads allow for it). */
+  clockSkewMs: number;
   logLevel: string;
   /** Load examples/ into an empty database at start-up. */
   loadExamples: boolean;
@@ -62,7 +71,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1, 1),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20, 1),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000, 1),
-    journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 30_000),
+    journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 10_000, 100),
+    serverId: env.SERVER_ID || `${hostname()}:${env.PORT || 8080}`,
+    clockSkewMs: intFromEnv(env, 'CLOCK_SKEW_MS', 250),
     logLevel: env.LOG_LEVEL ?? 'info',
     loadExamples: (env.LOAD_EXAMPLES ?? 'false') === 'true',
     requiredProfiles: parseRequiredProfiles(env.REQUIRED_PROFILES),

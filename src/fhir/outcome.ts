@@ -54,3 +54,13 @@ export const notSupported = (text: string, expression?: string) => error(400, 'n
 /** 422: the content is FHIR JSON but breaks a rule (validation, business rule). */
 export const unprocessable = (issues: OperationOutcomeIssue[]) => new FhirError(422, outcome(issues));
 export const serverError = (text: string) => error(500, 'exception', text);
+/** A condition that passes by itself (commits contending, a commit taken over): the client may try again. */
+export const serviceUnavailable = (text: string) => error(503, 'transient', text);
+
+/**
+ * A write that lost a version race to another writer without the client having named a version
+ * (no If-Match): the dispatcher runs the interaction again on the new current version.
+ */
+export class VersionRaceError extends FhirError {
+  readonly retryable = true;
+}

@@ -1,5 +1,6 @@
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { CurrentDocument } from '../store/documents';
+import type { ReadView } from '../store/read-view';
 import type { PlannedWrite } from '../store/resource-store';
 
 /**
@@ -46,6 +47,11 @@ export interface FhirRequest {
    * condition matched nothing when it was checked, and the claim makes racing creators lose.
    */
   claim?: string;
+  /**
+   * The reads of this request (set by the dispatcher): everything it shows a client is read through it,
+   * so that no part of a transaction is seen without the rest.
+   */
+  reads?: ReadView;
 }
 
 export interface FhirResponseHeaders {

@@ -41,13 +41,13 @@ export function parseClaimKey(key: string): { type: string; pairs: [string, stri
 
 export async function findConditional(
   context: ServerContext,
-  request: Pick<FhirRequest, 'baseUrl'>,
+  request: Pick<FhirRequest, 'baseUrl' | 'reads'>,
   type: string,
   pairs: [string, string][],
   limit: number,
 ): Promise<CurrentDocument[]> {
   if (!context.findMatches) throw notSupported('Conditional interactions need the search module');
-  return context.findMatches(type, pairs, limit, request.baseUrl);
+  return context.findMatches(type, pairs, limit, request.baseUrl, request.reads);
 }
 
 /**

@@ -5,6 +5,7 @@ import type { FhirError } from '../fhir/outcome';
 import type { PageTokens } from '../fhir/page-token';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
+import type { Reader } from '../store/read-view';
 import type { ResourceStore } from '../store/resource-store';
 
 /** What a request asks of the server, once routed: what authorization and audit reason about. */
@@ -104,7 +105,13 @@ export interface ServerContext {
   capabilities: CapabilityContributor[];
   search?: SearchHandler;
   /** Conditional interactions' matching (provided by the search module): at most `limit` live matches. */
-  findMatches?: (type: string, query: [string, string][], limit: number, baseUrl: string) => Promise<CurrentDocument[]>;
+  findMatches?: (
+    type: string,
+    query: [string, string][],
+    limit: number,
+    baseUrl: string,
+    reader?: Reader,
+  ) => Promise<CurrentDocument[]>;
   pageTokens: PageTokens;
   /** True where MongoDB multi-document transactions exist (replica set, mongos). */
   supportsTransactions: boolean;

@@ -1,4 +1,6 @@
-import { FhirError, methodNotAllowed, notFound } from '../fhir/outcome';
+import { FhirError, methodNotAllowed, notFound, serviceUnavailable, VersionRaceError } from '../fhir/outcome';
+import { CommitAbortedError } from '../store/journal';
+import { ReadConflictError } from '../store/read-view';
 import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { Interaction, ServerContext } from './context';
 import { processBundle } from './interactions/bundle';
@@ -136,7 +138,10 @@ export async function dispatch(request: FhirRequest, context: ServerContext): Pr
   };
   try {
     for (const interceptor of context.interceptors) await interceptor.beforeInteraction?.(request, interaction);
-    const response = await route.handler(request, context, params);
+    const response = await runWithRetries(request, context, () => route.handler(request, context, params), {
+      readOnly: isReadOnly(route, params, context),
+      retriesVersionRaces: !request.unitOfWork,
+    });
     for (const interceptor of context.interceptors)
       await interceptor.afterInteraction?.(request, interaction, { response });
     return response;
@@ -146,5 +151,69 @@ export async function dispatch(request: FhirRequest, context: ServerContext): Pr
         await interceptor.afterInteraction?.(request, interaction, { error });
     }
     throw error;
+  }
+}
+
+/** Interactions that change nothing: their reads are checked to agree on one commit boundary. */
+function isReadOnly(route: Route, params: RouteParams, context: ServerContext): boolean {
+  switch (route.interaction) {
+    case 'read':
+    case 'vread':
+    case 'search-type':
+    case 'search-system':
+    case 'history-instance':
+    case 'history-type':
+    case 'history-system':
+      return true;
+    case 'operation':
+      return context.operations.find((o) => o.name === params.op)?.affectsState === false;
+    default:
+      return false;
+  }
+}
+
+/** Runs of one request after reads that did not line up, or after lost version races (no If-Match). */
+const READ_ATTEMPTS = 5;
+const VERSION_RACE_ATTEMPTS = 25;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs a handler with a fresh ReadView per attempt. A read-only interaction whose reads straddled a
+ * commit runs again (then 503). A write without If-Match that lost a version race runs again on the
+ * new current version, so each concurrent writer becomes its own version (then 409).
+ */
+async function runWithRetries(
+  request: FhirRequest,
+  context: ServerContext,
+  handle: () => Promise<FhirResponse>,
+  options: { readOnly: boolean; retriesVersionRaces: boolean },
+): Promise<FhirResponse> {
+  for (let attempt = 1; ; attempt++) {
+    const reads = context.store.readView();
+    request.reads = reads;
+    try {
+      const response = await handle();
+      if (options.readOnly) await reads.validate();
+      return response;
+    } catch (error) {
+      if (error instanceof ReadConflictError) {
+        if (attempt >= READ_ATTEMPTS) {
+          throw serviceUnavailable('Commits kept landing while this request read; try again');
+        }
+        await pause(5 + Math.random() * 20 * attempt);
+        continue;
+      }
+      if (error instanceof VersionRaceError && options.retriesVersionRaces && attempt < VERSION_RACE_ATTEMPTS) {
+        await pause(Math.random() * 10 * Math.min(attempt, 10));
+        continue;
+      }
+      if (error instanceof CommitAbortedError) {
+        throw serviceUnavailable('The commit was taken over by recovery before it completed; nothing was stored');
+      }
+      throw error;
+    } finally {
+      request.reads = undefined;
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import { conflict, preconditionFailed, unprocessable } from '../fhir/outcome';
+import { issue, outcome, preconditionFailed, unprocessable, VersionRaceError } from '../fhir/outcome';
 import type { FhirRequest } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
 import { VersionConflictError } from '../store/journal';
@@ -23,7 +23,9 @@ export async function checkWrite(
 
 /**
  * Commits and turns a lost version race into the spec's answer: 412 when the client named the version
- * it expected (If-Match), 409 when it did not (HAPI's ResourceVersionConflictException).
+ * it expected (If-Match); when it did not, a VersionRaceError that the dispatcher answers by running
+ * the interaction again on the new version (409, HAPI's ResourceVersionConflictException, only once
+ * its retries are spent).
  */
 export async function commitWrites(
   context: ServerContext,
@@ -38,7 +40,8 @@ export async function commitWrites(
   } catch (error) {
     if (error instanceof VersionConflictError) {
       const text = `${error.type}/${error.id} was changed by another request while this one was being processed`;
-      throw options.versionWasExpected ? preconditionFailed(text) : conflict(text);
+      if (options.versionWasExpected) throw preconditionFailed(text);
+      throw new VersionRaceError(409, outcome([issue('error', 'conflict', text)]));
     }
     throw error;
   }

@@ -1,5 +1,5 @@
-import type { Db } from 'mongodb';
 import type { CurrentDocument } from '../store/documents';
+import type { Reader } from '../store/read-view';
 import { asFilter } from './compile/element';
 import { LIVE } from './compile/query';
 import { valuePath } from './keys';
@@ -33,14 +33,14 @@ function referenceParams(registry: SearchParameterRegistry, type: string, spec: 
 }
 
 /** Reads referenced resources one `_id` look-up at a time: the fast path on every engine. */
-async function readByIds(db: Db, references: string[]): Promise<Included[]> {
+async function readByIds(reader: Reader, references: string[]): Promise<Included[]> {
   const result: Included[] = [];
   const batch = 16;
   for (let i = 0; i < references.length; i += batch) {
     const found = await Promise.all(
       references.slice(i, i + batch).map(async (reference) => {
         const [type, id] = reference.split('/');
-        const doc = await db.collection<CurrentDocument>(type).findOne({ _id: id });
+        const doc = await reader.findOne<CurrentDocument>(type, { _id: id });
         return doc && !doc.deleted ? { type, doc } : undefined;
       }),
     );
@@ -54,7 +54,7 @@ async function readByIds(db: Db, references: string[]): Promise<Included[]> {
  * spec to the matches; later rounds apply the :iterate specs to what the previous round added.
  */
 export async function loadIncludes(
-  db: Db,
+  reader: Reader,
   registry: SearchParameterRegistry,
   matches: Included[],
   specs: IncludeSpec[],
@@ -68,7 +68,7 @@ export async function loadIncludes(
     for (const spec of active) {
       if (included.length + added.length >= MAX_INCLUDED) break;
       const found =
-        spec.kind === 'include' ? await include(db, registry, sources, spec) : await revinclude(db, sources, spec);
+        spec.kind === 'include' ? await include(reader, registry, sources, spec) : await revinclude(reader, sources, spec);
       for (const item of found) {
         const key = keyOf(item.type, item.doc._id);
         if (seen.has(key) || included.length + added.length >= MAX_INCLUDED) continue;
@@ -83,7 +83,7 @@ export async function loadIncludes(
 }
 
 async function include(
-  db: Db,
+  reader: Reader,
   registry: SearchParameterRegistry,
   sources: Included[],
   spec: IncludeSpec,
@@ -97,18 +97,19 @@ async function include(
       }
     }
   }
-  return readByIds(db, [...references]);
+  return readByIds(reader, [...references]);
 }
 
-async function revinclude(db: Db, sources: Included[], spec: IncludeSpec): Promise<Included[]> {
+async function revinclude(reader: Reader, sources: Included[], spec: IncludeSpec): Promise<Included[]> {
   if (spec.sourceType === '*') return [];
   const references = sources
     .filter((s) => !spec.targetType || s.type === spec.targetType)
     .map((s) => keyOf(s.type, s.doc._id));
   if (!references.length) return [];
-  const docs = await db
-    .collection<CurrentDocument>(spec.sourceType)
-    .find(asFilter({ ...LIVE, [`${valuePath(spec.param)}.r`]: { $in: references } }), { limit: MAX_INCLUDED })
-    .toArray();
+  const docs = await reader.find<CurrentDocument>(
+    spec.sourceType,
+    asFilter({ ...LIVE, [`${valuePath(spec.param)}.r`]: { $in: references } }),
+    { limit: MAX_INCLUDED },
+  );
   return docs.map((doc) => ({ type: spec.sourceType, doc }));
 }

@@ -5,6 +5,7 @@ import { isResourceType } from '../fhir/definitions';
 import { badRequest, issue, outcome } from '../fhir/outcome';
 import { PageTokens } from '../fhir/page-token';
 import type { CurrentDocument } from '../store/documents';
+import { directReader, type Reader } from '../store/read-view';
 import { allOf, asFilter, type MongoFilter } from './compile/element';
 import { compileFilter, LIVE, type CompileContext } from './compile/query';
 import { loadIncludes, type Included } from './includes';
@@ -45,6 +46,8 @@ export interface SearchOptions {
   pageSecret: string | PageTokens;
   /** For tests: the "now" of `ap` date searches. */
   now?: Date;
+  /** The request's reads (a ReadView), so a page, its total and its includes agree on whole commits. */
+  reader?: Reader;
 }
 
 interface Match {
@@ -120,7 +123,7 @@ export function pageQuery(
 
 /** Fetches one page in sort order across the searched collections (one for type-level searches). */
 async function fetchPage(
-  db: Db,
+  reader: Reader,
   filters: Map<string, MongoFilter>,
   fields: SortField[],
   cursor: Cursor | undefined,
@@ -130,10 +133,7 @@ async function fetchPage(
   const pages = await Promise.all(
     [...filters].map(async ([type, filter]) => {
       const query = pageQuery(filter, fields, cursor, type);
-      const docs = await db
-        .collection<CurrentDocument>(type)
-        .find(asFilter(query.filter), { sort: query.sort, limit })
-        .toArray();
+      const docs = await reader.find<CurrentDocument>(type, asFilter(query.filter), { sort: query.sort, limit });
       return docs.map((doc) => ({ type, doc }));
     }),
   );
@@ -141,15 +141,18 @@ async function fetchPage(
   return merged.slice(0, limit);
 }
 
-async function countMatches(db: Db, filters: Map<string, MongoFilter>, mode: 'estimate' | 'accurate'): Promise<number> {
+async function countMatches(
+  reader: Reader,
+  filters: Map<string, MongoFilter>,
+  mode: 'estimate' | 'accurate',
+): Promise<number> {
   let total = 0;
   for (const [type, filter] of filters) {
-    const collection = db.collection<CurrentDocument>(type);
     // An estimate is the collection size when nothing but liveness is filtered (deleted ones included).
     total +=
       mode === 'estimate' && filter === LIVE
-        ? await collection.estimatedDocumentCount()
-        : await collection.countDocuments(asFilter(filter));
+        ? await reader.estimatedCount(type)
+        : await reader.count(type, asFilter(filter));
   }
   return total;
 }
@@ -216,6 +219,7 @@ export async function compileSearch(
   }
   const ctx: CompileContext = {
     db,
+    reader: options.reader ?? directReader(db),
     registry,
     baseUrl: request.baseUrl,
     now: options.now ?? new Date(),
@@ -281,15 +285,16 @@ export async function search(
     options,
   );
 
+  const reader = options.reader ?? directReader(db);
   const wantEntries = parsed.summary !== 'count' && count > 0;
-  const fetched = wantEntries ? await fetchPage(db, filters, fields, cursor, count + 1) : [];
+  const fetched = wantEntries ? await fetchPage(reader, filters, fields, cursor, count + 1) : [];
   const more = fetched.length > count;
 
   let total = cursor?.total;
   const totalMode = parsed.summary === 'count' ? 'accurate' : (parsed.total ?? (cursor ? 'none' : 'accurate'));
   if (total === undefined && totalMode !== 'none') {
     // A first page that holds every match is its own total: counting would read the matches again.
-    total = wantEntries && !cursor && !more ? fetched.length : await countMatches(db, filters, totalMode);
+    total = wantEntries && !cursor && !more ? fetched.length : await countMatches(reader, filters, totalMode);
   }
   const page = fetched.slice(0, count);
   const backwards = cursor?.direction === 'previous';
@@ -313,7 +318,8 @@ export async function search(
     links.push(link('previous', [CURSOR_PARAM, previous]));
   }
 
-  const included: Included[] = page.length && includes.length ? await loadIncludes(db, registry, page, includes) : [];
+  const included: Included[] =
+    page.length && includes.length ? await loadIncludes(reader, registry, page, includes) : [];
   const entry = (item: Match, mode: 'match' | 'include'): BundleEntry => ({
     fullUrl: `${request.baseUrl}/${item.type}/${item.doc._id}`,
     resource: subset(item.doc.resource, parsed.summary, parsed.elements),
@@ -341,12 +347,14 @@ export async function matchDocuments(
   params: Iterable<[string, string]>,
   limit: number,
   baseUrl: string,
+  reader: Reader = directReader(db),
 ): Promise<CurrentDocument[]> {
   const parsed = parseSearch(params);
   if (parsed.ignored.length) throw badRequest(parsed.ignored[0].reason, parsed.ignored[0].name);
   if (!parsed.params.length) throw badRequest(`A conditional ${type} query needs at least one search parameter`);
   const ctx: CompileContext = {
     db,
+    reader,
     registry,
     baseUrl,
     now: new Date(),
@@ -355,8 +363,5 @@ export async function matchDocuments(
     elemMatch: (await engineFeatures(db)).elemMatch,
   };
   const filter = await compileFilter(ctx, type, parsed.params);
-  return db
-    .collection<CurrentDocument>(type)
-    .find(asFilter(filter), { limit, sort: { _id: 1 } })
-    .toArray();
+  return reader.find<CurrentDocument>(type, asFilter(filter), { limit, sort: { _id: 1 } });
 }

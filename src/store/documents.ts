@@ -9,7 +9,13 @@ import type { Resource } from '@medplum/fhirtypes';
  * has neither), and only `{_id: value}` filters are answered without a scan, so hot paths go by _id.
  */
 export const HISTORY_COLLECTION = '_history';
-export const JOURNAL_COLLECTION = '_journal';
+/** The intents of the commits in flight (src/store/journal.ts): what recovery needs to finish or discard one. */
+export const INTENTS_COLLECTION = '_tx';
+/**
+ * The decision of each commit, inserted once: `committed` by its owner or `aborted` by recovery. Its
+ * unique _id settles a race between the two, and its insert is the one write that makes a commit visible.
+ */
+export const DECISIONS_COLLECTION = '_commits';
 /**
  * Claims on a conditional-create condition ("Patient?identifier=sys|val"): a unique _id that only one
  * of N racing creators can insert, since FerretDB has no partial unique indexes to do the same job.
@@ -57,6 +63,11 @@ export interface HistoryDocument {
   deleted?: boolean;
   /** Absent for a deletion. */
   resource?: Resource;
+  /**
+   * The commit that wrote this version: the version is visible only once that commit's decision says
+   * committed (versions written before the commit protocol have none and are always visible).
+   */
+  tx?: string;
 }
 
 export function historyId(type: string, id: string, version: number): string {

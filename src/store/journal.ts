@@ -5,12 +5,14 @@ import {
   ClaimDocument,
   CLAIMS_COLLECTION,
   CurrentDocument,
+  DECISIONS_COLLECTION,
   HISTORY_COLLECTION,
   HistoryDocument,
   historyId,
-  JOURNAL_COLLECTION,
+  INTENTS_COLLECTION,
 } from './documents';
-import { WriteGate } from './write-gate';
+import type { ProcessRegistry } from './processes';
+import { withEngineRetry } from './engine-errors';
 
 /** One resource write inside a commit, with the version it replaces (null: the resource must not exist). */
 export interface StagedWrite {
@@ -23,12 +25,26 @@ export interface StagedWrite {
   claims?: string[];
 }
 
-/** What the journal keeps of a commit in flight: enough to undo every step of it. */
-interface JournalDocument {
+/** A commit in flight: what recovery needs to finish it (its versions are in history) or discard it. */
+export interface IntentDocument {
   _id: string;
+  owner: { server: string; incarnation: string };
   startedAt: Date;
-  writes: { type: string; id: string; v: number; previous: CurrentDocument | null; claims?: string[] }[];
+  types: string[];
+  writes: { type: string; id: string; v: number; claims?: string[] }[];
 }
+
+/** Inserted once per commit; `settled` is far in the future until every current document is in place. */
+export interface DecisionDocument {
+  _id: string;
+  state: 'committed' | 'aborted';
+  types: string[];
+  decidedAt: Date;
+  settled: Date;
+}
+
+/** `settled` of a decision whose current documents are still being written. */
+export const NOT_SETTLED = new Date('9999-12-31T00:00:00Z');
 
 /** Thrown when a staged write finds that another writer got there first. */
 export class VersionConflictError extends Error {
@@ -51,6 +67,16 @@ export class ClaimTakenError extends Error {
   }
 }
 
+/**
+ * Thrown when recovery decided this commit aborted before its owner could decide it committed: the
+ * owner's process was taken for dead (its heartbeat had lapsed). Nothing of the commit is kept.
+ */
+export class CommitAbortedError extends Error {
+  constructor(readonly tx: string) {
+    super(`commit ${tx} was aborted by recovery before it could complete`);
+  }
+}
+
 /** The index of the document an ordered insertMany stopped at on a duplicate key, if that is why it failed. */
 function duplicateKeyIndex(error: unknown): number | undefined {
   const errors = error instanceof MongoBulkWriteError ? error.writeErrors : undefined;
@@ -58,75 +84,116 @@ function duplicateKeyIndex(error: unknown): number | undefined {
   return first?.code === 11000 ? first.index : undefined;
 }
 
-/** A history version carries the commit that wrote it, so an undo removes only its own versions. */
-type JournaledHistoryDocument = HistoryDocument & { tx: string };
+function isDuplicateKey(error: unknown): boolean {
+  return (error as { code?: unknown }).code === 11000 || duplicateKeyIndex(error) !== undefined;
+}
+
+/** How a recovering process rebuilds a current document from a history version (search values included). */
+export type CurrentFromHistory = (version: HistoryDocument, previous: CurrentDocument | null) => CurrentDocument;
+
+export interface JournalOptions {
+  processes: ProcessRegistry;
+  rebuild: CurrentFromHistory;
+  /** A client on a deployment with multi-document transactions: current documents are then replaced in one. */
+  transactions?: MongoClient;
+  /** How long decisions are kept after they settle, for readers still comparing against them. */
+  retentionMs?: number;
+}
 
 /**
- * Applies a set of writes all-or-nothing on any MongoDB-compatible engine.
- *
- * The version lock is the insert of each new history version, whose _id is "Type/id/version": a unique
- * key is atomic on every engine, whereas FerretDB 1.x evaluates `updateOne({_id, v})` as a read followed
- * by a write, so two writers can both "match" the same version (measured: up to 13 of 20 concurrent
- * compare-and-sets succeeded). Steps:
- *  1. record the commit in the journal, with the versions it replaces;
- *  2. insert every new history version: a duplicate key means another writer owns that version, and the
- *     commit is abandoned before any current document changed;
- *  3. replace the current documents (still guarded by the expected version, which real MongoDB enforces);
- *  4. remove the journal entry: from here the commit is durable and visible as a whole.
- * A failure undoes what this commit wrote; a crash leaves the journal entry, and `recover` undoes it at
- * the next start or sweep.
+ * Commits a set of writes all-or-nothing on any MongoDB-compatible engine, with one single-document
+ * write deciding it (README, "Storage and atomicity"):
+ *  1. the intent (`_tx`) names the commit, its owner process and its writes;
+ *  2. conditional-create claims and the new history versions are inserted; each version's unique _id
+ *     ("Type/id/v") is the version lock, so of two writers of one version exactly one gets it. These
+ *     versions carry the commit id and stay invisible until the decision;
+ *  3. the decision (`_commits`) is inserted: `committed`. Recovery may race to insert `aborted` for a
+ *     commit whose process it took for dead; the unique _id lets exactly one of them win, so a commit
+ *     that was answered 2xx can never be undone;
+ *  4. the current documents are replaced (each guarded by the version it replaces); readers that meet a
+ *     decided commit whose documents are not all in place wait for it (src/store/read-view.ts);
+ *  5. the decision is marked settled and the intent removed; then the write is acknowledged.
+ * Recovery finishes a decided commit from its history versions, and discards an undecided one by
+ * deciding it aborted and removing its versions and claims. Current documents only ever change after a
+ * decision, so discarding never has to restore anything.
  */
 export class Journal {
   /** Test hook: called after the n-th current document is replaced, to inject a crash mid-commit. */
   afterWriteHook?: (applied: number) => Promise<void> | void;
+  /** Test hook: called when the versions are locked and the decision is about to be written. */
+  beforeDecisionHook?: () => Promise<void> | void;
 
-  /**
-   * @param transactions where given (a MongoDB replica set or mongos), the writes of a commit also run
-   * inside one multi-document transaction, so readers never see part of a commit.
-   */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly processes: ProcessRegistry;
+  private readonly rebuild: CurrentFromHistory;
+  private readonly transactions?: MongoClient;
+  readonly retentionMs: number;
+
   constructor(
     private readonly db: Db,
-    private readonly transactions?: MongoClient,
-    /** Shared by every replace of a current document, so a reindex batch never straddles one. */
-    private readonly gate = new WriteGate(),
-  ) {}
+    options: JournalOptions,
+  ) {
+    this.processes = options.processes;
+    this.rebuild = options.rebuild;
+    this.transactions = options.transactions;
+    this.retentionMs = options.retentionMs ?? 60_000;
+  }
+
+  private get intents() {
+    return this.db.collection<IntentDocument>(INTENTS_COLLECTION);
+  }
+
+  private get decisions() {
+    return this.db.collection<DecisionDocument>(DECISIONS_COLLECTION);
+  }
+
+  private get history() {
+    return this.db.collection<HistoryDocument>(HISTORY_COLLECTION);
+  }
 
   async commit(writes: StagedWrite[]): Promise<void> {
-    const journal = this.db.collection<JournalDocument>(JOURNAL_COLLECTION);
     const tx = randomUUID();
-    const entry: JournalDocument = {
-      _id: tx,
-      startedAt: new Date(),
-      writes: writes.map((w) => ({ type: w.type, id: w.id, v: w.next.v, previous: w.previous, claims: w.claims })),
-    };
-    await journal.insertOne(entry);
+    let done = (): void => undefined;
+    this.inFlight.set(tx, new Promise<void>((resolve) => (done = resolve)));
     try {
-      if (this.transactions) {
-        await this.transactions.withSession((session) =>
-          session.withTransaction(() => this.applyWrites(writes, tx, session)),
-        );
-      } else {
-        await this.applyWrites(writes, tx);
-      }
+      await this.commitAs(tx, writes);
+    } finally {
+      this.inFlight.delete(tx);
+      done();
+    }
+  }
+
+  /** Resolves once every commit that this process had in flight when called has finished. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.inFlight.values()]);
+  }
+
+  private async commitAs(tx: string, writes: StagedWrite[]): Promise<void> {
+    const types = [...new Set(writes.map((w) => w.type))];
+    await this.intents.insertOne({
+      _id: tx,
+      owner: { server: this.processes.serverId, incarnation: this.processes.incarnation },
+      startedAt: new Date(),
+      types,
+      writes: writes.map((w) => ({ type: w.type, id: w.id, v: w.next.v, ...(w.claims ? { claims: w.claims } : {}) })),
+    });
+    try {
+      await this.claim(writes, tx);
+      await this.lockVersions(writes, tx);
+      await this.verifyPrevious(writes);
+      await this.beforeDecisionHook?.();
     } catch (error) {
-      await this.undo(entry);
+      // Nothing is visible yet; a failed clean-up leaves the intent for recovery.
+      await this.discard(tx).catch(() => undefined);
       throw error;
     }
-    await journal.deleteOne({ _id: tx });
+    await this.decide(tx, types);
+    // Decided: from here on the commit happens, whoever finishes it.
+    await withEngineRetry(() => this.applyStaged(writes));
+    await this.settle(tx);
   }
 
-  private async applyWrites(writes: StagedWrite[], tx: string, session?: ClientSession): Promise<void> {
-    await this.claim(writes, tx, session);
-    await this.lockVersions(writes, tx, session);
-    let applied = 0;
-    for (const write of writes) {
-      await this.replaceCurrent(write, applied, session);
-      applied++;
-      await this.afterWriteHook?.(applied);
-    }
-  }
-
-  private async claim(writes: StagedWrite[], tx: string, session?: ClientSession): Promise<void> {
+  private async claim(writes: StagedWrite[], tx: string): Promise<void> {
     const claims = writes.flatMap((w, index) =>
       (w.claims ?? []).map((key) => ({ doc: { _id: key, type: w.type, id: w.id, tx } as ClaimDocument, index })),
     );
@@ -134,7 +201,7 @@ export class Journal {
     try {
       await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).insertMany(
         claims.map((c) => c.doc),
-        { ordered: true, session },
+        { ordered: true },
       );
     } catch (error) {
       const first = duplicateKeyIndex(error);
@@ -143,21 +210,23 @@ export class Journal {
     }
   }
 
-  private async lockVersions(writes: StagedWrite[], tx: string, session?: ClientSession): Promise<void> {
-    const versions = writes.map((w): JournaledHistoryDocument => ({
-      _id: historyId(w.type, w.id, w.next.v),
-      type: w.type,
-      id: w.id,
-      v: w.next.v,
-      ts: w.next.ts,
-      method: w.method,
-      tx,
-      ...(w.next.deleted ? { deleted: true } : { resource: w.next.resource }),
-    }));
+  private async lockVersions(writes: StagedWrite[], tx: string): Promise<void> {
+    const versions = writes.map((w): HistoryDocument => {
+      const version: HistoryDocument = {
+        _id: historyId(w.type, w.id, w.next.v),
+        type: w.type,
+        id: w.id,
+        v: w.next.v,
+        ts: w.next.ts,
+        method: w.method,
+        tx,
+      };
+      if (w.next.deleted) version.deleted = true;
+      else version.resource = w.next.resource;
+      return version;
+    });
     try {
-      await this.db
-        .collection<JournaledHistoryDocument>(HISTORY_COLLECTION)
-        .insertMany(versions, { ordered: true, session });
+      await this.history.insertMany(versions, { ordered: true });
     } catch (error) {
       const first = duplicateKeyIndex(error);
       if (first !== undefined) throw new VersionConflictError(writes[first].type, writes[first].id, first);
@@ -165,61 +234,255 @@ export class Journal {
     }
   }
 
-  private async replaceCurrent(write: StagedWrite, index: number, session?: ClientSession): Promise<void> {
-    await this.gate.shared(write.type, () => this.replaceCurrentNow(write, index, session));
+  /**
+   * The version locks hold only if each write's `previous` is what is current: a stale one already
+   * lost at the lock, but check that none names a version past the current one either.
+   */
+  private async verifyPrevious(writes: StagedWrite[]): Promise<void> {
+    const byType = new Map<string, StagedWrite[]>();
+    for (const w of writes) (byType.get(w.type) ?? byType.set(w.type, []).get(w.type)!).push(w);
+    for (const [type, group] of byType) {
+      const current = await this.db
+        .collection<CurrentDocument>(type)
+        .find({ _id: { $in: group.map((w) => w.id) } }, { projection: { v: 1 } })
+        .toArray();
+      const versions = new Map(current.map((d) => [d._id, d.v]));
+      for (const w of group) {
+        if ((versions.get(w.id) ?? null) !== (w.previous?.v ?? null)) {
+          throw new VersionConflictError(w.type, w.id, writes.indexOf(w));
+        }
+      }
+    }
   }
 
-  private async replaceCurrentNow(write: StagedWrite, index: number, session?: ClientSession): Promise<void> {
-    const collection = this.db.collection<CurrentDocument>(write.type);
-    if (!write.previous) {
-      try {
-        await collection.insertOne(write.next, { session });
-      } catch (error) {
-        if ((error as { code?: unknown }).code === 11000) throw new VersionConflictError(write.type, write.id, index);
+  /** The one write that makes the commit happen; loses only to recovery having aborted it first. */
+  private async decide(tx: string, types: string[]): Promise<void> {
+    try {
+      await this.decisions.insertOne({ _id: tx, state: 'committed', types, decidedAt: new Date(), settled: NOT_SETTLED });
+    } catch (error) {
+      if (!isDuplicateKey(error)) {
+        // Unknown whether the insert landed (a lost connection): read it back before answering.
+        const decision = await withEngineRetry(() => this.decisions.findOne({ _id: tx }));
+        if (decision?.state === 'committed') return;
+        if (!decision) await this.discard(tx).catch(() => undefined);
         throw error;
       }
-      return;
+      const decision = await this.decisions.findOne({ _id: tx });
+      if (decision?.state === 'committed') return;
+      await this.discard(tx).catch(() => undefined);
+      throw new CommitAbortedError(tx);
     }
-    const result = await collection.replaceOne({ _id: write.id, v: write.previous.v }, write.next, { session });
-    if (result.matchedCount !== 1) throw new VersionConflictError(write.type, write.id, index);
+  }
+
+  /** Puts the staged current documents in place: creates in one insert per type, updates one by one. */
+  private async applyStaged(writes: StagedWrite[]): Promise<void> {
+    const apply = async (session?: ClientSession) => {
+      let applied = 0;
+      const creates = new Map<string, StagedWrite[]>();
+      for (const write of writes) {
+        if (!write.previous) (creates.get(write.type) ?? creates.set(write.type, []).get(write.type)!).push(write);
+      }
+      for (const [type, group] of creates) {
+        await this.insertCurrent(
+          type,
+          group.map((w) => w.next),
+          session,
+        );
+        applied += group.length;
+        await this.afterWriteHook?.(applied);
+      }
+      for (const write of writes) {
+        if (!write.previous) continue;
+        await this.replaceCurrent(write.type, write.previous.v, write.next, session);
+        applied++;
+        await this.afterWriteHook?.(applied);
+      }
+    };
+    if (this.transactions) {
+      await this.transactions.withSession((session) => session.withTransaction(() => apply(session)));
+    } else {
+      await apply();
+    }
+  }
+
+  /** Inserts new current documents; one that is already there (a reader or recovery finished it) is fine. */
+  private async insertCurrent(type: string, docs: CurrentDocument[], session?: ClientSession): Promise<void> {
+    const collection = this.db.collection<CurrentDocument>(type);
+    try {
+      await collection.insertMany(docs, { ordered: false, session });
+    } catch (error) {
+      const writeErrors = error instanceof MongoBulkWriteError ? error.writeErrors : undefined;
+      const failures = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
+      if (!failures.length || failures.some((f) => f.code !== 11000)) throw error;
+      for (const failure of failures) {
+        const doc = docs[failure.index];
+        const existing = await collection.findOne({ _id: doc._id }, { session });
+        if (!existing || existing.v < doc.v) {
+          throw new Error(`${type}/${doc._id}: a current document exists that this commit did not expect`);
+        }
+      }
+    }
+  }
+
+  /** Replaces a current document at `fromVersion`; finding it already at or past the new version is fine. */
+  private async replaceCurrent(
+    type: string,
+    fromVersion: number,
+    next: CurrentDocument,
+    session?: ClientSession,
+  ): Promise<void> {
+    const collection = this.db.collection<CurrentDocument>(type);
+    const result = await collection.replaceOne({ _id: next._id, v: fromVersion }, next, { session });
+    if (result.matchedCount === 1) return;
+    const existing = await collection.findOne({ _id: next._id }, { session });
+    if (!existing || existing.v < next.v) {
+      throw new Error(`${type}/${next._id} is at version ${existing?.v ?? 'none'}, expected ${fromVersion}`);
+    }
+  }
+
+  private async settle(tx: string): Promise<void> {
+    await withEngineRetry(() => this.decisions.updateOne({ _id: tx }, { $set: { settled: new Date() } }));
+    await withEngineRetry(() => this.intents.deleteOne({ _id: tx }));
   }
 
   /**
-   * Restores the versions a commit replaced and removes the versions it wrote; idempotent. A write whose
-   * history version this commit does not own (it lost the race for it) is left alone: the current
-   * document then belongs to the winner.
+   * Decides an undecided commit aborted and removes what it wrote (its versions and claims, then its
+   * intent). If the commit was decided committed meanwhile, finishes it instead.
    */
-  private async undo(entry: JournalDocument): Promise<void> {
-    const history = this.db.collection<JournaledHistoryDocument>(HISTORY_COLLECTION);
-    for (const write of [...entry.writes].reverse()) {
-      const versionKey = { _id: historyId(write.type, write.id, write.v), tx: entry._id };
-      if (!(await history.findOne(versionKey, { projection: { _id: 1 } }))) continue;
-      const collection = this.db.collection<CurrentDocument>(write.type);
-      const previous = write.previous;
-      await this.gate.shared(write.type, async () => {
-        if (previous) await collection.replaceOne({ _id: write.id, v: write.v }, previous);
-        else await collection.deleteOne({ _id: write.id, v: write.v });
+  private async discard(tx: string): Promise<void> {
+    try {
+      await this.decisions.insertOne({
+        _id: tx,
+        state: 'aborted',
+        types: [],
+        decidedAt: new Date(),
+        settled: new Date(),
       });
-      // Removed last, so a crash during undo leaves the ownership mark for the next attempt.
-      await history.deleteOne(versionKey);
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      const decision = await this.decisions.findOne({ _id: tx });
+      if (decision?.state === 'committed') {
+        await this.finish(tx);
+        return;
+      }
     }
-    const claims = entry.writes.flatMap((w) => w.claims ?? []);
-    if (claims.length) {
-      await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).deleteMany({ _id: { $in: claims }, tx: entry._id });
+    const intent = await this.intents.findOne({ _id: tx });
+    if (intent) {
+      const ids = intent.writes.map((w) => historyId(w.type, w.id, w.v));
+      await this.history.deleteMany({ _id: { $in: ids }, tx });
+      await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).deleteMany({ tx });
     }
-    await this.db.collection<JournalDocument>(JOURNAL_COLLECTION).deleteOne({ _id: entry._id });
+    await this.intents.deleteOne({ _id: tx });
+  }
+
+  /** Puts a committed commit's current documents in place from its history versions, then settles it. */
+  async finish(tx: string): Promise<void> {
+    const intent = await this.intents.findOne({ _id: tx });
+    if (!intent) return;
+    for (const write of intent.writes) {
+      const version = await this.history.findOne({ _id: historyId(write.type, write.id, write.v) });
+      if (!version) throw new Error(`commit ${tx}: version ${write.type}/${write.id}/${write.v} is missing`);
+      const collection = this.db.collection<CurrentDocument>(write.type);
+      const current = await collection.findOne({ _id: write.id });
+      if (current && current.v >= write.v) continue;
+      const next = this.rebuild(version, current);
+      if (current) await this.replaceCurrent(write.type, current.v, next);
+      else await this.insertCurrent(write.type, [next]);
+    }
+    await this.settle(tx);
   }
 
   /**
-   * Undoes the commits that were interrupted (the process died between its journal entry and its
-   * removal). Only entries older than `olderThanMs` are touched, so that a sweep by one server never
-   * undoes a commit another live server is still making.
+   * Finishes or discards the commits whose process is gone: a previous run of this server, a process
+   * whose heartbeat lapsed, or a commit of this process that failed to clean up after itself. A commit
+   * still running in a live process is never touched, however long it takes.
    */
-  async recover(olderThanMs: number): Promise<number> {
-    const journal = this.db.collection<JournalDocument>(JOURNAL_COLLECTION);
-    const cutoff = new Date(Date.now() - olderThanMs);
-    const stale = await journal.find({ startedAt: { $lte: cutoff } }).toArray();
-    for (const entry of stale) await this.undo(entry);
-    return stale.length;
+  async recover(): Promise<number> {
+    const intents = await this.intents.find({}, { projection: { writes: 0 } }).toArray();
+    let recovered = 0;
+    for (const intent of intents) {
+      if (this.inFlight.has(intent._id)) continue;
+      const ours = intent.owner.incarnation === this.processes.incarnation;
+      if (!ours && (await this.processes.isAlive(intent.owner))) continue;
+      await this.discard(intent._id);
+      recovered++;
+    }
+    return recovered;
+  }
+
+  /** Forgets decisions settled long enough ago that no reader can still be comparing against them. */
+  async forgetSettled(): Promise<void> {
+    await this.decisions.deleteMany({ settled: { $lt: new Date(Date.now() - this.retentionMs) } });
+  }
+
+  /** Commits decided committed whose documents were not all in place at some point since `since`. */
+  async settlingSince(since: Date): Promise<DecisionDocument[]> {
+    const decisions = await this.decisions.find({ settled: { $gte: since } }).toArray();
+    return decisions.filter((d) => d.state === 'committed');
+  }
+
+  /**
+   * Waits until the given commits have settled. One that does not settle promptly (its process died
+   * between deciding and settling, or is stalled) is finished by the caller: finishing is idempotent
+   * and every step is guarded by versions, so it is safe even while the owner is still at it.
+   */
+  async awaitSettled(txs: string[], patienceMs = 2000): Promise<void> {
+    const deadline = Date.now() + patienceMs;
+    let pending = txs;
+    for (let round = 0; pending.length; round++) {
+      const open = await this.decisions
+        .find({ _id: { $in: pending }, settled: NOT_SETTLED }, { projection: { _id: 1 } })
+        .toArray();
+      pending = open.map((d) => d._id);
+      if (!pending.length) return;
+      // A commit whose process is gone will not settle by itself: finish it now rather than wait.
+      const orphaned = round === 0 ? await this.orphaned(pending) : [];
+      if (Date.now() > deadline || orphaned.length) {
+        for (const tx of Date.now() > deadline ? pending : orphaned) await this.finish(tx);
+        continue;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  private async orphaned(txs: string[]): Promise<string[]> {
+    const intents = await this.intents.find({ _id: { $in: txs } }, { projection: { owner: 1 } }).toArray();
+    const result: string[] = [];
+    for (const intent of intents) {
+      if (this.inFlight.has(intent._id)) continue;
+      if (!(await this.processes.isAlive(intent.owner))) result.push(intent._id);
+    }
+    return result;
+  }
+
+  /**
+   * Whether each commit's versions are visible: those of a commit in flight only once it is decided
+   * committed, those of a finished one unless it was aborted. The intents are read before the
+   * decisions: a commit that finishes in between is then still judged by its decision.
+   */
+  async visibility(txs: string[]): Promise<Map<string, boolean>> {
+    const unique = [...new Set(txs)];
+    const result = new Map<string, boolean>();
+    if (!unique.length) return result;
+    const inFlight = new Set(
+      (await this.intents.find({ _id: { $in: unique } }, { projection: { _id: 1 } }).toArray()).map((i) => i._id),
+    );
+    const decisions = new Map(
+      (await this.decisions.find({ _id: { $in: unique } }, { projection: { state: 1 } }).toArray()).map((d) => [
+        d._id,
+        d.state,
+      ]),
+    );
+    for (const tx of unique) {
+      const state = decisions.get(tx);
+      result.set(tx, inFlight.has(tx) ? state === 'committed' : state !== 'aborted');
+    }
+    return result;
+  }
+
+  /** Whether a claim's commit is still running (its intent exists). */
+  async inFlightCommit(tx: string): Promise<boolean> {
+    return (await this.intents.findOne({ _id: tx }, { projection: { _id: 1 } })) !== null;
   }
 }
+

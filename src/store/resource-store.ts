@@ -1,16 +1,31 @@
 import type { Meta, Resource } from '@medplum/fhirtypes';
-import type { Db, Filter, IndexDescription, MongoClient } from 'mongodb';
+import { BSON, type Db, type Filter, type IndexDescription, type MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { tooLarge } from '../fhir/outcome';
 import {
   ClaimDocument,
   CLAIMS_COLLECTION,
   CurrentDocument,
+  DECISIONS_COLLECTION,
   HISTORY_COLLECTION,
   HistoryDocument,
   historyId,
-  JOURNAL_COLLECTION,
 } from './documents';
 import { Journal, StagedWrite } from './journal';
+import { ProcessRegistry } from './processes';
+import { directReader, ReadView, type Reader } from './read-view';
+
+/** Refuses before anything is written a version the engine could not store (16 MiB per document). */
+function checkDocumentSize(write: StagedWrite): void {
+  const bytes = BSON.calculateObjectSize(write.next as unknown as BSON.Document);
+  if (bytes > MAX_DOCUMENT_BYTES) {
+    throw tooLarge(
+      `${write.type}/${write.id} would be stored as ${bytes} bytes with its search values, over the database's ` +
+        `limit of ${MAX_DOCUMENT_BYTES} bytes per resource`,
+    );
+  }
+}
 import { WriteGate } from './write-gate';
 
 /** What the store asks of the search and compartment modules for each version it writes. */
@@ -55,24 +70,77 @@ export function newId(): string {
   return randomUUID();
 }
 
+/** MongoDB's (and FerretDB's) largest document, less room for the engine's own fields. */
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 16 * 1024;
+
+export interface ResourceStoreOptions {
+  /** A client whose deployment has multi-document transactions, to replace current documents in one. */
+  transactions?: MongoClient;
+  /** SERVER_ID: identifies this server across restarts, so a restart recovers its own commits at once. */
+  serverId?: string;
+  /** JOURNAL_LEASE_MS: a process whose heartbeat is older than this is taken for dead. */
+  leaseMs?: number;
+  /** CLOCK_SKEW_MS: how far the clocks of the server processes sharing the database may disagree. */
+  clockSkewMs?: number;
+  onBackgroundError?: (error: unknown) => void;
+}
+
 /**
  * The one place that reads and writes resources. Every version is kept; every write goes through the
  * journal (src/store/journal.ts), so single writes and Bundle transactions share one commit path.
  */
 export class ResourceStore {
   readonly journal: Journal;
+  readonly processes: ProcessRegistry;
   /** Commits replace current documents under it shared; a reindex batch takes it exclusively. */
   readonly writeGate = new WriteGate();
   private indexer: StoreIndexer = () => ({});
   private readonly extraIndexes = new Map<string, IndexDescription[]>();
   private readonly indexedTypes = new Set<string>();
+  private readonly clockSkewMs: number;
+  private started?: Promise<void>;
 
-  /** @param transactions a client whose deployment has multi-document transactions, to add isolation */
   constructor(
     readonly db: Db,
-    transactions?: MongoClient,
+    options: ResourceStoreOptions = {},
   ) {
-    this.journal = new Journal(db, transactions, this.writeGate);
+    this.clockSkewMs = options.clockSkewMs ?? 250;
+    this.processes = new ProcessRegistry(db, {
+      serverId: options.serverId ?? `${hostname()}:${process.pid}`,
+      leaseMs: options.leaseMs ?? 10_000,
+      onError: options.onBackgroundError,
+    });
+    this.journal = new Journal(db, {
+      processes: this.processes,
+      rebuild: (version, previous) => this.currentFromHistory(version, previous),
+      transactions: options.transactions,
+    });
+  }
+
+  /** Registers this process (its heartbeat); commits wait for it, so a store used directly works too. */
+  start(): Promise<void> {
+    this.started ??= this.processes.start();
+    return this.started;
+  }
+
+  async stop(): Promise<void> {
+    await this.journal.drain();
+    if (this.started) await this.processes.stop();
+  }
+
+  /** Resolves once the commits this process had in flight when called have finished. */
+  drainCommits(): Promise<void> {
+    return this.journal.drain();
+  }
+
+  /** The reads of one request, aligned on commit boundaries (src/store/read-view.ts). */
+  readView(): ReadView {
+    return new ReadView(this.db, this.journal, this.clockSkewMs);
+  }
+
+  /** Reads straight from the database, for start-up and background work. */
+  directReader(): Reader {
+    return directReader(this.db);
   }
 
   setIndexer(indexer: StoreIndexer): void {
@@ -91,7 +159,8 @@ export class ResourceStore {
       { key: { ts: -1, _id: -1 }, name: 'system_history' },
       { key: { type: 1, ts: -1, _id: -1 }, name: 'type_history' },
     ]);
-    await this.createIndexes(JOURNAL_COLLECTION, [{ key: { startedAt: 1 }, name: 'journal_age' }]);
+    // Every read asks which commits are not settled yet: a range on a small collection.
+    await this.createIndexes(DECISIONS_COLLECTION, [{ key: { settled: 1 }, name: 'decision_settled' }]);
     for (const type of types) await this.ensureTypeIndexes(type);
   }
 
@@ -112,12 +181,42 @@ export class ResourceStore {
     }
   }
 
-  async read(type: string, id: string): Promise<CurrentDocument | null> {
-    return this.db.collection<CurrentDocument>(type).findOne({ _id: id });
+  /** The current document; pass the request's ReadView where the answer is shown to a client. */
+  async read(type: string, id: string, reader: Reader = this.directReader()): Promise<CurrentDocument | null> {
+    return reader.findOne<CurrentDocument>(type, { _id: id });
   }
 
+  /** A version, once the commit that wrote it is decided committed. */
   async vread(type: string, id: string, version: number): Promise<HistoryDocument | null> {
-    return this.db.collection<HistoryDocument>(HISTORY_COLLECTION).findOne({ _id: historyId(type, id, version) });
+    const doc = await this.db
+      .collection<HistoryDocument>(HISTORY_COLLECTION)
+      .findOne({ _id: historyId(type, id, version) });
+    if (!doc) return null;
+    return (await this.visibleVersions([doc]))[0] ?? null;
+  }
+
+  /** Drops the versions of commits that are undecided or aborted (their own tx says which). */
+  private async visibleVersions(docs: HistoryDocument[]): Promise<HistoryDocument[]> {
+    const visible = await this.journal.visibility(docs.flatMap((d) => (d.tx ? [d.tx] : [])));
+    return docs
+      .filter((d) => !d.tx || visible.get(d.tx))
+      .map(({ tx: _tx, ...version }) => version);
+  }
+
+  /** The current document a history version makes, as recovery rebuilds it (search values included). */
+  private currentFromHistory(version: HistoryDocument, previous: CurrentDocument | null): CurrentDocument {
+    if (version.deleted || !version.resource) {
+      if (!previous) throw new Error(`${version._id}: a deletion needs the version it deletes`);
+      return {
+        _id: version.id,
+        v: version.v,
+        ts: version.ts,
+        deleted: true,
+        resource: previous.resource,
+        compartments: previous.compartments,
+      };
+    }
+    return { _id: version.id, v: version.v, ts: version.ts, resource: version.resource, ...this.indexer(version.resource) };
   }
 
   /**
@@ -170,7 +269,9 @@ export class ResourceStore {
   async commitStaged(staged: StagedWrite[]): Promise<CurrentDocument[]> {
     // A re-sent transaction whose entries all matched or changed nothing has nothing to commit.
     if (!staged.length) return [];
+    for (const write of staged) checkDocumentSize(write);
     for (const write of staged) await this.ensureTypeIndexes(write.type);
+    await this.start();
     await this.journal.commit(staged);
     return staged.map((s) => s.next);
   }
@@ -182,8 +283,7 @@ export class ResourceStore {
   async claimState(key: string): Promise<{ claim: ClaimDocument; inFlight: boolean } | undefined> {
     const claim = await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).findOne({ _id: key });
     if (!claim) return undefined;
-    const journal = await this.db.collection<{ _id: string }>(JOURNAL_COLLECTION).findOne({ _id: claim.tx });
-    return { claim, inFlight: journal !== null };
+    return { claim, inFlight: await this.journal.inFlightCommit(claim.tx) };
   }
 
   /** Drops a stale claim; guarded by its commit id, so a claim taken anew meanwhile stays. */
@@ -207,33 +307,46 @@ export class ResourceStore {
     if (query.after) {
       filter.$or = [{ ts: { $lt: query.after.ts } }, { ts: query.after.ts, _id: { $lt: query.after.key } }];
     }
-    const sort = { ts: -1, _id: -1 } as const;
-    if (!query.at) {
-      return this.db
-        .collection<HistoryDocument>(HISTORY_COLLECTION)
-        .find(filter)
-        .sort(sort)
-        .limit(query.count)
-        .toArray();
-    }
+    // Newest first, in batches whose versions of undecided or aborted commits are dropped.
+    const cursor = this.db
+      .collection<HistoryDocument>(HISTORY_COLLECTION)
+      .find(filter)
+      .sort({ ts: -1, _id: -1 })
+      .batchSize(Math.min(query.count + 10, 1000));
+    const result: HistoryDocument[] = [];
     // _at: a version counts if it was current at some point in the window, i.e. it was written before
     // the window ends and the next version of the same resource (if any) was written after it starts.
-    const at = query.at;
-    const result: HistoryDocument[] = [];
-    const cursor = this.db.collection<HistoryDocument>(HISTORY_COLLECTION).find(filter).sort(sort);
     const newerSeen = new Map<string, Date>();
     const supersededBeforeStart = new Set<string>();
-    for await (const doc of cursor) {
-      const key = `${doc.type}/${doc.id}`;
-      const newer = newerSeen.get(key);
-      newerSeen.set(key, doc.ts);
-      if (supersededBeforeStart.has(key)) continue;
-      if (newer && newer <= at.start) {
-        supersededBeforeStart.add(key);
-        continue;
+    const keep = (doc: HistoryDocument): void => {
+      if (query.at) {
+        const key = `${doc.type}/${doc.id}`;
+        const newer = newerSeen.get(key);
+        newerSeen.set(key, doc.ts);
+        if (supersededBeforeStart.has(key)) return;
+        if (newer && newer <= query.at.start) {
+          supersededBeforeStart.add(key);
+          return;
+        }
       }
       result.push(doc);
-      if (result.length >= query.count) break;
+    };
+    let batch: HistoryDocument[] = [];
+    const flush = async () => {
+      for (const doc of await this.visibleVersions(batch)) {
+        if (result.length < query.count) keep(doc);
+      }
+      batch = [];
+    };
+    try {
+      for await (const doc of cursor) {
+        batch.push(doc);
+        if (batch.length >= query.count - result.length + 5) await flush();
+        if (result.length >= query.count) break;
+      }
+      if (result.length < query.count) await flush();
+    } finally {
+      await cursor.close();
     }
     return result;
   }

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
-import { CLAIMS_COLLECTION, HISTORY_COLLECTION, JOURNAL_COLLECTION } from '../../src/store/documents';
+import { CLAIMS_COLLECTION, HISTORY_COLLECTION, INTENTS_COLLECTION } from '../../src/store/documents';
 import { ClaimTakenError, VersionConflictError } from '../../src/store/journal';
 import { ResourceStore } from '../../src/store/resource-store';
 import { databaseNameFor } from '../support/server';
@@ -29,7 +29,7 @@ async function stateOf() {
     patient: await db.collection('Patient').findOne({ _id: 'crash-patient' as never }),
     observation: await db.collection('Observation').findOne({ _id: 'crash-obs' as never }),
     history: await db.collection(HISTORY_COLLECTION).find({}).sort({ _id: 1 }).toArray(),
-    journal: await db.collection(JOURNAL_COLLECTION).countDocuments(),
+    intents: await db.collection(INTENTS_COLLECTION).countDocuments(),
   };
 }
 
@@ -67,11 +67,11 @@ describe('journaled commits', () => {
     expect(await store.read('Observation', 'undo-o')).toBeNull();
     expect((await store.read('Patient', 'undo-p'))?.resource).toEqual(patient.resource);
     expect(await store.vread('Observation', 'undo-o', 1)).toBeNull();
-    expect(await client.db(dbName).collection(JOURNAL_COLLECTION).countDocuments()).toBe(0);
+    expect(await client.db(dbName).collection(INTENTS_COLLECTION).countDocuments()).toBe(0);
   });
 
-  it('leave all-or-nothing after a process is killed in the middle of a commit and recovery runs', async () => {
-    await store.commit([
+  const seedPatient = () =>
+    store.commit([
       {
         type: 'Patient',
         id: 'crash-patient',
@@ -80,19 +80,67 @@ describe('journaled commits', () => {
         resource: { resourceType: 'Patient', active: true },
       },
     ]);
-    const before = await stateOf();
-    const script = join(__dirname, '..', 'support', 'crash-during-commit.ts');
-    await expect(
-      run(process.execPath, ['--import', 'tsx', script, process.env.MONGODB_URI as string, dbName, '1']),
+  const crashChild = (at: string) =>
+    expect(
+      run(process.execPath, [
+        '--import',
+        'tsx',
+        join(__dirname, '..', 'support', 'crash-during-commit.ts'),
+        process.env.MONGODB_URI as string,
+        dbName,
+        at,
+      ]),
     ).rejects.toMatchObject({ stderr: '', signal: 'SIGKILL' });
+  const clear = async () => {
+    for (const name of ['Patient', 'Observation', HISTORY_COLLECTION, INTENTS_COLLECTION]) {
+      await client.db(dbName).collection(name).deleteMany({});
+    }
+  };
+
+  it('finish a commit whose process was killed after it was decided, and show it whole to readers meanwhile', async () => {
+    await clear();
+    await seedPatient();
+    await crashChild('1');
 
     const crashed = await stateOf();
-    expect(crashed.journal).toBe(1);
-    expect(crashed.patient?.v).toBe(2); // the first write landed before the crash
+    expect(crashed.intents).toBe(1);
+    // Decided; the new Observation is in place (creates go first), the Patient's update is not.
+    expect(crashed.observation?.v).toBe(1);
+    expect(crashed.patient?.v).toBe(1);
+    // A reader does not see the commit half-done: it waits for the commit to settle, finishing it itself.
+    const reader = new ResourceStore(client.db(dbName), { serverId: 'a-reader' });
+    const patientRead = await reader.read('Patient', 'crash-patient', reader.readView());
+    const observationRead = await reader.read('Observation', 'crash-obs', reader.readView());
+    expect(patientRead?.v).toBe(2);
+    expect(observationRead?.v).toBe(1);
+    expect(await reader.vread('Observation', 'crash-obs', 1)).not.toBeNull();
+    const done = await stateOf();
+    expect(done.patient?.v).toBe(2);
+    expect(done.patient?.resource).toMatchObject({ active: false });
+    expect(done.intents).toBe(0);
+    expect(done.history.map((h) => h._id)).toEqual([
+      'Observation/crash-obs/1',
+      'Patient/crash-patient/1',
+      'Patient/crash-patient/2',
+    ]);
+  });
 
-    // A restart runs recovery; only entries older than the lease are undone, so a young one survives a sweep.
-    expect(await new ResourceStore(client.db(dbName)).journal.recover(60_000)).toBe(0);
-    expect(await new ResourceStore(client.db(dbName)).journal.recover(0)).toBe(1);
+  it('discard a commit whose process was killed before it was decided, at once when its server restarts', async () => {
+    await clear();
+    await seedPatient();
+    const before = await stateOf();
+    await crashChild('decision');
+    const crashed = await stateOf();
+    expect(crashed.intents).toBe(1);
+    // Its versions are written but invisible, and the current documents are untouched.
+    expect(crashed.patient?.v).toBe(1);
+    expect(await store.vread('Patient', 'crash-patient', 2)).toBeNull();
+    expect(await store.history({ type: 'Patient', id: 'crash-patient', count: 10 })).toHaveLength(1);
+
+    // Another server leaves it alone while the crashed one's heartbeat is fresh...
+    expect(await new ResourceStore(client.db(dbName), { serverId: 'another-server' }).journal.recover()).toBe(0);
+    // ...and the crashed server, restarted under its SERVER_ID, recovers it without waiting for a lease.
+    expect(await new ResourceStore(client.db(dbName), { serverId: 'crash-test-server' }).journal.recover()).toBe(1);
     expect(await stateOf()).toEqual(before);
   });
 });

@@ -1,15 +1,17 @@
 // Run as a child process by test/store/journal.test.ts: starts a two-resource commit on the database
-// named on the command line and kills its own process after the first write, as a crash would.
+// named on the command line and kills its own process at the point named (`decision`: just before the
+// commit is decided; a number n: after the n-th current document is in place), as a crash would.
 import { MongoClient } from 'mongodb';
 import { ResourceStore } from '../../src/store/resource-store';
 
 async function main(): Promise<void> {
-  const [uri, dbName, crashAfter] = process.argv.slice(2);
+  const [uri, dbName, crashAt] = process.argv.slice(2);
   const client = await MongoClient.connect(uri);
-  const store = new ResourceStore(client.db(dbName));
+  const store = new ResourceStore(client.db(dbName), { serverId: 'crash-test-server' });
   const patient = await store.read('Patient', 'crash-patient');
+  if (crashAt === 'decision') store.journal.beforeDecisionHook = () => void process.kill(process.pid, 'SIGKILL');
   store.journal.afterWriteHook = (applied) => {
-    if (applied === Number(crashAfter)) process.kill(process.pid, 'SIGKILL');
+    if (applied === Number(crashAt)) process.kill(process.pid, 'SIGKILL');
   };
   await store.commit([
     {

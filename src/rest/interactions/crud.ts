@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { allOk, badRequest, gone, issue, notFound, outcome, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest, FhirResponse } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
+import type { Reader } from '../../store/read-view';
 import { newId } from '../../store/resource-store';
 import type { ServerContext } from '../context';
 import { parseIfMatch, versionFromEtag } from '../headers';
@@ -11,8 +12,13 @@ import { checkWrite, commitWrites, sameContent } from '../write';
 import { conditionalCreate } from './conditional-crud';
 
 /** The current version, or 404 / 410 (RESTful API: a deleted resource is Gone). */
-export async function readCurrent(context: ServerContext, type: string, id: string): Promise<CurrentDocument> {
-  const doc = await context.store.read(type, id);
+export async function readCurrent(
+  context: ServerContext,
+  type: string,
+  id: string,
+  reader?: Reader,
+): Promise<CurrentDocument> {
+  const doc = await context.store.read(type, id, reader);
   if (!doc) throw notFound(`${type}/${id} is not known`);
   if (doc.deleted) throw gone(`${type}/${id} was deleted (version ${doc.v})`);
   return doc;
@@ -40,7 +46,7 @@ export async function read(
   id: string,
 ): Promise<FhirResponse> {
   requireValidId(id, type);
-  const doc = await readCurrent(context, type, id);
+  const doc = await readCurrent(context, type, id, request.reads);
   if (notModified(request, doc)) return { status: 304, headers: versionHeaders(doc) };
   return { status: 200, headers: versionHeaders(doc), body: doc.resource };
 }
@@ -57,7 +63,7 @@ export async function vread(
   if (version === undefined) throw notFound(`${type}/${id} has no version "${versionText}"`);
   const doc = await context.store.vread(type, id, version);
   if (!doc) {
-    const current = await context.store.read(type, id);
+    const current = await context.store.read(type, id, request.reads);
     throw notFound(current ? `${type}/${id} has no version ${version}` : `${type}/${id} is not known`);
   }
   if (doc.deleted || !doc.resource) throw gone(`Version ${version} of ${type}/${id} is its deletion`);

@@ -73,7 +73,7 @@ export async function history(
     count: count + 1,
     after: position ? { ts: new Date(position.t), key: position.k } : undefined,
   };
-  if (target.type && target.id && !(await context.store.read(target.type, target.id))) {
+  if (target.type && target.id && !(await context.store.read(target.type, target.id, request.reads))) {
     throw notFound(`${target.type}/${target.id} is not known`);
   }
   const docs = count === 0 ? [] : await context.store.history(query);

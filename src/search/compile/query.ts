@@ -1,4 +1,5 @@
 import type { Db } from 'mongodb';
+import { directReader, type Reader } from '../../store/read-view';
 import { badRequest, FhirError, notSupported } from '../../fhir/outcome';
 import type { CurrentDocument } from '../../store/documents';
 import { valuePath } from '../keys';
@@ -19,6 +20,8 @@ import { compileValue, dateConditions, parseDateValue, type ValueContext } from 
 
 export interface CompileContext {
   db: Db;
+  /** Inner queries (chains, _has) read through it, so they see whole commits as the outer search does. */
+  reader?: Reader;
   registry: SearchParameterRegistry;
   baseUrl: string;
   now: Date;
@@ -27,6 +30,10 @@ export interface CompileContext {
   elemMatch: boolean;
   /** Parameters left out in lenient mode, with the reason (reported in an OperationOutcome). */
   ignored: { name: string; reason: string }[];
+}
+
+function readerOf(ctx: CompileContext): Reader {
+  return ctx.reader ?? directReader(ctx.db);
 }
 
 /** Most ids a chained or _has inner query may resolve to before the search is refused as too costly. */
@@ -124,10 +131,10 @@ function compileLastUpdated(ctx: CompileContext, param: ParsedParam): MongoFilte
 }
 
 async function idsOf(ctx: CompileContext, type: string, filter: MongoFilter, name: string): Promise<string[]> {
-  const docs = await ctx.db
-    .collection<CurrentDocument>(type)
-    .find(asFilter(filter), { projection: { _id: 1 }, limit: INNER_LIMIT + 1 })
-    .toArray();
+  const docs = await readerOf(ctx).find<CurrentDocument>(type, asFilter(filter), {
+    projection: { _id: 1 },
+    limit: INNER_LIMIT + 1,
+  });
   if (docs.length > INNER_LIMIT) {
     throw badRequest(`${name} matches more than ${INNER_LIMIT} ${type} resources; narrow it down`, name);
   }
@@ -189,10 +196,10 @@ async function compileHas(ctx: CompileContext, type: string, param: ParsedParam)
   if (innerName.startsWith('_has')) inner.code = '_has';
   const filter = await compileFilter({ ...ctx, lenient: false, ignored: [] }, otherType, [inner]);
   const path = valuePath(referenceCode);
-  const docs = await ctx.db
-    .collection<CurrentDocument>(otherType)
-    .find(asFilter(filter), { projection: { [path]: 1 }, limit: INNER_LIMIT + 1 })
-    .toArray();
+  const docs = await readerOf(ctx).find<CurrentDocument>(otherType, asFilter(filter), {
+    projection: { [path]: 1 },
+    limit: INNER_LIMIT + 1,
+  });
   if (docs.length > INNER_LIMIT)
     throw badRequest(`${param.name} matches more than ${INNER_LIMIT} resources`, param.name);
   const ids = new Set<string>();

@@ -1,0 +1,142 @@
+import type { Db, Document, Filter, FindOptions } from 'mongodb';
+import { historyId, HISTORY_COLLECTION, type HistoryDocument } from './documents';
+import type { DecisionDocument, Journal } from './journal';
+
+/** The reads that search, includes, reviews and conditional matches make of current documents. */
+export interface Reader {
+  /** For what is not a read of resources (listCollections, feature probes). */
+  readonly db: Db;
+  find<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T[]>;
+  findOne<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T | null>;
+  count<T extends Document>(collection: string, filter: Filter<T>): Promise<number>;
+  /** The collection's size from its metadata: an estimate, so not held to a commit boundary. */
+  estimatedCount(collection: string): Promise<number>;
+}
+
+/** A read of current documents straight from the database: for start-up and background work. */
+export function directReader(db: Db): Reader {
+  return {
+    db,
+    find: <T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions) =>
+      db.collection<T>(collection).find(filter, options).toArray() as Promise<T[]>,
+    findOne: <T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions) =>
+      db.collection<T>(collection).findOne(filter, options) as Promise<T | null>,
+    count: <T extends Document>(collection: string, filter: Filter<T>) =>
+      db.collection<T>(collection).countDocuments(filter),
+    estimatedCount: (collection) => db.collection(collection).estimatedDocumentCount(),
+  };
+}
+
+/**
+ * The reads of one request could not be made to agree on one commit boundary (commits kept landing
+ * between them): the request is run again, and after a few tries answered 503.
+ */
+export class ReadConflictError extends Error {
+  constructor(reason: string) {
+    super(`reads could not be aligned on a commit boundary: ${reason}`);
+  }
+}
+
+/** How often one read is re-run after waiting for commits that landed under it. */
+const MAX_ROUNDS = 6;
+
+/**
+ * The reads of one request, each made consistent with the commit protocol (src/store/journal.ts).
+ *
+ * Current documents change only after a commit is decided, one document at a time. A read that ran
+ * while a decided commit was putting its documents in place may have seen some of them and not the
+ * others, so after each read the view asks which commits of that collection were not settled at some
+ * point since the request began (their decisions carry `settled`, far in the future until all their
+ * documents are in place). If one may have moved under the read, the view waits for it to settle (or
+ * finishes it, see Journal.awaitSettled) and reads again. A read by _id only waits for a commit that
+ * writes that very resource.
+ *
+ * Several reads of one request (a page and its total, includes, a review's compartment) must also agree
+ * with each other: each records the unsettled commits it saw, and `validate` checks that every commit
+ * that landed during the request was seen by all of the reads it concerns or by none.
+ */
+export class ReadView implements Reader {
+  private readonly from: Date;
+  private readonly reads: { collection: string; seen: Set<string> }[] = [];
+
+  constructor(
+    readonly db: Db,
+    private readonly journal: Journal,
+    private readonly skewMs: number,
+  ) {
+    this.from = new Date(Date.now() - skewMs);
+  }
+
+  async find<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T[]> {
+    return this.consistent(
+      collection,
+      () => this.db.collection<T>(collection).find(filter, options).toArray() as Promise<T[]>,
+    );
+  }
+
+  async findOne<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T | null> {
+    const run = () => this.db.collection<T>(collection).findOne(filter, options) as Promise<T | null>;
+    const id = (filter as { _id?: unknown })._id;
+    if (typeof id !== 'string') return this.consistent(collection, run);
+    return this.consistent(collection, run, async (doc, candidates) => {
+      // A commit concerns this read only if it writes the version after the one read.
+      const version = typeof doc?.v === 'number' ? doc.v : 0;
+      const next = await this.db
+        .collection<HistoryDocument>(HISTORY_COLLECTION)
+        .findOne({ _id: historyId(collection, id, version + 1) }, { projection: { tx: 1 } });
+      return candidates.filter((d) => d._id === next?.tx);
+    });
+  }
+
+  async count<T extends Document>(collection: string, filter: Filter<T>): Promise<number> {
+    return this.consistent(collection, () => this.db.collection<T>(collection).countDocuments(filter));
+  }
+
+  async estimatedCount(collection: string): Promise<number> {
+    return this.db.collection(collection).estimatedDocumentCount();
+  }
+
+  private async consistent<R>(
+    collection: string,
+    run: () => Promise<R>,
+    concerning?: (result: R, candidates: DecisionDocument[]) => Promise<DecisionDocument[]>,
+  ): Promise<R> {
+    const seen = new Set<string>();
+    // Commits this read waited for: settled before its next run began, so that run saw all of them.
+    const waited = new Set<string>();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const runStart = Date.now();
+      const result = await run();
+      const unsettled = (await this.journal.settlingSince(this.from)).filter((d) => d.types.includes(collection));
+      for (const d of unsettled) seen.add(d._id);
+      // Settled before this run began (allowing for clock skew between servers): the run saw all of it.
+      let moving = unsettled.filter((d) => !waited.has(d._id) && d.settled.getTime() >= runStart - this.skewMs);
+      if (moving.length && concerning) moving = await concerning(result, moving);
+      if (!moving.length) {
+        this.reads.push({ collection, seen });
+        return result;
+      }
+      await this.journal.awaitSettled(moving.map((d) => d._id));
+      for (const d of moving) waited.add(d._id);
+    }
+    throw new ReadConflictError(`commits kept landing in ${collection}`);
+  }
+
+  /**
+   * Checks that the reads made so far agree: no commit seen unsettled by one read and not by another
+   * read of a collection it writes. Throws ReadConflictError when they do not (the caller runs again).
+   */
+  async validate(): Promise<void> {
+    if (Date.now() - this.from.getTime() > this.journal.retentionMs / 2) {
+      throw new ReadConflictError('the request took longer than commit decisions are kept');
+    }
+    if (this.reads.length < 2) return;
+    for (const decision of await this.journal.settlingSince(this.from)) {
+      const concerned = this.reads.filter((r) => decision.types.includes(r.collection));
+      const saw = concerned.map((r) => r.seen.has(decision._id));
+      if (saw.some(Boolean) && !saw.every(Boolean)) {
+        throw new ReadConflictError(`a commit landed between the reads of ${concerned.map((r) => r.collection).join(', ')}`);
+      }
+    }
+  }
+}
