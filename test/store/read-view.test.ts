@@ -1,0 +1,118 @@
+import type { Observation } from '@medplum/fhirtypes';
+import { MongoClient } from 'mongodb';
+import type { CurrentDocument } from '../../src/store/documents';
+import { ReadConflictError } from '../../src/store/read-view';
+import { ResourceStore, type PlannedWrite } from '../../src/store/resource-store';
+import { databaseNameFor } from '../support/server';
+
+let client: MongoClient;
+let store: ResourceStore;
+const dbName = databaseNameFor(__filename);
+const COUNT = 40;
+
+beforeAll(async () => {
+  client = await MongoClient.connect(process.env.MONGODB_URI as string);
+  await client.db(dbName).dropDatabase();
+  store = new ResourceStore(client.db(dbName), { serverId: 'read-view-test' });
+  await store.ensureIndexes(['Observation']);
+});
+afterAll(async () => {
+  await store.stop();
+  await client.db(dbName).dropDatabase();
+  await client.close();
+});
+
+const observation = (status: Observation['status']): Observation => ({
+  resourceType: 'Observation',
+  status,
+  code: { text: 'urine drug screen' },
+});
+
+async function seed(prefix: string): Promise<CurrentDocument[]> {
+  return store.commit(
+    Array.from({ length: COUNT }, (_, i) => ({
+      type: 'Observation',
+      id: `${prefix}-${i}`,
+      method: 'PUT' as const,
+      previous: null,
+      resource: observation('preliminary'),
+    })),
+  );
+}
+
+/** One commit updating every seeded Observation to final, slowed so that readers run during its apply. */
+async function slowCommit(docs: CurrentDocument[], stepMs: number): Promise<void> {
+  const writes: PlannedWrite[] = docs.map((doc) => ({
+    type: 'Observation',
+    id: doc._id,
+    method: 'PUT',
+    previous: doc,
+    resource: observation('final'),
+  }));
+  store.journal.afterWriteHook = () => new Promise((resolve) => setTimeout(resolve, stepMs));
+  try {
+    await store.commit(writes);
+  } finally {
+    store.journal.afterWriteHook = undefined;
+  }
+}
+
+const finalOf = (prefix: string) => ({ _id: { $regex: `^${prefix}-` }, 'resource.status': 'final' });
+
+describe('reads during a commit', () => {
+  it('count, find and read by id see all of a commit or none of it while its documents are written', async () => {
+    const docs = await seed('a');
+    const commit = slowCommit(docs, 10);
+    const counts: number[] = [];
+    const pages: number[] = [];
+    const single: string[] = [];
+    let running = true;
+    void commit.finally(() => (running = false));
+    while (running) {
+      counts.push(await store.readView().count<CurrentDocument>('Observation', finalOf('a')));
+      pages.push((await store.readView().find<CurrentDocument>('Observation', finalOf('a'))).length);
+      const last = await store.read('Observation', `a-${COUNT - 1}`, store.readView());
+      single.push((last?.resource as Observation).status);
+    }
+    await commit;
+    expect(counts.length).toBeGreaterThan(2);
+    for (const n of [...counts, ...pages]) expect([0, COUNT]).toContain(n);
+    // Once a reader saw the commit, every later reader does too.
+    expect(counts.indexOf(0) === -1 || counts.lastIndexOf(0) < counts.indexOf(COUNT) || !counts.includes(COUNT)).toBe(
+      true,
+    );
+    expect(single.at(-1)).toBe('final');
+  });
+
+  it('make the reads of one request agree, or say so, and agree once run again', async () => {
+    const docs = await seed('b');
+    const commit = slowCommit(docs, 10);
+    let conflicts = 0;
+    const agreedTotals: number[] = [];
+    let running = true;
+    void commit.finally(() => (running = false));
+    while (running) {
+      // As the dispatcher does: a fresh view per attempt, a few attempts.
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        const view = store.readView();
+        const total = await view.count<CurrentDocument>('Observation', finalOf('b'));
+        await new Promise((resolve) => setTimeout(resolve, 15));
+        const page = await view.find<CurrentDocument>('Observation', finalOf('b'));
+        try {
+          await view.validate();
+        } catch (error) {
+          expect(error).toBeInstanceOf(ReadConflictError);
+          conflicts++;
+          continue;
+        }
+        expect(page.length).toBe(total);
+        agreedTotals.push(total);
+        break;
+      }
+    }
+    await commit;
+    expect(agreedTotals.length).toBeGreaterThan(0);
+    for (const total of agreedTotals) expect([0, COUNT]).toContain(total);
+    expect(conflicts).toBeLessThanOrEqual(agreedTotals.length * 4);
+  });
+});
