@@ -1,9 +1,9 @@
-import type { Patient, PlanDefinition, Resource, ValueSet } from '@medplum/fhirtypes';
+import type { Patient, PlanDefinition, ValueSet } from '@medplum/fhirtypes';
 import { CheckEvaluationError, ReviewInputError, reviewPatient } from '../checks';
 import { badRequest, FhirError, gone, issue, notFound, outcome } from '../fhir/outcome';
 import type { FhirResponse } from '../fhir/request';
 import type { Interceptor, OperationHandler, ServerContext } from '../rest/context';
-import type { CurrentDocument } from '../store/documents';
+import { definitionsOf, type DefinitionChange } from './definitions-feed';
 import { loadCompartment } from './review/compartment';
 import { ReviewDefinitions } from './review/definitions';
 import { readReviewRequest } from './review/input';
@@ -14,7 +14,8 @@ export const MEDICATION_REVIEW_DEFINITION = 'https://meds-fhir.org/fhir/Operatio
 /**
  * Patient/[id]/$medication-review (issue 6): loads the patient's compartment and hands it to the
  * database-free checks engine (src/checks). Check PlanDefinitions and class ValueSets written through
- * the API take part at once (afterCommit) and at every start; a check definition the engine cannot
+ * the API (by any server sharing the database) take part within about a second, in the committing
+ * server at once, and at every start; a check definition the engine cannot
  * compile or run is refused before it is stored (checkWrite, 422).
  */
 export async function registerMedicationReview(context: ServerContext): Promise<ReviewDefinitions> {
@@ -32,9 +33,6 @@ export async function registerMedicationReview(context: ServerContext): Promise<
         return [issue('error', 'structure', `Not usable by $medication-review: ${(e as Error).message}`)];
       }
       return [];
-    },
-    afterCommit: (committed) => {
-      for (const { type, doc } of committed) apply(definitions, type, doc);
     },
   };
   context.interceptors.push(interceptor);
@@ -67,19 +65,18 @@ export async function registerMedicationReview(context: ServerContext): Promise<
   };
   context.operations.push(operation);
 
-  // Definitions stored earlier (at runtime, possibly through another server) take part too.
-  for (const type of ['ValueSet', 'PlanDefinition']) {
-    for await (const doc of context.store.db.collection<CurrentDocument>(type).find({ deleted: { $ne: true } })) {
-      apply(definitions, type, doc);
-    }
-  }
+  // Definitions stored earlier (at runtime, possibly through another server) take part too, and those
+  // any server commits from now on: one code path for all of them (src/modules/definitions-feed).
+  await definitionsOf(context).subscribe(['ValueSet', 'PlanDefinition'], (change) => apply(definitions, change));
   return definitions;
 }
 
-function apply(definitions: ReviewDefinitions, type: string, doc: CurrentDocument): void {
-  const resource: Resource | undefined = doc.deleted ? undefined : doc.resource;
-  if (type === 'PlanDefinition') definitions.setPlanDefinition(doc._id, resource as PlanDefinition | undefined);
-  else if (type === 'ValueSet') definitions.setValueSet(doc._id, resource as ValueSet | undefined);
+function apply(definitions: ReviewDefinitions, change: DefinitionChange): void {
+  if (change.type === 'PlanDefinition') {
+    definitions.setPlanDefinition(change.id, change.resource as PlanDefinition | undefined);
+  } else if (change.type === 'ValueSet') {
+    definitions.setValueSet(change.id, change.resource as ValueSet | undefined);
+  }
 }
 
 /**

@@ -10,21 +10,12 @@ import r4Model from 'fhirpath/fhir-context/r4';
 import { isResourceType } from '../fhir/definitions';
 import { badRequest, issue, notFound, notSupported } from '../fhir/outcome';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
-import type { Interceptor, OperationHandler, SearchHandler, ServerContext } from '../rest/context';
+import type { OperationHandler, SearchHandler, ServerContext } from '../rest/context';
 import { parsePrefer } from '../rest/headers';
-import {
-  indexedTypes,
-  matchDocuments,
-  reindex,
-  search,
-  searchIndexes,
-  SearchParameterRegistry,
-  type ParamStatus,
-  type SearchParam,
-} from '../search';
+import { indexedTypes, matchDocuments, search, searchIndexes, SearchParameterRegistry } from '../search';
 import { UNSUPPORTED_PARAMETERS } from '../search/parse';
-import type { CurrentDocument } from '../store/documents';
-import { ReindexLog } from '../search/reindex-log';
+import { definitionsOf } from './definitions-feed';
+import { SearchParameterRollout, type RolloutOptions, type RolloutStatus } from './search-rollout';
 
 const PARAM_TYPES = new Set(['number', 'date', 'string', 'token', 'reference', 'composite', 'quantity', 'uri']);
 
@@ -135,14 +126,14 @@ function capabilityParams(
     .map((p) => ({ name: p.code, type: p.type, ...(p.url ? { definition: p.url } : {}) }));
 }
 
-function statusParameters(code: string, status: ParamStatus, progress?: { done: number; total: number }): Parameters {
+function statusParameters(status: RolloutStatus): Parameters {
   return {
     resourceType: 'Parameters',
     parameter: [
-      { name: 'code', valueCode: code },
-      { name: 'status', valueCode: status === 'active' ? 'completed' : 'in-progress' },
-      { name: 'done', valueInteger: progress?.done ?? 0 },
-      { name: 'total', valueInteger: progress?.total ?? 0 },
+      { name: 'code', valueCode: status.code },
+      { name: 'status', valueCode: status.completed ? 'completed' : 'in-progress' },
+      { name: 'done', valueInteger: status.done },
+      { name: 'total', valueInteger: status.total },
     ],
   };
 }
@@ -150,55 +141,29 @@ function statusParameters(code: string, status: ParamStatus, progress?: { done: 
 /**
  * Search as part of the pipeline: values indexed on every write (the store's indexer), the search
  * routes, the CapabilityStatement's searchParams, and runtime SearchParameters: checked before they
- * are stored, then reindexed in the background and searchable once done.
+ * are stored, then rolled out to every server process and reindexed in the background, searchable
+ * once done (src/modules/search-rollout.ts).
  */
-export async function registerSearch(context: ServerContext, registry: SearchParameterRegistry): Promise<void> {
-  const log = new ReindexLog(context.store.db);
-  const running = new Map<string, Promise<void>>();
-
-  // One reindex at a time per url; one whose definition was replaced meanwhile stops or never starts.
-  const startReindex = (param: SearchParam, version: number): void => {
-    const key = param.url as string;
-    const previous = running.get(key) ?? Promise.resolve();
-    const next = previous
-      .then(async () => {
-        if (registry.byDefinitionUrl(key) !== param) return;
-        const finished = await reindex(context.store.db, registry, param, { gate: context.store.writeGate });
-        if (finished) await log.markDone(key, version);
-      })
-      .catch((error: unknown) => context.logger.error({ err: error, url: key }, 'reindexing failed'));
-    running.set(key, next);
-  };
-
-  const load = async (doc: CurrentDocument): Promise<void> => {
-    const definition = doc.resource as SearchParameter;
-    if (!definition.url || searchParameterProblems(definition, registry).length) return;
-    if (await log.isDone(definition.url, doc.v)) registry.addActive(definition);
-    else startReindex(registry.add(definition), doc.v);
-  };
-  for await (const doc of context.store.db
-    .collection<CurrentDocument>('SearchParameter')
-    .find({ deleted: { $ne: true } })) {
-    await load(doc);
-  }
-
-  const interceptor: Interceptor = {
+export async function registerSearch(
+  context: ServerContext,
+  registry: SearchParameterRegistry,
+  options: RolloutOptions = {},
+): Promise<void> {
+  const rollout = new SearchParameterRollout(
+    context,
+    registry,
+    (definition) => searchParameterProblems(definition, registry),
+    options,
+  );
+  context.interceptors.push({
     name: 'search-parameters',
     checkWrite: (resource: Resource) =>
       resource.resourceType === 'SearchParameter' ? searchParameterProblems(resource as SearchParameter, registry) : [],
-    afterCommit: (committed) => {
-      for (const { type, doc } of committed) {
-        if (type !== 'SearchParameter') continue;
-        const definition = doc.resource as SearchParameter;
-        if (doc.deleted) {
-          if (definition.url) registry.remove(definition.url);
-          continue;
-        }
-        startReindex(registry.add(definition), doc.v);
-      }
-    },
-  };
-  context.interceptors.push(interceptor);
+  });
+  // Stored ones at start-up, this process's commits at once, every other process's through the feed.
+  const definitions = definitionsOf(context);
+  await definitions.subscribe(['SearchParameter'], (change) => rollout.apply(change));
+  definitions.onPoll(() => rollout.poll());
 
   const status: OperationHandler = {
     name: 'reindex-status',
@@ -206,12 +171,11 @@ export async function registerSearch(context: ServerContext, registry: SearchPar
     resourceTypes: ['SearchParameter'],
     affectsState: false,
     definition: 'https://meds-fhir.org/fhir/OperationDefinition/SearchParameter-reindex-status',
-    async handle(request: FhirRequest, ctx: ServerContext, target): Promise<FhirResponse> {
-      const doc = await ctx.store.read('SearchParameter', target.id as string);
-      const definition = doc && !doc.deleted ? (doc.resource as SearchParameter) : undefined;
-      const param = definition?.url ? registry.byDefinitionUrl(definition.url) : undefined;
-      if (!definition || !param) throw notFound(`SearchParameter/${target.id} is not known`);
-      return { status: 200, body: statusParameters(param.code, param.status, param.progress), headers: {} };
+    async handle(_request: FhirRequest, _ctx: ServerContext, target): Promise<FhirResponse> {
+      // From the job in the database, so that every server answers alike.
+      const status = await rollout.status(target.id as string);
+      if (!status) throw notFound(`SearchParameter/${target.id} is not known`);
+      return { status: 200, body: statusParameters(status), headers: {} };
     },
   };
   context.operations.push(status);

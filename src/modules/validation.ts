@@ -12,12 +12,47 @@ import { queryValue } from '../fhir/request';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { Interceptor, OperationHandler, ServerContext } from '../rest/context';
 import { requireResourceBody } from '../rest/resource-body';
-import type { CurrentDocument } from '../store/documents';
+import type { Logger } from 'pino';
 import type { Validator } from '../validation';
+import { definitionsOf, type DefinitionChange } from './definitions-feed';
 import { publishShipped } from './publish';
 
 const CONFORMANCE_TYPES = new Set(['StructureDefinition', 'ValueSet', 'CodeSystem']);
 type ConformanceResource = StructureDefinition | ValueSet | CodeSystem;
+/** Code systems before the value sets that include them, value sets before the profiles that bind to them. */
+const CONFORMANCE_ORDER = ['CodeSystem', 'ValueSet', 'StructureDefinition'];
+
+/**
+ * Applies one version of a stored conformance resource to the validator. A deleted one (or one whose
+ * new version moved to another url) gives its url back to the shipped resource of that url, if any,
+ * or to another stored resource with it; otherwise the url is no longer known.
+ */
+function conformanceApplier(validator: Validator, logger: Logger): (change: DefinitionChange) => void {
+  const stored = new Map<string, ConformanceResource>();
+  const use = (resource: ConformanceResource): boolean => {
+    if (validator.conformanceProblems(resource).length) return false;
+    validator.addConformanceResource(resource);
+    return true;
+  };
+  const release = (old: ConformanceResource): void => {
+    if (!old.url) return;
+    validator.removeConformanceResource(old.resourceType, old.url);
+    const sameUrl = (r: ConformanceResource) => r.resourceType === old.resourceType && r.url === old.url;
+    const successor = validator.shipped.find(sameUrl) ?? [...stored.values()].find(sameUrl);
+    if (successor) use(successor);
+  };
+  return (change) => {
+    const key = `${change.type}/${change.id}`;
+    const previous = change.previous as ConformanceResource | undefined;
+    const resource = change.resource as ConformanceResource | undefined;
+    stored.delete(key);
+    if (previous && previous.url !== resource?.url) release(previous);
+    if (!resource) return;
+    // Checked before it was stored; one stored by an older server or another tool may still be unusable.
+    if (use(resource)) stored.set(key, resource);
+    else logger.warn({ definition: key }, 'stored conformance resource cannot be used for validation; skipped');
+  };
+}
 
 /** The $validate answer: always 200 with an OperationOutcome, valid or not (R4 Resource-validate). */
 function validationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
@@ -62,13 +97,6 @@ export async function registerValidation(context: ServerContext, validator: Vali
         ? validator.conformanceProblems(resource as ConformanceResource)
         : []),
     ],
-    afterCommit: (committed) => {
-      for (const { type, doc } of committed) {
-        if (CONFORMANCE_TYPES.has(type) && !doc.deleted) {
-          validator.addConformanceResource(doc.resource as ConformanceResource);
-        }
-      }
-    },
   };
   context.interceptors.push(interceptor);
 
@@ -109,13 +137,8 @@ export async function registerValidation(context: ServerContext, validator: Vali
 
   context.capabilities.push({ supportedProfiles: (type) => validator.profilesFor(type) });
 
-  // Conformance resources stored earlier (at runtime, possibly by another server) take part too.
-  for (const type of CONFORMANCE_TYPES) {
-    for await (const doc of context.store.db.collection<CurrentDocument>(type).find({ deleted: { $ne: true } })) {
-      if (validator.conformanceProblems(doc.resource as ConformanceResource).length === 0) {
-        validator.addConformanceResource(doc.resource as ConformanceResource);
-      }
-    }
-  }
+  // Conformance resources stored earlier (at runtime, possibly by another server) take part too, and
+  // those any server commits from now on: one code path for all of them (src/modules/definitions-feed).
+  await definitionsOf(context).subscribe(CONFORMANCE_ORDER, conformanceApplier(validator, context.logger));
   await publishShipped(context, validator.shipped);
 }

@@ -1,37 +1,54 @@
-import type { AnyBulkWriteOperation, Db } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import type { CurrentDocument } from '../store/documents';
 import { extractParam, sortValue } from './extract';
 import { encodeCode, SINGLE, SORT_KEY } from './keys';
-import type { WriteGate } from '../store/write-gate';
 import { expandBases, type SearchParam, type SearchParameterRegistry } from './registry';
+
+/** Where a reindex stopped: the collection and the last _id done in it (collections go in name order). */
+export interface ReindexCursor {
+  type: string;
+  after: string;
+}
 
 export interface ReindexProgress {
   code: string;
   type: string;
   done: number;
   total: number;
+  cursor: ReindexCursor;
 }
 
 /**
- * Small batches: commits on the type wait for a batch (see WriteGate), so it must stay short. Below 100
- * too: the embedded FerretDB 1.24 never answers an update command of 100 or more statements (measured:
- * 99 return in about 0.6 s, 100 hang), and bulkWrite sends a batch as one such command.
+ * Below 100: the embedded FerretDB 1.24 never answers an update command of 100 or more statements
+ * (measured: 99 return in about 0.6 s, 100 hang), and bulkWrite sends a batch as one such command.
  */
 const BATCH = 50;
 
+/**
+ * Rounds of re-reading the documents a commit replaced during a batch. Every version written after
+ * the reindex started was written by a process that already extracts the parameter (the rollout waits
+ * for that, see src/modules/search-rollout.ts), so a document still moving after these rounds already
+ * carries its values; the rounds are for versions older than the one read (a rolled-back commit).
+ */
+const MAX_ROUNDS = 10;
+
 export interface ReindexOptions {
   onProgress?: (progress: ReindexProgress) => void;
-  /** The store's gate; without it (tests on a quiet database) batches run unguarded. */
-  gate?: WriteGate;
+  /** Resume after this position (a reindex interrupted by a crash), with `done` documents counted. */
+  from?: ReindexCursor;
+  done?: number;
+  /** After each batch: answering false stops the reindex (its job was taken over or superseded). */
+  onBatch?: (progress: ReindexProgress) => Promise<boolean> | boolean;
 }
 
 /**
  * Makes a registered runtime SearchParameter searchable: every write from now on already indexes it
  * (the registry knows it), so this walks each base type's collection in _id order, sets `sp.<code>` on
- * every document, then marks the parameter active. Each update is guarded by the version read (`v`),
- * and each batch runs under the gate exclusively, so a concurrent commit, which indexes the parameter
- * itself, is never overwritten with older values. Stops, answering false, as soon as the registry holds
- * another definition for the url (a newer version, or the parameter was deleted).
+ * every document, then marks the parameter active. Each update is a compare-and-set on the version
+ * read (`v`); one that matches nothing (a commit replaced the document meanwhile) is re-read and
+ * computed anew, so a concurrent commit is never overwritten with older values and needs no lock.
+ * Stops, answering false, as soon as the registry holds another definition for the url (a newer
+ * version, or the parameter was deleted) or `onBatch` says so.
  */
 export async function reindex(
   db: Db,
@@ -40,46 +57,70 @@ export async function reindex(
   options: ReindexOptions = {},
 ): Promise<boolean> {
   const superseded = () => param.url !== undefined && registry.byDefinitionUrl(param.url) !== param;
-  registry.setStatus(param, 'reindexing', { done: 0, total: 0 });
+  let done = options.done ?? 0;
+  registry.setStatus(param, 'reindexing', { done, total: 0 });
   const key = encodeCode(param.code);
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
-  const types = expandBases(param.base).filter((t) => existing.has(t));
-  let done = 0;
-  let total = 0;
-  for (const type of types) total += await db.collection(type).countDocuments({});
-  const guarded = <T>(type: string, work: () => Promise<T>) =>
-    options.gate ? options.gate.exclusive(type, work) : work();
-  for (const type of types) {
+  // Name order, so that a resumed run (perhaps in another process) walks the same sequence.
+  const types = [...new Set(expandBases(param.base))].filter((t) => existing.has(t)).sort();
+  const from = options.from;
+  const remaining = from ? types.filter((t) => t >= from.type) : types;
+  let total = done;
+  for (const type of remaining) {
+    const filter = from?.type === type ? { _id: { $gt: from.after } } : {};
+    total += await db.collection<CurrentDocument>(type).countDocuments(filter);
+  }
+  for (const type of remaining) {
     const collection = db.collection<CurrentDocument>(type);
-    let after: string | undefined;
+    let after = from?.type === type ? from.after : undefined;
     for (;;) {
       if (superseded()) return false;
-      const count = await guarded(type, async () => {
-        const batch = await collection
-          .find(after === undefined ? {} : { _id: { $gt: after } }, {
-            sort: { _id: 1 },
-            limit: BATCH,
-            projection: { _id: 1, v: 1, resource: 1 },
-          })
-          .toArray();
-        if (batch.length) {
-          await collection.bulkWrite(
-            batch.map((doc) => indexUpdate(doc, param, registry, key)),
-            { ordered: false },
-          );
-          after = batch[batch.length - 1]._id;
-        }
-        return batch.length;
-      });
-      if (!count) break;
-      done += count;
+      const batch = await collection
+        .find(after === undefined ? {} : { _id: { $gt: after } }, {
+          sort: { _id: 1 },
+          limit: BATCH,
+          projection: { _id: 1, v: 1, resource: 1 },
+        })
+        .toArray();
+      if (!batch.length) break;
+      await writeBatch(collection, batch, param, registry, key);
+      after = batch[batch.length - 1]._id;
+      done += batch.length;
+      // Documents created meanwhile make done pass the first count.
+      total = Math.max(total, done);
       registry.setStatus(param, 'reindexing', { done, total });
-      options.onProgress?.({ code: param.code, type, done, total });
+      const progress = { code: param.code, type, done, total, cursor: { type, after } };
+      options.onProgress?.(progress);
+      if (options.onBatch && !(await options.onBatch(progress))) return false;
     }
   }
   if (superseded()) return false;
   registry.setStatus(param, 'active', { done, total });
   return true;
+}
+
+/** Writes one batch's values, re-reading and recomputing the documents a commit replaced meanwhile. */
+async function writeBatch(
+  collection: Collection<CurrentDocument>,
+  batch: CurrentDocument[],
+  param: SearchParam,
+  registry: SearchParameterRegistry,
+  key: string,
+): Promise<void> {
+  let pending = batch;
+  for (let round = 0; pending.length && round < MAX_ROUNDS; round++) {
+    const result = await collection.bulkWrite(
+      pending.map((doc) => indexUpdate(doc, param, registry, key)),
+      { ordered: false },
+    );
+    if (result.matchedCount === pending.length) return;
+    const seen = new Map(pending.map((doc) => [doc._id, doc.v]));
+    const fresh = await collection
+      .find({ _id: { $in: [...seen.keys()] } }, { projection: { _id: 1, v: 1, resource: 1 } })
+      .toArray();
+    // The ones still at the version read were written; a vanished one was an undone create.
+    pending = fresh.filter((doc) => doc.v !== seen.get(doc._id));
+  }
 }
 
 /** The update that sets (or clears) one parameter's values in a document, if it is still that version. */

@@ -82,6 +82,16 @@ export class Validator {
     }
   }
 
+  /**
+   * Forgets the profile, value set or code system at `url` (its runtime resource was deleted or moved
+   * to another url). The caller re-adds whatever should answer for that url now (a shipped one).
+   */
+  removeConformanceResource(type: ConformanceResource['resourceType'], url: string): void {
+    if (type === 'StructureDefinition') this.profiles.delete(stripVersion(url));
+    else if (type === 'ValueSet') this.base.terminology.removeValueSet(url);
+    else this.base.terminology.removeCodeSystem(url);
+  }
+
   /** Whether url names one of our profiles or a core R4 definition. */
   hasProfile(url: string): boolean {
     const bare = stripVersion(url);

@@ -40,6 +40,15 @@ export class Terminology {
     this.expanded.clear();
   }
 
+  /** Forgets a value set (a runtime one was deleted); the caller re-adds whatever should take its url. */
+  removeValueSet(url: string): void {
+    if (this.valueSets.delete(url)) this.expanded.clear();
+  }
+
+  removeCodeSystem(url: string): void {
+    if (this.codeSystems.delete(url)) this.expanded.clear();
+  }
+
   hasValueSet(url: string): boolean {
     return this.valueSets.has(stripVersion(url));
   }

@@ -1,0 +1,70 @@
+import type { Express } from 'express';
+import { MongoClient } from 'mongodb';
+import pino from 'pino';
+import { createServerContext, type RunningContext } from '../../src/app-context';
+import { loadConfig, type ServerConfig } from '../../src/config';
+import { sharedPageTokens } from '../../src/fhir/page-token';
+import { createApp } from '../../src/http/app';
+import { startDefinitionsFeed, type DefinitionsFeed } from '../../src/modules/definitions-feed';
+import { databaseNameFor } from '../support/server';
+
+export interface ClusterMember {
+  app: Express;
+  running: RunningContext;
+}
+
+export interface TestCluster {
+  members: ClusterMember[];
+  close(): Promise<void>;
+}
+
+/**
+ * Several server contexts on one database in this jest process: to the database they are as many
+ * server processes (each its own ProcessRegistry incarnation and SERVER_ID), sharing nothing in memory.
+ */
+export async function startCluster(testFile: string, size = 2, overrides: Partial<ServerConfig> = {}) {
+  const uri = process.env.MONGODB_URI;
+  if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup starts the database engine');
+  const base: ServerConfig = {
+    ...loadConfig({}),
+    databaseName: databaseNameFor(testFile),
+    publicBaseUrl: 'http://meds-fhir.test/fhir',
+    // Short, so that a process "killed" by a test is taken for dead quickly.
+    journalLeaseMs: 2000,
+    ...overrides,
+  };
+  const client = await MongoClient.connect(uri);
+  await client.db(base.databaseName).dropDatabase();
+  await client.close();
+  const members: ClusterMember[] = [];
+  const feeds: DefinitionsFeed[] = [];
+  for (let i = 0; i < size; i++) {
+    const config = { ...base, serverId: `test-server-${i}` };
+    const running = await createServerContext(config, uri, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+    // TODO(store): drop these two lines once src/app-context.ts creates both itself (see the report).
+    running.context.pageTokens = await sharedPageTokens(running.connection.db, process.env.PAGE_TOKEN_SECRET);
+    feeds.push(startDefinitionsFeed(running.context));
+    members.push({ app: createApp(running.context), running });
+  }
+  return {
+    members,
+    async close() {
+      for (const feed of feeds) await feed.stop();
+      const client = await MongoClient.connect(uri);
+      await client.db(base.databaseName).dropDatabase();
+      await client.close();
+      // A member a test "crashed" (closed its connection) fails to close again: that is expected.
+      for (const member of members) await member.running.close().catch(() => undefined);
+    },
+  } satisfies TestCluster;
+}
+
+/** Polls `probe` until it answers true or `timeoutMs` passes; answers the time it took, or throws. */
+export async function within(timeoutMs: number, probe: () => Promise<boolean>, pauseMs = 50): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (await probe()) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`not true within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+  }
+}
