@@ -102,7 +102,11 @@ async function main(): Promise<void> {
           `\rloaded ${done * PER_PATIENT} resources in ${s.toFixed(0)} s (${Math.round((done * PER_PATIENT) / s)}/s)`,
         );
       },
-      { indexesFirst },
+      {
+        indexesFirst,
+        onIndexes: (ms) =>
+          console.log(`\nindexes: ${(ms / 1000).toFixed(1)} s to create ${indexesFirst ? 'before' : 'after'} the load`),
+      },
     );
     const seconds = (Date.now() - started) / 1000;
     const loaded = patients * PER_PATIENT + 50;

@@ -5,6 +5,7 @@ import { compartmentsOf } from './fhir/compartments';
 import { PageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
 import { registerSearch, registerSearchIndexes } from './modules/search';
+import { runIndexMigration } from './search/index-migration';
 import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
@@ -69,6 +70,9 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   const searchParameters = new SearchParameterRegistry();
   store.setIndexer(resourceIndexer(searchParameters));
   registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
+  // Every index a search of the medication set is planned on is built now, before the first request,
+  // with progress in the log (never on the query path; other paths are built in the background).
+  await runIndexMigration(connection.db, MEDICATION_SET, logger);
   await store.ensureIndexes(MEDICATION_SET);
   await store.start();
   // Before the first request: the unfinished commits of this server's previous run (same SERVER_ID)

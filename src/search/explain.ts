@@ -24,12 +24,19 @@ const EQUALITY = new Set(['$eq', '$in']);
 
 type Bound = 'equality' | 'range';
 
+/** An anchored, case-sensitive regex: MongoDB (and the embedded engine) bound it as a prefix range. */
+function prefixRegex(condition: Record<string, unknown>): boolean {
+  const options = condition.$options ?? '';
+  return typeof condition.$regex === 'string' && condition.$regex.startsWith('^') && options === '';
+}
+
 function boundOf(condition: unknown): Bound | undefined {
-  if (condition instanceof RegExp) return condition.source.startsWith('^') ? 'range' : undefined;
+  if (condition instanceof RegExp) return condition.source.startsWith('^') && !condition.flags ? 'range' : undefined;
   if (condition === null || typeof condition !== 'object' || condition instanceof Date) return 'equality';
   const operators = Object.keys(condition);
   // A sub-document without operators is an equality on the whole value.
   if (!operators.some((op) => op.startsWith('$'))) return 'equality';
+  if (prefixRegex(condition as Record<string, unknown>)) return 'range';
   if (!operators.length || !operators.every((op) => BOUNDING.has(op))) return undefined;
   return operators.every((op) => EQUALITY.has(op)) ? 'equality' : 'range';
 }

@@ -8,10 +8,18 @@ const v = (code: string, field: string) => `${valuePath(code)}.${field}`;
  * order. Only one field of each may be an array in a given document (MongoDB's "parallel arrays"
  * rule): patient, status, prescription and dates have one value per resource and are stored unwrapped
  * (extract.ts), so only `code` or `activity-date` may be arrays. bench/search-explain.ts prints which
- * index each benchmark query is meant to use.
+ * index each benchmark query is meant to use. On the embedded engine each key path of these indexes
+ * becomes a multikey side table (tools/ferretdb/patch/paths_medsfhir.go), built by the start-up
+ * migration (index-migration.ts) before the first query.
  */
 /** Business identifiers: every conditional create/update of an EHR or pharmacy sync looks one up. */
 const IDENTIFIER: IndexDescription = { key: { [v('identifier', 'sc')]: 1 }, name: 'sp_identifier' };
+/**
+ * The default string search (`name=riv`: a case- and accent-insensitive prefix) is an anchored regex
+ * on the normalized text `n`, which MongoDB bounds like a range and the embedded engine answers from
+ * the same index (a path of several values: family and given parts).
+ */
+const NAME: IndexDescription = { key: { [v('name', 'n')]: 1 }, name: 'sp_name' };
 
 const INDEXES: Record<string, IndexDescription[]> = {
   MedicationRequest: [
@@ -45,7 +53,9 @@ const INDEXES: Record<string, IndexDescription[]> = {
     { key: { [v('status', 'c')]: 1, [v('activity-date', 'lo')]: 1 }, name: 'sp_status_activity_date' },
     { key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' },
   ],
-  Patient: [IDENTIFIER, { key: { [v('family', 'n')]: 1 }, name: 'sp_family' }],
+  Patient: [IDENTIFIER, NAME, { key: { [v('family', 'n')]: 1 }, name: 'sp_family' }],
+  Practitioner: [IDENTIFIER, NAME],
+  Organization: [IDENTIFIER, NAME],
   Medication: [{ key: { [v('code', 'sc')]: 1 }, name: 'sp_code' }],
   DetectedIssue: [{ key: { [v('patient', 'r')]: 1, [v('identified', 'lo')]: -1 }, name: 'sp_patient_identified' }],
   Task: [{ key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' }],

@@ -57,8 +57,8 @@ func init() {
 }
 
 // pathValuesSQL is medsfhir_values(json, path): the JSON array of the strings and numbers that the
-// dotted path reaches in the JSON value, NULL when there are none. json is the document's first
-// path segment (the triggers pass `doc -> '$."seg"'`, so the rest of the document is not parsed).
+// dotted path reaches in the JSON value, NULL when there are none. json is the deepest node of the
+// path that SQLite reaches (see build), so the rest of the document is not parsed.
 func pathValuesSQL(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
 	var text []byte
 	switch v := args[0].(type) {
@@ -300,14 +300,17 @@ func (p *pathIndexes) build(ctx context.Context, db *fsql.DB, table, path string
 	}
 
 	side := sideTable(table, path)
-	segments := strings.SplitN(path, ".", 2)
-	rest := ""
-	if len(segments) == 2 {
-		rest = segments[1]
-	}
-	// The values of row r: json_each over medsfhir_values of its first path segment.
+	// The values of row r. SQLite's JSON path reaches a value through objects only, so the deepest
+	// prefix of the path that exists is the one node the rest of the path starts from: medsfhir_values
+	// gets that node (usually the leaf itself, a few bytes to parse) and the rest of the path.
+	segments := strings.Split(path, ".")
 	values := func(row string) string {
-		return fmt.Sprintf(`json_each(medsfhir_values(%s.%s -> '$."%s"', '%s'))`, row, metadata.DefaultColumn, segments[0], rest)
+		var cases strings.Builder
+		for k := len(segments); k >= 1; k-- {
+			node := fmt.Sprintf(`%s.%s -> '$."%s"'`, row, metadata.DefaultColumn, strings.Join(segments[:k], `"."`))
+			fmt.Fprintf(&cases, ` WHEN %s IS NOT NULL THEN medsfhir_values(%[1]s, '%s')`, node, strings.Join(segments[k:], "."))
+		}
+		return fmt.Sprintf(`json_each(CASE%s END)`, cases.String())
 	}
 	insertValues := fmt.Sprintf(`INSERT OR IGNORE INTO %q (v, rid) SELECT j.value, new.rowid FROM %s AS j WHERE j.type IN ('text', 'integer', 'real');
 		INSERT OR IGNORE INTO %[1]q (v, rid) SELECT %[3]s, new.rowid WHERE (SELECT count(*) FROM %[1]q WHERE rid = new.rowid) > 1;`,
