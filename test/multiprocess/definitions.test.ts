@@ -149,4 +149,16 @@ describe('paging', () => {
     expect(families(first.body as Bundle)).toEqual(['Paged0', 'Paged1']);
     expect(families(second.body as Bundle)).toEqual(['Paged2', 'Paged3']);
   });
+
+  it('a history next link made by A is followed by B', async () => {
+    const first = await request(a.app).get('/fhir/Patient/_history?_count=2');
+    expect(first.status).toBe(200);
+    const next = (first.body as Bundle).link?.find((l) => l.relation === 'next')?.url;
+    expect(next).toBeDefined();
+    const second = await request(b.app).get((next as string).replace('http://meds-fhir.test', ''));
+    expect(second.status).toBe(200);
+    const ids = (bundle: Bundle) => (bundle.entry ?? []).map((e) => e.fullUrl);
+    expect(ids(second.body as Bundle)).toHaveLength(2);
+    expect(ids(second.body as Bundle)).not.toEqual(expect.arrayContaining(ids(first.body as Bundle)));
+  });
 });
