@@ -46,13 +46,13 @@ export async function registerMedicationReview(context: ServerContext): Promise<
     async handle(request, ctx, target): Promise<FhirResponse> {
       const input = readReviewRequest(request, new Date().toISOString().slice(0, 10));
       const id = target.id as string;
-      const current = await ctx.store.read('Patient', id);
+      const current = await ctx.store.read('Patient', id, request.reads);
       if (!current) throw notFound(`Patient/${id} is not known`, 'Patient.id');
       if (current.deleted) throw gone(`Patient/${id} has been deleted`, 'Patient.id');
       const patient = current.resource as Patient;
       // One consistent pair of registries for the whole review, whatever runtime writes happen meanwhile.
       const { classes, checks, types } = definitions;
-      const resources = await loadCompartment(ctx.store.db, id, types);
+      const resources = await loadCompartment(request.reads ?? ctx.store.directReader(), id, types);
       try {
         const body = reviewPatient({ patient, resources: [patient, ...resources], ...input }, classes, checks);
         return { status: 200, headers: {}, body };

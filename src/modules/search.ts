@@ -110,6 +110,7 @@ function searchHandler(registry: SearchParameterRegistry): SearchHandler {
         maxCount: context.config.maxPageSize,
         defaultCount: context.config.defaultPageSize,
         pageSecret: context.pageTokens,
+        reader: request.reads,
       },
     );
     return { status: 200, body: bundle, headers: {} };
@@ -180,8 +181,8 @@ export async function registerSearch(
   };
   context.operations.push(status);
   context.search = searchHandler(registry);
-  context.findMatches = (type, query, limit, baseUrl) =>
-    matchDocuments(context.store.db, registry, type, query, limit, baseUrl);
+  context.findMatches = (type, query, limit, baseUrl, reader) =>
+    matchDocuments(context.store.db, registry, type, query, limit, baseUrl, reader);
   context.capabilities.push({
     searchInteractions: true,
     searchParams: (type) => capabilityParams(registry, type),

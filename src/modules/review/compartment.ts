@@ -1,7 +1,7 @@
 import type { Medication, Resource } from '@medplum/fhirtypes';
-import type { Db } from 'mongodb';
 import { referenceKey } from '../../checks/medications';
 import type { CurrentDocument } from '../../store/documents';
+import type { Reader } from '../../store/read-view';
 
 /**
  * The resources a review needs: every live resource of the given types in the patient's compartment
@@ -10,23 +10,28 @@ import type { CurrentDocument } from '../../store/documents';
  * which every engine answers from its primary index (our FerretDB patch pushes `_id` equality down, not
  * `_id: {$in}`); a patient references a handful of them.
  */
-export async function loadCompartment(db: Db, patientId: string, types: readonly string[]): Promise<Resource[]> {
+export async function loadCompartment(
+  reader: Reader,
+  patientId: string,
+  types: readonly string[],
+): Promise<Resource[]> {
   const compartment = `Patient/${patientId}`;
   const lists = await Promise.all(
     types.map((type) =>
-      db
-        .collection<CurrentDocument>(type)
-        .find({ compartments: compartment, deleted: { $ne: true } }, { projection: { _id: 0, resource: 1 } })
-        .toArray(),
+      reader.find<CurrentDocument>(
+        type,
+        { compartments: compartment, deleted: { $ne: true } },
+        { projection: { _id: 0, resource: 1 } },
+      ),
     ),
   );
   // Sorted by id within each type, so the review (evidence and finding order) does not depend on the
   // engine's natural order.
   const resources = lists.flatMap((docs) => docs.map((d) => d.resource).sort(byId));
-  const medications = await loadMedications(db, medicationIds(resources));
+  const medications = await loadMedications(reader, medicationIds(resources));
   // Ingredients may reference other Medications (the engine follows one level of that).
   const ingredients = medicationIds(medications).filter((id) => !medications.some((m) => m.id === id));
-  return [...resources, ...medications, ...(await loadMedications(db, ingredients))];
+  return [...resources, ...medications, ...(await loadMedications(reader, ingredients))];
 }
 
 function byId(a: Resource, b: Resource): number {
@@ -50,7 +55,7 @@ function medicationIds(resources: readonly Resource[]): string[] {
   return [...ids];
 }
 
-async function loadMedications(db: Db, ids: string[]): Promise<Medication[]> {
-  const docs = await Promise.all(ids.map((id) => db.collection<CurrentDocument>('Medication').findOne({ _id: id })));
+async function loadMedications(reader: Reader, ids: string[]): Promise<Medication[]> {
+  const docs = await Promise.all(ids.map((id) => reader.findOne<CurrentDocument>('Medication', { _id: id })));
   return docs.filter((d) => d && !d.deleted).map((d) => d!.resource as Medication);
 }
