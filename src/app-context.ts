@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import type { ServerConfig } from './config';
 import { connectDatabase, DatabaseConnection } from './db/connection';
 import { compartmentsOf } from './fhir/compartments';
-import { PageTokens } from './fhir/page-token';
+import { sharedPageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
 import { registerSearch, registerSearchIndexes } from './modules/search';
 import { runIndexMigration } from './search/index-migration';
+import { startDefinitionsFeed } from './modules/definitions-feed';
 import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
@@ -96,18 +97,22 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     interceptors: [],
     operations: [],
     capabilities: [],
-    pageTokens: new PageTokens(process.env.PAGE_TOKEN_SECRET),
+    // One key for every server on the database, so a next link made by one is honoured by the others.
+    pageTokens: await sharedPageTokens(connection.db, process.env.PAGE_TOKEN_SECRET),
     supportsTransactions: connection.supportsTransactions,
   };
   await registerValidation(context, createValidator({ requiredProfiles: config.requiredProfiles }));
   await registerSearch(context, searchParameters);
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   await registerMedicationReview(context);
+  // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.
+  const feed = startDefinitionsFeed(context);
   return {
     context,
     connection,
     async close() {
       clearInterval(sweep);
+      await feed.stop();
       await store.stop();
       await connection.close();
     },
