@@ -1,5 +1,5 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -44,13 +44,35 @@ async function waitUntilReady(base: string, child: ChildProcess, timeoutMs: numb
   throw new Error(`the server was not ready within ${timeoutMs} ms`);
 }
 
+/** The newest modification time of the TypeScript sources under `dir` (what tsc compiles). */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
 /**
- * Compiles the tree at `root` and starts its server on a free port with a data directory of its own,
- * so the measurement starts from an empty database and the engine's caches are cold, as after an
- * install. Logs go to a file beside the data, to be read back at the end.
+ * The benchmark builds nothing: it runs the tree's compiled server. A dist/ older than src/ would
+ * measure other code than the tree holds, so that is refused with the command that compiles it.
+ */
+function checkCompiled(root: string): void {
+  const server = join(root, 'dist', 'server.js');
+  if (!existsSync(server) || statSync(server).mtimeMs < newestSource(join(root, 'src'))) {
+    throw new Error(`${server} is missing or older than src/: run "npx tsc -p tsconfig.build.json" in ${root} first`);
+  }
+}
+
+/**
+ * Starts the tree's compiled server on a free port with a data directory of its own, so the
+ * measurement starts from an empty database and the engine's caches are cold, as after an install.
+ * Logs go to a file beside the data, to be read back at the end.
  */
 export async function spawnServer(root: string, logLevel: string): Promise<SpawnedServer> {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  checkCompiled(root);
   const dataDir = join(root, '.benchdata', `scale-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();

@@ -9,9 +9,10 @@
  *       [--connections 10] [--create-seconds 20] [--seed 1] [--log-level info]
  *   npx tsx bench/scale.ts --base http://127.0.0.1:8181/fhir [--server-pid N] [--engine-pid M] ...
  *
- * --spawn compiles this tree (tsconfig.build.json) and starts `node dist/server.js` with a fresh
- * DATA_DIR under .benchdata/scale-<timestamp> on a free port; the engine is the server's child. With
- * --base, identifiers carry --seed: use another seed to load again into the same database.
+ * --spawn starts this tree's `node dist/server.js` (compile it first: `npx tsc -p tsconfig.build.json`;
+ * a dist/ older than src/ is refused) with a fresh DATA_DIR under .benchdata/scale-<timestamp> on a free
+ * port; the engine is the server's child. With --base, identifiers carry --seed: use another seed to
+ * load again into the same database.
  */
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { cpus, loadavg } from 'node:os';
