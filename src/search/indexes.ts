@@ -64,9 +64,30 @@ const INDEXES: Record<string, IndexDescription[]> = {
   ValueSet: [{ key: { [v('url', 'u')]: 1 }, name: 'sp_url' }],
 };
 
+/**
+ * A date search condition names both bounds of the stored range ([lo, hi)): `ge` is `hi > S or
+ * lo >= S`, `eq` is `lo >= S and hi <= E` (compile/values.ts). The compound indexes lead with `lo`;
+ * each date they index also gets a single-field index on `hi`, so that the other half of such a
+ * condition is bounded too (MongoDB's index union for an `$or`; on the embedded engine, a side table
+ * the pre-filter can use, instead of decoding every candidate of the leading equality).
+ */
+function upperBounds(indexes: IndexDescription[]): IndexDescription[] {
+  const paths = new Set<string>();
+  for (const index of indexes) {
+    for (const key of Object.keys(index.key)) {
+      if (key.startsWith('sp.') && key.endsWith('.lo')) paths.add(`${key.slice(0, -3)}.hi`);
+    }
+  }
+  return [...paths].map((path) => ({
+    key: { [path]: 1 },
+    name: `${path.replace(/^sp\./, 'sp_').replace(/\./g, '_')}`,
+  }));
+}
+
 /** MongoDB index specifications for `type`'s collection (empty for types outside the medication set). */
 export function searchIndexes(type: string): IndexDescription[] {
-  return INDEXES[type] ?? [];
+  const indexes = INDEXES[type] ?? [];
+  return [...indexes, ...upperBounds(indexes)];
 }
 
 /** The types that have search indexes, for creating them at start-up. */

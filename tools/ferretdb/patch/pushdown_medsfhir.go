@@ -41,7 +41,7 @@ func pushdownPath(path string) bool {
 const maxInValues = 200
 
 // estimateCap bounds the rows counted to choose which condition drives a query.
-const estimateCap = 1000
+const estimateCap = 2000
 
 // pushdownCondition is one condition of the pre-filter, in two forms: the row ids that may match (a
 // SELECT, to drive the query from an index) and a test of one row (to filter the driver's rows).
@@ -52,6 +52,9 @@ type pushdownCondition struct {
 	filterArgs []any
 	// indexed tells that rids come from a side table, so counting them estimates the condition.
 	indexed bool
+	// rank breaks ties between estimates (both at estimateCap, at scale): an equality (0) before a
+	// prefix or two-sided range (1) before a one-sided range (2), which may span the whole table.
+	rank int
 	// byID is the `_id` condition, answered by the _id index (tools/ferretdb/main.go): it always drives.
 	byID bool
 }
@@ -172,9 +175,13 @@ func regexCondition(table, side, pattern, options string) []pushdownCondition {
 	}
 	// One element must carry the prefix, so both bounds apply to one value (no marker needed).
 	if end := prefixEnd(prefix); end != "" {
-		return []pushdownCondition{sideCondition(table, side, `v >= ? AND v < ?`, []any{prefix, end})}
+		c := sideCondition(table, side, `v >= ? AND v < ?`, []any{prefix, end})
+		c.rank = 1
+		return []pushdownCondition{c}
 	}
-	return []pushdownCondition{sideCondition(table, side, `v >= ?`, []any{prefix})}
+	c := sideCondition(table, side, `v >= ?`, []any{prefix})
+	c.rank = 2
+	return []pushdownCondition{c}
 }
 
 // operatorConditions handles $eq, $in and the ranges of one path's operator document.
@@ -228,13 +235,16 @@ func operatorConditions(table, side string, operators *types.Document) []pushdow
 	}
 	switch {
 	case len(bounds) == 1:
-		out = append(out, sideCondition(table, side, bounds[0], boundArgs))
+		c := sideCondition(table, side, bounds[0], boundArgs)
+		c.rank = 2
+		out = append(out, c)
 	case len(bounds) > 1:
 		// MongoDB lets two elements of an array satisfy the two bounds, so a row with several values
 		// (its marker row) passes whatever the bounds. As row ids, a UNION: SQLite searches the primary
 		// key for each part, where it would scan for the OR.
 		where := fmt.Sprintf(`(%s) OR v = %s`, strings.Join(bounds, " AND "), multiMarker)
 		c := sideCondition(table, side, where, boundArgs)
+		c.rank = 1
 		c.rids = fmt.Sprintf(`SELECT rid FROM %q WHERE %s UNION SELECT rid FROM %[1]q WHERE v = %[3]s`,
 			side, strings.Join(bounds, " AND "), multiMarker)
 		out = append(out, c)
@@ -385,21 +395,21 @@ func pushdownWhere(ctx context.Context, db *fsql.DB, table string, filter *types
 		}
 	}
 	if driver < 0 {
-		best := 0
+		var best [2]int
 		for i, c := range conditions {
 			if c.rids == "" {
 				continue
 			}
-			if driver < 0 {
+			if driver < 0 && len(conditions) == 1 {
 				driver = i
-				if len(conditions) == 1 {
-					break
-				}
-				best = estimate(ctx, db, c)
-				continue
+				break
 			}
-			if n := estimate(ctx, db, c); n < best {
-				driver, best = i, n
+			score := [2]int{estimate(ctx, db, c), c.rank}
+			if !c.indexed {
+				score[1] = 3 // an $or: a union of several subqueries
+			}
+			if driver < 0 || score[0] < best[0] || (score[0] == best[0] && score[1] < best[1]) {
+				driver, best = i, score
 			}
 		}
 	}
