@@ -1,6 +1,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { MongoClient, type Db, type Document } from 'mongodb';
 import { resourceIndexer } from '../../src/app-context';
+import { BackgroundIndexer } from '../../src/search/background-indexes';
 import { migrateIndexes, searchIndexPlan, type IndexProgress } from '../../src/search/index-migration';
 import { SearchParameterRegistry } from '../../src/search/registry';
 import {
@@ -125,5 +126,18 @@ describe('an index built while writes go on', () => {
     expect(await things.countDocuments({ tag: 'all' })).toBe(5680);
     expect(await things.countDocuments({ tag: 't3' })).toBe(600 - 16 - 16 + 16);
     if (ferret) expect(await planOf('Busy', { tag: 'moved' })).toMatch(/_mk_[0-9a-f]+ USING PRIMARY KEY/);
+  });
+});
+
+describe('indexes for searches nobody planned', () => {
+  it('are asked for by the first search, built in the background, and not asked for twice', async () => {
+    const indexer = new BackgroundIndexer(db);
+    const filter = { $and: [{ 'sp.gender.c': 'female' }, { 'sp.name.n': { $regex: '^rio' } }] };
+    indexer.noteQuery('Patient', filter); // returns at once: the search goes on without the index
+    indexer.noteQuery('Patient', filter);
+    await indexer.idle();
+    const names = (await db.collection('Patient').listIndexes().toArray()).map((i) => String(i.name));
+    // sp.name.n leads sp_name already; only the gender path was missing.
+    expect(names.filter((n) => n.startsWith('auto_'))).toEqual(['auto_sp_gender_c']);
   });
 });
