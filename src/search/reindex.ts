@@ -72,26 +72,37 @@ export async function reindex(
   }
   for (const type of remaining) {
     const collection = db.collection<CurrentDocument>(type);
-    let after = from?.type === type ? from.after : undefined;
-    for (;;) {
+    // One cursor per collection, read in batches: a query per batch (`_id > last`, sorted, limited)
+    // costs a scan of the collection on FerretDB, which pushes down neither the range nor the sort, so
+    // the walk would be quadratic (measured at 1,000 documents: 450 ms per batch of 50, against 0.3 s
+    // for the whole cursor). The recorded position is still the last _id, for a resumed run.
+    const cursor = collection.find(from?.type === type ? { _id: { $gt: from.after } } : {}, {
+      sort: { _id: 1 },
+      batchSize: BATCH,
+      projection: { _id: 1, v: 1, resource: 1 },
+    });
+    const flush = async (batch: CurrentDocument[]): Promise<boolean> => {
       if (superseded()) return false;
-      const batch = await collection
-        .find(after === undefined ? {} : { _id: { $gt: after } }, {
-          sort: { _id: 1 },
-          limit: BATCH,
-          projection: { _id: 1, v: 1, resource: 1 },
-        })
-        .toArray();
-      if (!batch.length) break;
       await writeBatch(collection, batch, param, registry, key);
-      after = batch[batch.length - 1]._id;
       done += batch.length;
       // Documents created meanwhile make done pass the first count.
       total = Math.max(total, done);
       registry.setStatus(param, 'reindexing', { done, total });
-      const progress = { code: param.code, type, done, total, cursor: { type, after } };
+      const progress = { code: param.code, type, done, total, cursor: { type, after: batch[batch.length - 1]._id } };
       options.onProgress?.(progress);
-      if (options.onBatch && !(await options.onBatch(progress))) return false;
+      return !options.onBatch || (await options.onBatch(progress));
+    };
+    try {
+      let batch: CurrentDocument[] = [];
+      for await (const doc of cursor) {
+        batch.push(doc);
+        if (batch.length < BATCH) continue;
+        if (!(await flush(batch))) return false;
+        batch = [];
+      }
+      if (batch.length && !(await flush(batch))) return false;
+    } finally {
+      await cursor.close();
     }
   }
   if (superseded()) return false;
