@@ -388,8 +388,9 @@ func (p *pathIndexes) backfill(ctx context.Context, db *fsql.DB, table, side, va
 }
 
 // ensureCollectionPaths builds the side tables of every key path of a collection's indexes that
-// lack one, and drops the expression indexes of the earlier build-on-first-query patch (`_meds_`),
-// which nothing uses any more and every write would keep paying for.
+// lack one, and drops SQLite indexes that nothing uses any more and every write would keep paying
+// for: those of the earlier build-on-first-query patch (`_meds_`) and FerretDB's own expression
+// indexes of non-unique indexes (data written by an earlier build).
 func (c *collection) ensureCollectionPaths(ctx context.Context) error {
 	db := c.r.DatabaseGetExisting(ctx, c.dbName)
 	meta := c.r.CollectionGet(ctx, c.dbName, c.name)
@@ -412,6 +413,10 @@ func (c *collection) ensureCollectionPaths(ctx context.Context) error {
 		}
 	}
 	for _, index := range meta.Settings.Indexes {
+		if !index.Unique {
+			// Built by FerretDB before this patch (data from earlier versions); no query uses it.
+			_, _ = db.ExecContext(ctx, fmt.Sprintf(`DROP INDEX IF EXISTS %q`, meta.TableName+"_"+index.Name))
+		}
 		for _, key := range index.Key {
 			if key.Field == "_id" || !pushdownPath(key.Field) {
 				continue
