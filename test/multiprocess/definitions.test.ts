@@ -1,6 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Bundle, Parameters, PlanDefinition, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  OperationOutcome,
+  Parameters,
+  PlanDefinition,
+  Resource,
+  StructureDefinition,
+  ValueSet,
+} from '@medplum/fhirtypes';
 import request from 'supertest';
 import { FHIR_JSON } from '../support/server';
 import { startCluster, within, type ClusterMember } from './cluster';
@@ -68,6 +76,49 @@ describe('runtime profiles', () => {
       const response = await post(b, { ...patient, gender: 'female' } as Resource);
       return response.status === 422 && JSON.stringify(response.body).includes('not known to this server');
     });
+  });
+});
+
+describe('runtime value sets', () => {
+  const VALUE_SET = path.join(__dirname, '../../profiles/ValueSet-medication-statement-report-status.json');
+  const shipped = JSON.parse(fs.readFileSync(VALUE_SET, 'utf8')) as ValueSet;
+  const PROFILE = 'http://meds-fhir.example.org/fhir/StructureDefinition/meds-medication-statement';
+  const statement = {
+    resourceType: 'MedicationStatement',
+    status: 'on-hold',
+    medicationCodeableConcept: { text: 'buprenorphine' },
+    subject: { reference: 'Patient/p1' },
+  };
+  /** The issues $validate on `member` reports about the status, which the value set binds (required). */
+  const statusIssues = async (member: ClusterMember, status = 'on-hold') => {
+    const response = await request(member.app)
+      .post(`/fhir/MedicationStatement/$validate?profile=${encodeURIComponent(PROFILE)}`)
+      .set('Content-Type', FHIR_JSON)
+      .send({ ...statement, status });
+    expect(response.status).toBe(200);
+    return ((response.body as OperationOutcome).issue ?? []).filter((i) =>
+      i.expression?.some((e) => e.startsWith('MedicationStatement.status')),
+    );
+  };
+
+  it('a narrower version of a shipped ValueSet stored on A binds on B, and its deletion brings the shipped one back', async () => {
+    expect(await statusIssues(b)).toEqual([]);
+    // A status of R4 that the shipped subset leaves out: refused while that value set is in force.
+    expect((await statusIssues(b, 'intended')).length).toBeGreaterThan(0);
+    const include = shipped.compose?.include?.[0];
+    const narrower: ValueSet = {
+      ...shipped,
+      compose: { include: [{ ...include, concept: include?.concept?.filter((c) => c.code !== 'on-hold') }] },
+    };
+    await request(a.app).put(`/fhir/ValueSet/${shipped.id}`).set('Content-Type', FHIR_JSON).send(narrower).expect(200);
+    await within(5000, async () => (await statusIssues(b)).length > 0);
+    await request(a.app).delete(`/fhir/ValueSet/${shipped.id}`).expect(200);
+    await within(5000, async () => (await statusIssues(b)).length === 0);
+    // The shipped value set answers for the url again (rather than none, which would check nothing).
+    expect((await statusIssues(b, 'intended')).length).toBeGreaterThan(0);
+    // On A too, which applied both versions through its own commits.
+    expect(await statusIssues(a)).toEqual([]);
+    expect((await statusIssues(a, 'intended')).length).toBeGreaterThan(0);
   });
 });
 
