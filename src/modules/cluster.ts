@@ -10,7 +10,7 @@ import type { ProcessDocument, ProcessRegistry } from '../store/processes';
 export interface Membership {
   server: string;
   incarnation: string;
-  /** Incarnations whose heartbeat is within the lease, this one included. */
+  /** Incarnations whose heartbeat is within the lease (earlier runs of this server excluded), this one included. */
   live(): Promise<string[]>;
   isAlive(owner: { server: string; incarnation: string }): Promise<boolean>;
   /** Resolves once the commits this process had in flight when called have finished. */
@@ -43,7 +43,11 @@ export function membershipOf(context: ServerContext): Membership {
   return {
     server: processes.serverId,
     incarnation: processes.incarnation,
-    live: async () => (await processes.live()).map((p: ProcessDocument) => p._id),
+    // An earlier run of this very server (same SERVER_ID) is over, however fresh its last heartbeat.
+    live: async () =>
+      (await processes.live())
+        .filter((p: ProcessDocument) => p.server !== processes.serverId || p._id === processes.incarnation)
+        .map((p) => p._id),
     isAlive: (owner) => processes.isAlive(owner),
     drainCommits: () => store.drainCommits?.() ?? Promise.resolve(),
   };
