@@ -3,9 +3,7 @@ import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { createServerContext, type RunningContext } from '../../src/app-context';
 import { loadConfig, type ServerConfig } from '../../src/config';
-import { sharedPageTokens } from '../../src/fhir/page-token';
 import { createApp } from '../../src/http/app';
-import { startDefinitionsFeed, type DefinitionsFeed } from '../../src/modules/definitions-feed';
 import { databaseNameFor } from '../support/server';
 
 export interface ClusterMember {
@@ -37,24 +35,20 @@ export async function startCluster(testFile: string, size = 2, overrides: Partia
   await client.db(base.databaseName).dropDatabase();
   await client.close();
   const members: ClusterMember[] = [];
-  const feeds: DefinitionsFeed[] = [];
   for (let i = 0; i < size; i++) {
     const config = { ...base, serverId: `test-server-${i}` };
     const running = await createServerContext(config, uri, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
-    // TODO(store): drop these two lines once src/app-context.ts creates both itself (see the report).
-    running.context.pageTokens = await sharedPageTokens(running.connection.db, process.env.PAGE_TOKEN_SECRET);
-    feeds.push(startDefinitionsFeed(running.context));
+    // createServerContext starts the definitions feed and reads the shared page-token key itself.
     members.push({ app: createApp(running.context), running });
   }
   return {
     members,
     async close() {
-      for (const feed of feeds) await feed.stop();
+      // A member a test "crashed" (closed its connection) fails to close again: that is expected.
+      for (const member of members) await member.running.close().catch(() => undefined);
       const client = await MongoClient.connect(uri);
       await client.db(base.databaseName).dropDatabase();
       await client.close();
-      // A member a test "crashed" (closed its connection) fails to close again: that is expected.
-      for (const member of members) await member.running.close().catch(() => undefined);
     },
   } satisfies TestCluster;
 }
