@@ -6,7 +6,7 @@
  *   `store.addIndexes(type, searchIndexes(type))` before `store.ensureIndexes(...)`.
  * - every write: the store's indexer sets `sp: extractSearchIndex(resource, registry)`.
  * - `GET [type]?…`, `POST [type]/_search`, `GET ?_type=…`: `search(db, request, registry, options)`.
- * - a SearchParameter is created: `reindex(db, registry, registry.add(resource), { gate })` in the background.
+ * - a SearchParameter is created: its rollout (src/modules/search-rollout.ts) registers it and reindexes in the background.
  */
 export { SearchParameterRegistry, type SearchParam, type ParamStatus } from './registry';
 export { extractSearchIndex, extractParam } from './extract';

@@ -26,7 +26,6 @@ function checkDocumentSize(write: StagedWrite): void {
     );
   }
 }
-import { WriteGate } from './write-gate';
 
 /** What the store asks of the search and compartment modules for each version it writes. */
 export type StoreIndexer = (resource: Resource) => Pick<CurrentDocument, 'sp' | 'compartments'>;
@@ -70,6 +69,9 @@ export function newId(): string {
   return randomUUID();
 }
 
+/** How long drainCommits waits for a staged write whose commit never comes (its transaction failed). */
+const STAGED_WAIT_MS = 30_000;
+
 /** MongoDB's (and FerretDB's) largest document, less room for the engine's own fields. */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 16 * 1024;
 
@@ -92,13 +94,13 @@ export interface ResourceStoreOptions {
 export class ResourceStore {
   readonly journal: Journal;
   readonly processes: ProcessRegistry;
-  /** Commits replace current documents under it shared; a reindex batch takes it exclusively. */
-  readonly writeGate = new WriteGate();
   private indexer: StoreIndexer = () => ({});
   private readonly extraIndexes = new Map<string, IndexDescription[]>();
   private readonly indexedTypes = new Set<string>();
   private readonly clockSkewMs: number;
   private started?: Promise<void>;
+  /** Writes staged and not yet committed, with when: drainCommits waits for them too. */
+  private readonly stagedAt = new Map<StagedWrite, number>();
 
   constructor(
     readonly db: Db,
@@ -128,9 +130,18 @@ export class ResourceStore {
     if (this.started) await this.processes.stop();
   }
 
-  /** Resolves once the commits this process had in flight when called have finished. */
-  drainCommits(): Promise<void> {
-    return this.journal.drain();
+  /**
+   * Resolves once the writes this process had staged or in commit when called have finished: a
+   * definition registered before the call is then in the search values of every later commit.
+   */
+  async drainCommits(): Promise<void> {
+    // Staged writes carry the search values of the definitions known when they were staged.
+    const staged = [...this.stagedAt.keys()];
+    const deadline = Date.now() + STAGED_WAIT_MS;
+    while (staged.some((w) => this.stagedAt.has(w)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.journal.drain();
   }
 
   /** The reads of one request, aligned on commit boundaries (src/store/read-view.ts). */
@@ -198,9 +209,7 @@ export class ResourceStore {
   /** Drops the versions of commits that are undecided or aborted (their own tx says which). */
   private async visibleVersions(docs: HistoryDocument[]): Promise<HistoryDocument[]> {
     const visible = await this.journal.visibility(docs.flatMap((d) => (d.tx ? [d.tx] : [])));
-    return docs
-      .filter((d) => !d.tx || visible.get(d.tx))
-      .map(({ tx: _tx, ...version }) => version);
+    return docs.filter((d) => !d.tx || visible.get(d.tx)).map(({ tx: _tx, ...version }) => version);
   }
 
   /** The current document a history version makes, as recovery rebuilds it (search values included). */
@@ -216,7 +225,13 @@ export class ResourceStore {
         compartments: previous.compartments,
       };
     }
-    return { _id: version.id, v: version.v, ts: version.ts, resource: version.resource, ...this.indexer(version.resource) };
+    return {
+      _id: version.id,
+      v: version.v,
+      ts: version.ts,
+      resource: version.resource,
+      ...this.indexer(version.resource),
+    };
   }
 
   /**
@@ -224,6 +239,15 @@ export class ResourceStore {
    * transaction Bundle stages every entry first and commits them together.
    */
   stage(writes: PlannedWrite[], ts = new Date()): StagedWrite[] {
+    const staged = this.stageWrites(writes, ts);
+    // Until committed or given up (a transaction that fails later leaves its writes: forgotten by age).
+    const now = Date.now();
+    for (const [write, at] of this.stagedAt) if (at < now - STAGED_WAIT_MS) this.stagedAt.delete(write);
+    for (const write of staged) this.stagedAt.set(write, now);
+    return staged;
+  }
+
+  private stageWrites(writes: PlannedWrite[], ts: Date): StagedWrite[] {
     return writes.map((write) => {
       const v = (write.previous?.v ?? 0) + 1;
       if (!write.resource) {
@@ -269,10 +293,14 @@ export class ResourceStore {
   async commitStaged(staged: StagedWrite[]): Promise<CurrentDocument[]> {
     // A re-sent transaction whose entries all matched or changed nothing has nothing to commit.
     if (!staged.length) return [];
-    for (const write of staged) checkDocumentSize(write);
-    for (const write of staged) await this.ensureTypeIndexes(write.type);
-    await this.start();
-    await this.journal.commit(staged);
+    try {
+      for (const write of staged) checkDocumentSize(write);
+      for (const write of staged) await this.ensureTypeIndexes(write.type);
+      await this.start();
+      await this.journal.commit(staged);
+    } finally {
+      for (const write of staged) this.stagedAt.delete(write);
+    }
     return staged.map((s) => s.next);
   }
 

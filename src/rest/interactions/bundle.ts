@@ -142,12 +142,24 @@ export async function processBundle(request: FhirRequest, context: ServerContext
     try {
       return await processTransaction(request, context, entries);
     } catch (error) {
+      if (error instanceof TransactionVersionRace) {
+        if (attempt >= CLAIM_ATTEMPTS) throw error.answer;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+        continue;
+      }
       if (!(error instanceof ClaimTakenError)) throw error;
       if (attempt >= CLAIM_ATTEMPTS) {
         throw new FhirError(409, outcome([issue('error', 'conflict', `${error.message}; retry the transaction`)]));
       }
       await settleClaim(context, error.claim, request.baseUrl);
     }
+  }
+}
+
+/** A transaction lost a version race on an entry without If-Match: it runs again from the start. */
+class TransactionVersionRace extends Error {
+  constructor(readonly answer: FhirError) {
+    super(answer.message);
   }
 }
 
@@ -276,8 +288,10 @@ async function processTransaction(
     if (error instanceof ClaimTakenError) throw error;
     if (error instanceof VersionConflictError) {
       const index = work.entryOf[error.index] ?? error.index;
-      const conflict = new FhirError(409, outcome([issue('error', 'conflict', error.message)]));
-      throw entryError(index, conflict);
+      const conflict = entryError(index, new FhirError(409, outcome([issue('error', 'conflict', error.message)])));
+      // An entry that named its version (If-Match) keeps the conflict; others run again on the new version.
+      const expected = entries[index]?.request?.ifMatch !== undefined;
+      throw expected ? conflict : new TransactionVersionRace(conflict);
     }
     throw error;
   }
