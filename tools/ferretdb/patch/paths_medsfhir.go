@@ -21,7 +21,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -57,32 +56,24 @@ func init() {
 }
 
 // pathValuesSQL is medsfhir_values(json, path): the JSON array of the strings and numbers that the
-// dotted path reaches in the JSON value, NULL when there are none. json is the deepest node of the
-// path that SQLite reaches (see build), so the rest of the document is not parsed.
+// dotted path reaches in the JSON document, NULL when there are none.
 func pathValuesSQL(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
-	var text []byte
+	var text string
 	switch v := args[0].(type) {
 	case string:
-		text = []byte(v)
-	case []byte:
 		text = v
+	case []byte:
+		text = string(v)
 	default:
 		return nil, nil
 	}
 	path, _ := args[1].(string)
-	decoder := json.NewDecoder(bytes.NewReader(text))
-	decoder.UseNumber()
-	var value any
-	if err := decoder.Decode(&value); err != nil {
-		return nil, nil
-	}
 	var segments []string
 	if path != "" {
 		segments = strings.Split(path, ".")
 	}
 	var out []any
-	collectPathValues(value, segments, &out)
-	if len(out) == 0 {
+	if !scanPathValues(text, skipSpace(text, 0), segments, &out) || len(out) == 0 {
 		return nil, nil
 	}
 	b, err := json.Marshal(out)
@@ -92,33 +83,169 @@ func pathValuesSQL(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Valu
 	return string(b), nil
 }
 
-// collectPathValues appends the scalars reachable by path under MongoDB's rules, generously: an array
-// met on the way stands for each of its elements (at any depth, where MongoDB expands one level), and a
-// numeric segment is also tried as an array position. More values only let more rows through the
-// pre-filter, which FerretDB filters again.
-func collectPathValues(value any, path []string, out *[]any) {
-	switch v := value.(type) {
-	case []any:
-		for _, element := range v {
-			collectPathValues(element, path, out)
+// scanPathValues appends the scalars reachable by path from the JSON value at s[i:] under MongoDB's
+// rules, generously: an array met on the way stands for each of its elements (at any depth, where
+// MongoDB expands one level), and a numeric segment is also tried as an array position. More values
+// only let more rows through the pre-filter, which FerretDB filters again. It scans the text without
+// decoding what the path does not reach (a trigger calls it for every path of every written row);
+// false means the text is not valid JSON as far as it looked.
+func scanPathValues(s string, i int, path []string, out *[]any) bool {
+	if i >= len(s) {
+		return false
+	}
+	switch s[i] {
+	case '{':
+		if len(path) == 0 {
+			return true
 		}
-		if len(path) > 0 {
-			if i, err := strconv.Atoi(path[0]); err == nil && i >= 0 && i < len(v) {
-				collectPathValues(v[i], path[1:], out)
+		i = skipSpace(s, i+1)
+		for i < len(s) && s[i] != '}' {
+			keyEnd, ok := skipString(s, i)
+			if !ok {
+				return false
+			}
+			key, ok := unquote(s[i:keyEnd])
+			if !ok {
+				return false
+			}
+			i = skipSpace(s, keyEnd)
+			if i >= len(s) || s[i] != ':' {
+				return false
+			}
+			i = skipSpace(s, i+1)
+			if key == path[0] && !scanPathValues(s, i, path[1:], out) {
+				return false
+			}
+			end, ok := skipValue(s, i)
+			if !ok {
+				return false
+			}
+			i = skipSpace(s, end)
+			if i < len(s) && s[i] == ',' {
+				i = skipSpace(s, i+1)
 			}
 		}
-	case map[string]any:
-		if len(path) == 0 {
-			return
+		return i < len(s)
+	case '[':
+		position := -1
+		if len(path) > 0 {
+			if k, err := strconv.Atoi(path[0]); err == nil && k >= 0 {
+				position = k
+			}
 		}
-		if child, ok := v[path[0]]; ok {
-			collectPathValues(child, path[1:], out)
+		i = skipSpace(s, i+1)
+		for n := 0; i < len(s) && s[i] != ']'; n++ {
+			if !scanPathValues(s, i, path, out) {
+				return false
+			}
+			if n == position && !scanPathValues(s, i, path[1:], out) {
+				return false
+			}
+			end, ok := skipValue(s, i)
+			if !ok {
+				return false
+			}
+			i = skipSpace(s, end)
+			if i < len(s) && s[i] == ',' {
+				i = skipSpace(s, i+1)
+			}
 		}
-	case string, json.Number:
+		return i < len(s)
+	case '"':
+		end, ok := skipString(s, i)
+		if !ok {
+			return false
+		}
 		if len(path) == 0 {
-			*out = append(*out, v)
+			value, ok := unquote(s[i:end])
+			if !ok {
+				return false
+			}
+			*out = append(*out, value)
+		}
+		return true
+	default:
+		end, ok := skipValue(s, i)
+		if !ok {
+			return false
+		}
+		if len(path) == 0 && (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
+			*out = append(*out, json.Number(s[i:end]))
+		}
+		return true
+	}
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString is the end of the JSON string that starts at s[i] (a quote).
+func skipString(s string, i int) (int, bool) {
+	if i >= len(s) || s[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
 		}
 	}
+	return 0, false
+}
+
+// skipValue is the end of the JSON value that starts at s[i].
+func skipValue(s string, i int) (int, bool) {
+	if i >= len(s) {
+		return 0, false
+	}
+	switch s[i] {
+	case '"':
+		return skipString(s, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(s); i++ {
+			switch s[i] {
+			case '"':
+				end, ok := skipString(s, i)
+				if !ok {
+					return 0, false
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+		}
+		return 0, false
+	default:
+		start := i
+		for i < len(s) && !strings.ContainsRune(",}] \t\n\r", rune(s[i])) {
+			i++
+		}
+		return i, i > start
+	}
+}
+
+// unquote decodes a JSON string literal (quotes included); most have no escapes and are sliced.
+func unquote(literal string) (string, bool) {
+	if !strings.ContainsRune(literal, '\\') {
+		return literal[1 : len(literal)-1], true
+	}
+	var value string
+	if err := json.Unmarshal([]byte(literal), &value); err != nil {
+		return "", false
+	}
+	return value, true
 }
 
 // pathState is what this process knows of one side table.
@@ -300,17 +427,9 @@ func (p *pathIndexes) build(ctx context.Context, db *fsql.DB, table, path string
 	}
 
 	side := sideTable(table, path)
-	// The values of row r. SQLite's JSON path reaches a value through objects only, so the deepest
-	// prefix of the path that exists is the one node the rest of the path starts from: medsfhir_values
-	// gets that node (usually the leaf itself, a few bytes to parse) and the rest of the path.
-	segments := strings.Split(path, ".")
+	// The values of row r: medsfhir_values scans its document for the path.
 	values := func(row string) string {
-		var cases strings.Builder
-		for k := len(segments); k >= 1; k-- {
-			node := fmt.Sprintf(`%s.%s -> '$."%s"'`, row, metadata.DefaultColumn, strings.Join(segments[:k], `"."`))
-			fmt.Fprintf(&cases, ` WHEN %s IS NOT NULL THEN medsfhir_values(%[1]s, '%s')`, node, strings.Join(segments[k:], "."))
-		}
-		return fmt.Sprintf(`json_each(CASE%s END)`, cases.String())
+		return fmt.Sprintf(`json_each(medsfhir_values(%s.%s, '%s'))`, row, metadata.DefaultColumn, path)
 	}
 	insertValues := fmt.Sprintf(`INSERT OR IGNORE INTO %q (v, rid) SELECT j.value, new.rowid FROM %s AS j WHERE j.type IN ('text', 'integer', 'real');
 		INSERT OR IGNORE INTO %[1]q (v, rid) SELECT %[3]s, new.rowid WHERE (SELECT count(*) FROM %[1]q WHERE rid = new.rowid) > 1;`,
