@@ -192,6 +192,12 @@ describe('crash during a 100-entry transaction commit', () => {
     // A crash after the answer would test nothing; a few may happen when a commit needs fewer writes
     // than calibrated, but not most.
     const inside = outcomes.filter((o) => o.inFlight && o.steps > 0);
-    expect(inside.length).toBeGreaterThanOrEqual(Math.ceil(TRIALS * 0.8));
+    // And the crash points straddle the moment the commit becomes durable: some unanswered transactions
+    // were found after the restart, some were not (30 trials make missing either side by chance remote).
+    expect({
+      inside: inside.length >= Math.ceil(TRIALS * 0.8),
+      someFoundUnanswered: inside.some((o) => o.whole),
+      someAbsent: outcomes.some((o) => !o.whole),
+    }).toEqual({ inside: true, someFoundUnanswered: true, someAbsent: true });
   });
 });

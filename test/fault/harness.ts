@@ -188,9 +188,15 @@ export class EngineProcess {
       ['-listen', `127.0.0.1:${this.port}`, '-dir', join(this.dataDir, 'ferretdb')],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    // FerretDB logs every connection at info level; keep only what looks like trouble.
-    const process = new ManagedProcess(child, 'engine', this.notable, (line) =>
-      /\b(ERROR|WARN|panic|fatal)\b|database is locked/i.test(line),
+    // FerretDB logs every connection at info level, and at WARN every error answer (in a header line
+    // without the error) and every connection a crash cut: keep only what looks like trouble.
+    const process = new ManagedProcess(
+      child,
+      'engine',
+      this.notable,
+      (line) =>
+        /\b(ERROR|WARN|panic|fatal)\b|database is locked/i.test(line) &&
+        !/Response (message|header)|Failed to set deadline|Connection stopped/.test(line),
     );
     this.process = process;
     const port = this.port;
