@@ -71,6 +71,41 @@ describe('transaction', () => {
     expect((await request(server.app).get(`/fhir/MedicationRequest/${rx.id}`)).status).toBe(200);
   });
 
+  it("rewrites references to a PUT entry's urn:uuid fullUrl to the resource it writes", async () => {
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl: 'urn:uuid:5b3f7a1e-0000-4000-8000-0000000000a1',
+          resource: { resourceType: 'Patient', id: 'put-entry-patient', name: [{ family: 'Put' }] },
+          request: { method: 'PUT', url: 'Patient/put-entry-patient' },
+        },
+        {
+          resource: {
+            resourceType: 'MedicationRequest',
+            status: 'active',
+            intent: 'order',
+            medicationCodeableConcept: { text: 'buprenorphine 8 mg' },
+            subject: { reference: 'urn:uuid:5b3f7a1e-0000-4000-8000-0000000000a1' },
+          } as MedicationRequest,
+          request: { method: 'POST', url: 'MedicationRequest' },
+        },
+      ],
+    };
+    const response = await postBundle(bundle);
+    expect(response.status).toBe(200);
+    const rx = (response.body as Bundle).entry?.[1].resource as MedicationRequest;
+    expect(rx.subject?.reference).toBe('Patient/put-entry-patient');
+    const included = await request(server.app).get(
+      `/fhir/MedicationRequest?_id=${rx.id}&_include=MedicationRequest:subject`,
+    );
+    expect((included.body as Bundle).entry?.map((e) => e.resource?.resourceType)).toEqual([
+      'MedicationRequest',
+      'Patient',
+    ]);
+  });
+
   it('stores nothing when the last of 100 entries fails, and names that entry', async () => {
     const patientsBefore = await countOf('Patient');
     const observationsBefore = await countOf('Observation');

@@ -154,6 +154,10 @@ export async function prepareTransaction(
         if (method === 'POST') {
           assignedIds[index] = newId();
           if (entry.fullUrl) idMap.set(entry.fullUrl, `${type}/${assignedIds[index]}`);
+        } else {
+          // PUT Type/id: references to the entry's fullUrl (often a urn:uuid) mean that resource.
+          const target = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(entry.request?.url ?? '');
+          if (entry.fullUrl && target) idMap.set(entry.fullUrl, `${target[1]}/${target[2]}`);
         }
         continue;
       }
