@@ -1,4 +1,5 @@
 import type { SearchParameter } from '@medplum/fhirtypes';
+import { dropSearchParameterIndexes, ensureSearchParameterIndexes } from '../search/runtime-indexes';
 import type { Db } from 'mongodb';
 import type { ServerContext } from '../rest/context';
 import { reindex } from '../search/reindex';
@@ -104,7 +105,10 @@ export class SearchParameterRollout {
     }
     const key = `SearchParameter/${change.id}/${change.v}`;
     if (!definition) {
-      this.background(() => this.log.remove(change.id, change.v), key);
+      this.background(async () => {
+        await this.log.remove(change.id, change.v);
+        if (before) await dropSearchParameterIndexes(this.db, before.param);
+      }, key);
       return;
     }
     if (!definition.url || this.problems(definition).length) {
@@ -214,6 +218,8 @@ export class SearchParameterRollout {
         if (!(await this.waitForAcknowledgements(job.definition, wanted))) return;
         if (!(await this.log.update(job._id, job.v, me, { state: 'scanning' }))) return;
       }
+      // Triggers keep the new indexes from here on, so the scan's writes fill them as it goes.
+      await ensureSearchParameterIndexes(this.db, entry.param);
       const finished = await reindex(this.db, this.registry, entry.param, {
         ...(job.cursor ? { from: job.cursor, done: job.done } : {}),
         onBatch: async (p) =>
