@@ -81,7 +81,15 @@ export async function spawnServer(root: string, logLevel: string): Promise<Spawn
   const started = Date.now();
   const child = spawn(process.execPath, ['dist/server.js'], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: logLevel },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: logLevel,
+      // Node flags for the server alone (e.g. a heap limit), not for this client.
+      NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log);
