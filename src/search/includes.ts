@@ -68,7 +68,9 @@ export async function loadIncludes(
     for (const spec of active) {
       if (included.length + added.length >= MAX_INCLUDED) break;
       const found =
-        spec.kind === 'include' ? await include(reader, registry, sources, spec) : await revinclude(reader, sources, spec);
+        spec.kind === 'include'
+          ? await include(reader, registry, sources, spec)
+          : await revinclude(reader, sources, spec);
       for (const item of found) {
         const key = keyOf(item.type, item.doc._id);
         if (seen.has(key) || included.length + added.length >= MAX_INCLUDED) continue;

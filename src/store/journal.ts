@@ -258,7 +258,13 @@ export class Journal {
   /** The one write that makes the commit happen; loses only to recovery having aborted it first. */
   private async decide(tx: string, types: string[]): Promise<void> {
     try {
-      await this.decisions.insertOne({ _id: tx, state: 'committed', types, decidedAt: new Date(), settled: NOT_SETTLED });
+      await this.decisions.insertOne({
+        _id: tx,
+        state: 'committed',
+        types,
+        decidedAt: new Date(),
+        settled: NOT_SETTLED,
+      });
     } catch (error) {
       if (!isDuplicateKey(error)) {
         // Unknown whether the insert landed (a lost connection): read it back before answering.
@@ -485,4 +491,3 @@ export class Journal {
     return (await this.intents.findOne({ _id: tx }, { projection: { _id: 1 } })) !== null;
   }
 }
-

@@ -135,7 +135,9 @@ export class ReadView implements Reader {
       const concerned = this.reads.filter((r) => decision.types.includes(r.collection));
       const saw = concerned.map((r) => r.seen.has(decision._id));
       if (saw.some(Boolean) && !saw.every(Boolean)) {
-        throw new ReadConflictError(`a commit landed between the reads of ${concerned.map((r) => r.collection).join(', ')}`);
+        throw new ReadConflictError(
+          `a commit landed between the reads of ${concerned.map((r) => r.collection).join(', ')}`,
+        );
       }
     }
   }
