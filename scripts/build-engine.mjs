@@ -4,7 +4,8 @@
 // FerretDB is built from a patched copy of its module (tools/ferretdb/patch): string and date
 // conditions of a filter are pushed down to SQLite as a pre-filter on multikey side tables that
 // createIndexes builds (pushdown_medsfhir.go, paths_medsfhir.go), and update, findAndModify and
-// delete read-modify-write atomically per collection (statement_lock_medsfhir.go).
+// delete read-modify-write atomically per collection (statement_lock_medsfhir.go); counts are answered
+// in SQL when that is exactly MongoDB's answer (exact_medsfhir.go, count_medsfhir.go).
 // The copy is made from the Go module cache and edited here, so the repository holds only our patch.
 import { execFileSync } from 'node:child_process';
 import {
@@ -152,6 +153,69 @@ const EDITS = [
 `,
   },
   {
+    file: 'internal/backends/sqlite/backend.go',
+    // The exact counts of exact_medsfhir.go ask this backend's registry (the engine runs one backend).
+    from: `	r, err := metadata.NewRegistry(params.URI, params.BatchSize, params.L, params.P)
+	if err != nil {
+		return nil, err
+	}
+`,
+    to: `	r, err := metadata.NewRegistry(params.URI, params.BatchSize, params.L, params.P)
+	if err != nil {
+		return nil, err
+	}
+
+	exactRegistry = r
+`,
+  },
+  {
+    file: 'internal/handler/msg_count.go',
+    // count: answered in SQL when that is exactly MongoDB's answer (count_medsfhir.go).
+    from: `	var qp backends.QueryParams
+	if !h.DisablePushdown {
+		qp.Filter = params.Filter
+	}
+`,
+    to: `	if n, ok := h.exactCountCommand(connCtx, params); ok {
+		return documentOpMsg(must.NotFail(types.NewDocument("n", n, "ok", float64(1), exactCountFlag, true)))
+	}
+
+	var qp backends.QueryParams
+	if !h.DisablePushdown {
+		qp.Filter = params.Filter
+	}
+`,
+  },
+  {
+    file: 'internal/handler/msg_aggregate.go',
+    // The driver's countDocuments pipeline: answered in SQL when that is exactly MongoDB's answer.
+    from: `	closer := iterator.NewMultiCloser(iterator.CloserFunc(cancel))
+`,
+    to: `	if docs, ok := h.exactCountPipeline(ctx, dbName, cName, aggregationStages); ok {
+		cancel()
+
+		firstBatch := types.MakeArray(len(docs))
+		for _, doc := range docs {
+			firstBatch.Append(doc)
+		}
+
+		return documentOpMsg(
+			must.NotFail(types.NewDocument(
+				"cursor", must.NotFail(types.NewDocument(
+					"firstBatch", firstBatch,
+					"id", int64(0),
+					"ns", dbName+"."+cName,
+				)),
+				"ok", float64(1),
+				exactCountFlag, true,
+			)),
+		)
+	}
+
+	closer := iterator.NewMultiCloser(iterator.CloserFunc(cancel))
+`,
+  },
+  {
     file: 'ferretdb/ferretdb.go',
     // find and aggregate strip dotted keys from what they pass to the backend unless this is set.
     from: `			CappedCleanupPercentage: 10,
@@ -167,6 +231,9 @@ const PATCH_FILES = [
   ['pushdown_medsfhir.go', 'internal/backends/sqlite'],
   ['paths_medsfhir.go', 'internal/backends/sqlite'],
   ['statement_lock_medsfhir.go', 'internal/handler'],
+  ['exact_medsfhir.go', 'internal/backends/sqlite'],
+  ['hook_medsfhir.go', 'internal/backends'],
+  ['count_medsfhir.go', 'internal/handler'],
 ];
 
 function ferretdbVersion() {

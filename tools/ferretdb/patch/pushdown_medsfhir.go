@@ -57,6 +57,9 @@ type pushdownCondition struct {
 	rank int
 	// byID is the `_id` condition, answered by the _id index (tools/ferretdb/main.go): it always drives.
 	byID bool
+	// loose tells that rids let through more rows than filter does, so a driver's filter still applies
+	// (an exact `$or` of exact_medsfhir.go, driven by the first condition of each branch).
+	loose bool
 }
 
 // sideCondition is `where` (on the side table's column v) as a pushdown condition on table.
@@ -383,7 +386,12 @@ func estimate(ctx context.Context, db *fsql.DB, c pushdownCondition) int {
 // condition drives (the rows of its side table, by rowid); the others test each of those rows. The
 // driver is the `_id` condition if any, else the indexed condition that lets the fewest rows through.
 func pushdownWhere(ctx context.Context, db *fsql.DB, table string, filter *types.Document) (string, []any) {
-	conditions := pushdownConditions(ctx, db, table, filter, nil)
+	return composeWhere(ctx, db, table, pushdownConditions(ctx, db, table, filter, nil))
+}
+
+// composeWhere is the WHERE clause of the conjunction of conditions ("" for none): one drives, the
+// others test each of its rows.
+func composeWhere(ctx context.Context, db *fsql.DB, table string, conditions []pushdownCondition) (string, []any) {
 	if len(conditions) == 0 {
 		return "", nil
 	}
@@ -426,7 +434,7 @@ func pushdownWhere(ctx context.Context, db *fsql.DB, table string, filter *types
 		}
 	}
 	for i, c := range conditions {
-		if i == driver {
+		if i == driver && !c.loose {
 			continue
 		}
 		clauses = append(clauses, c.filter)
