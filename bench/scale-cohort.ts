@@ -15,6 +15,7 @@ import type {
   Resource,
 } from '@medplum/fhirtypes';
 import { daily, MEDS } from '../test/fixtures/checks/builders';
+import { seededRandom } from './seeded-random';
 
 /**
  * The cohort of the scale benchmark (bench/scale.ts), sent the way an EHR syncs: 100-entry transaction
@@ -80,18 +81,6 @@ type DrugKey = keyof typeof MEDS;
 
 export const PRACTITIONERS = ENTRIES_PER_BUNDLE - Object.keys(MEDS).length;
 
-/** Deterministic PRNG (mulberry32), so every run with one seed generates the same cohort. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const pick = <T>(rand: () => number, list: readonly T[]): T => list[Math.floor(rand() * list.length)];
 
 function addDays(day: string, n: number): string {
@@ -149,7 +138,7 @@ export interface PatientIdentity {
 }
 
 export function patientIdentity(seed: number, i: number): PatientIdentity {
-  const rand = seeded(seed * 1_000_003 + i);
+  const rand = seededRandom(seed * 1_000_003 + i);
   return { mrn: `MRN-${seed}-${i}`, family: pick(rand, SURNAMES) };
 }
 
@@ -168,7 +157,7 @@ interface PatientContext {
 }
 
 function patientContext(seed: number, i: number): PatientContext {
-  const rand = seeded(seed * 1_000_003 + i);
+  const rand = seededRandom(seed * 1_000_003 + i);
   rand(); // the family name patientIdentity() draws
   const key = `${seed}-${i}`;
   const urn = (suffix: string) =>

@@ -28,7 +28,6 @@ import {
   PATIENTS_PER_BUNDLE,
   PHQ9,
   REVIEW_DATE,
-  seeded,
   UDS_CODES,
 } from './scale-cohort';
 import { client, forSeconds, ms, printTable, send, summarize, type Answer, type Client } from './scale-http';
@@ -43,6 +42,7 @@ import {
   type MemoryPeaks,
   type SpawnedServer,
 } from './scale-process';
+import { seededRandom } from './seeded-random';
 
 interface Options {
   base?: string;
@@ -311,7 +311,7 @@ interface MixResult {
 }
 
 function picker(result: IngestResult, seed: number): (n: number) => Pick {
-  const rand = seeded(seed + 7);
+  const rand = seededRandom(seed + 7);
   const patients = [...result.patients];
   if (!patients.length || !result.samples.length) throw new Error('the load stored no patients to query');
   return (n) => {

@@ -5,6 +5,7 @@ import { registerSearchIndexes } from '../src/modules/search';
 import type { SearchParameterRegistry } from '../src/search';
 import type { CurrentDocument } from '../src/store/documents';
 import { ResourceStore, type PlannedWrite } from '../src/store/resource-store';
+import { seededRandom } from './seeded-random';
 
 /** The cohort of the search benchmark: 21 resources per patient plus 50 shared Medications. */
 export const PER_PATIENT = 21;
@@ -17,18 +18,6 @@ export const LOINC = [
   '8867-4', // heart rate
 ];
 export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
-
-/** Deterministic PRNG (mulberry32), so every run generates the same cohort. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const day = (offset: number) =>
   new Date(Date.UTC(2024, 0, 1) + Math.floor(offset) * 86_400_000).toISOString().slice(0, 10);
@@ -43,7 +32,7 @@ export function medications(): Resource[] {
 }
 
 export function patientResources(i: number): Resource[] {
-  const rand = random(i + 1);
+  const rand = seededRandom(i + 1);
   const patient = `Patient/p${i}`;
   const out: Resource[] = [
     {

@@ -88,6 +88,12 @@ function isDuplicateKey(error: unknown): boolean {
   return (error as { code?: unknown }).code === 11000 || duplicateKeyIndex(error) !== undefined;
 }
 
+function byType(writes: StagedWrite[]): Map<string, StagedWrite[]> {
+  const groups = new Map<string, StagedWrite[]>();
+  for (const write of writes) groups.set(write.type, [...(groups.get(write.type) ?? []), write]);
+  return groups;
+}
+
 /** How a recovering process rebuilds a current document from a history version (search values included). */
 export type CurrentFromHistory = (version: HistoryDocument, previous: CurrentDocument | null) => CurrentDocument;
 
@@ -239,9 +245,7 @@ export class Journal {
    * lost at the lock, but check that none names a version past the current one either.
    */
   private async verifyPrevious(writes: StagedWrite[]): Promise<void> {
-    const byType = new Map<string, StagedWrite[]>();
-    for (const w of writes) (byType.get(w.type) ?? byType.set(w.type, []).get(w.type)!).push(w);
-    for (const [type, group] of byType) {
+    for (const [type, group] of byType(writes)) {
       const current = await this.db
         .collection<CurrentDocument>(type)
         .find({ _id: { $in: group.map((w) => w.id) } }, { projection: { v: 1 } })
@@ -284,11 +288,7 @@ export class Journal {
   private async applyStaged(writes: StagedWrite[]): Promise<void> {
     const apply = async (session?: ClientSession) => {
       let applied = 0;
-      const creates = new Map<string, StagedWrite[]>();
-      for (const write of writes) {
-        if (!write.previous) (creates.get(write.type) ?? creates.set(write.type, []).get(write.type)!).push(write);
-      }
-      for (const [type, group] of creates) {
+      for (const [type, group] of byType(writes.filter((w) => !w.previous))) {
         await this.insertCurrent(
           type,
           group.map((w) => w.next),

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultEngineBinary, freePort } from '../../src/db/embedded-engine';
+import { canConnect, defaultEngineBinary, freePort } from '../../src/db/embedded-engine';
 import { closeConnections, fhir } from './fhir-client';
 
 const REPO_ROOT = join(__dirname, '..', '..');
@@ -128,17 +128,6 @@ class ManagedProcess {
     await this.exited;
     clearTimeout(timer);
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** Polls `probe` until it is true; throws `what` once `timeoutMs` has passed or `givenUp()` says so. */

@@ -6,17 +6,7 @@ import { fhir } from './fhir-client';
 import type { FrameVerdict, WireProxy } from './harness';
 import { FAULT_TAG_SYSTEM } from './medication-set';
 
-/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../bench/seeded-random';
 
 export function seedFromEnv(): number {
   const raw = process.env.FAULT_SEED;
