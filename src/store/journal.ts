@@ -185,8 +185,11 @@ export class Journal {
     });
     try {
       await this.claim(writes, tx);
-      await this.lockVersions(writes, tx);
-      await this.verifyPrevious(writes);
+      // Both before the decision, so they may overlap; both must have finished before a clean-up, or a
+      // version landing after it would hold its slot for good.
+      const [locked, verified] = await Promise.allSettled([this.lockVersions(writes, tx), this.verifyPrevious(writes)]);
+      if (locked.status === 'rejected') throw locked.reason;
+      if (verified.status === 'rejected') throw verified.reason;
       await this.beforeDecisionHook?.();
     } catch (error) {
       // Nothing is visible yet; a failed clean-up leaves the intent for recovery.
@@ -384,7 +387,11 @@ export class Journal {
   /** Puts a committed commit's current documents in place from its history versions, then settles it. */
   async finish(tx: string): Promise<void> {
     const intent = await this.intents.findOne({ _id: tx });
-    if (!intent) return;
+    // No intent: its documents were all put in place; make sure the decision says so too.
+    if (!intent) {
+      await this.decisions.updateOne({ _id: tx, settled: NOT_SETTLED }, { $set: { settled: new Date() } });
+      return;
+    }
     for (const write of intent.writes) {
       const version = await this.history.findOne({ _id: historyId(write.type, write.id, write.v) });
       if (!version) throw new Error(`commit ${tx}: version ${write.type}/${write.id}/${write.v} is missing`);
