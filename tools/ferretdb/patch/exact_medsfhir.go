@@ -450,29 +450,15 @@ func objectField(s string, i int, key string) (int, bool) {
 	}
 	i = skipSpace(s, i+1)
 	for i < len(s) && s[i] != '}' {
-		keyEnd, ok := skipString(s, i)
+		k, at, ok := memberKey(s, i)
 		if !ok {
 			return 0, false
 		}
-		k, ok := unquote(s[i:keyEnd])
-		if !ok {
-			return 0, false
-		}
-		i = skipSpace(s, keyEnd)
-		if i >= len(s) || s[i] != ':' {
-			return 0, false
-		}
-		i = skipSpace(s, i+1)
 		if k == key {
-			return i, true
+			return at, true
 		}
-		end, ok := skipValue(s, i)
-		if !ok {
+		if i, ok = nextItem(s, at); !ok {
 			return 0, false
-		}
-		i = skipSpace(s, end)
-		if i < len(s) && s[i] == ',' {
-			i = skipSpace(s, i+1)
 		}
 	}
 	if i >= len(s) {
@@ -545,13 +531,8 @@ func certainElem(s string, at int, rest []string, kind byte, inArray bool) bool 
 			if !certainElem(s, i, rest, kind, true) {
 				return false
 			}
-			end, ok := skipValue(s, i)
-			if !ok {
+			if i, ok = nextItem(s, i); !ok {
 				return false
-			}
-			i = skipSpace(s, end)
-			if i < len(s) && s[i] == ',' {
-				i = skipSpace(s, i+1)
 			}
 		}
 		return i < len(s)

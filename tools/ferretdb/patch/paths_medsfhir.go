@@ -100,29 +100,15 @@ func scanPathValues(s string, i int, path []string, out *[]any) bool {
 		}
 		i = skipSpace(s, i+1)
 		for i < len(s) && s[i] != '}' {
-			keyEnd, ok := skipString(s, i)
+			key, at, ok := memberKey(s, i)
 			if !ok {
 				return false
 			}
-			key, ok := unquote(s[i:keyEnd])
-			if !ok {
+			if key == path[0] && !scanPathValues(s, at, path[1:], out) {
 				return false
 			}
-			i = skipSpace(s, keyEnd)
-			if i >= len(s) || s[i] != ':' {
+			if i, ok = nextItem(s, at); !ok {
 				return false
-			}
-			i = skipSpace(s, i+1)
-			if key == path[0] && !scanPathValues(s, i, path[1:], out) {
-				return false
-			}
-			end, ok := skipValue(s, i)
-			if !ok {
-				return false
-			}
-			i = skipSpace(s, end)
-			if i < len(s) && s[i] == ',' {
-				i = skipSpace(s, i+1)
 			}
 		}
 		return i < len(s)
@@ -141,13 +127,9 @@ func scanPathValues(s string, i int, path []string, out *[]any) bool {
 			if n == position && !scanPathValues(s, i, path[1:], out) {
 				return false
 			}
-			end, ok := skipValue(s, i)
-			if !ok {
+			var ok bool
+			if i, ok = nextItem(s, i); !ok {
 				return false
-			}
-			i = skipSpace(s, end)
-			if i < len(s) && s[i] == ',' {
-				i = skipSpace(s, i+1)
 			}
 		}
 		return i < len(s)
@@ -174,6 +156,36 @@ func scanPathValues(s string, i int, path []string, out *[]any) bool {
 		}
 		return true
 	}
+}
+
+// memberKey reads the key of the object member at s[i] and its colon: the key, and where its value starts.
+func memberKey(s string, i int) (string, int, bool) {
+	keyEnd, ok := skipString(s, i)
+	if !ok {
+		return "", 0, false
+	}
+	key, ok := unquote(s[i:keyEnd])
+	if !ok {
+		return "", 0, false
+	}
+	i = skipSpace(s, keyEnd)
+	if i >= len(s) || s[i] != ':' {
+		return "", 0, false
+	}
+	return key, skipSpace(s, i+1), true
+}
+
+// nextItem skips the value at s[i] and the comma after it: where the next member or element starts.
+func nextItem(s string, i int) (int, bool) {
+	end, ok := skipValue(s, i)
+	if !ok {
+		return 0, false
+	}
+	i = skipSpace(s, end)
+	if i < len(s) && s[i] == ',' {
+		i = skipSpace(s, i+1)
+	}
+	return i, true
 }
 
 func skipSpace(s string, i int) int {
