@@ -242,7 +242,11 @@ export class ResourceStore {
     const staged = this.stageWrites(writes, ts);
     // Until committed or given up (a transaction that fails later leaves its writes: forgotten by age).
     const now = Date.now();
-    for (const [write, at] of this.stagedAt) if (at < now - STAGED_WAIT_MS) this.stagedAt.delete(write);
+    // Oldest first (insertion order), so the walk stops at the first one still young.
+    for (const [write, at] of this.stagedAt) {
+      if (at >= now - STAGED_WAIT_MS) break;
+      this.stagedAt.delete(write);
+    }
     for (const write of staged) this.stagedAt.set(write, now);
     return staged;
   }
