@@ -428,10 +428,11 @@ export class Journal {
     await this.decisions.deleteMany({ settled: { $lt: new Date(Date.now() - this.retentionMs) } });
   }
 
-  /** Commits decided committed whose documents were not all in place at some point since `since`. */
-  async settlingSince(since: Date): Promise<DecisionDocument[]> {
-    const decisions = await this.decisions.find({ settled: { $gte: since } }).toArray();
-    return decisions.filter((d) => d.state === 'committed');
+  /** Commits decided committed (of `type`, if given) whose documents were not all in place at some point since `since`. */
+  async settlingSince(since: Date, type?: string): Promise<DecisionDocument[]> {
+    return this.decisions
+      .find({ state: 'committed', settled: { $gte: since }, ...(type ? { types: type } : {}) })
+      .toArray();
   }
 
   /**

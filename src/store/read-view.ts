@@ -107,7 +107,7 @@ export class ReadView implements Reader {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const runStart = Date.now();
       const result = await run();
-      const unsettled = (await this.journal.settlingSince(this.from)).filter((d) => d.types.includes(collection));
+      const unsettled = await this.journal.settlingSince(this.from, collection);
       for (const d of unsettled) seen.add(d._id);
       // Settled before this run began (allowing for clock skew between servers): the run saw all of it.
       let moving = unsettled.filter((d) => !waited.has(d._id) && d.settled.getTime() >= runStart - this.skewMs);
