@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { configuredVerifiers, createAccessControl } from './auth/access-control';
 import type { ServerConfig } from './config';
 import { connectDatabase, DatabaseConnection } from './db/connection';
 import { compartmentsOf } from './fhir/compartments';
@@ -31,6 +32,10 @@ export const MEDICATION_SET = [
   'Task',
   'Provenance',
   'AuditEvent',
+  // What access decisions look up on every request of a practitioner (care teams, consents).
+  'CareTeam',
+  'Consent',
+  'RelatedPerson',
   'StructureDefinition',
   'ValueSet',
   'CodeSystem',
@@ -94,6 +99,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     config,
     store,
     logger,
+    access: createAccessControl(config, () => context, configuredVerifiers(config)),
     interceptors: [],
     operations: [],
     capabilities: [],

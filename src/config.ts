@@ -32,6 +32,51 @@ export interface ServerConfig {
   loadExamples: boolean;
   /** Profiles every resource of a type must conform to (REQUIRED_PROFILES="Type=url,Type=url"). */
   requiredProfiles: Record<string, string[]>;
+  auth: AuthConfig;
+  /** Origins a browser may call the API from (CORS_ORIGINS, comma-separated); none by default. */
+  corsOrigins: string[];
+  /** NODE_ENV=production: links must come from PUBLIC_BASE_URL and development mode is refused. */
+  production: boolean;
+}
+
+/**
+ * How bearer tokens are verified (README, "Security"). `development`: nothing configured, so the
+ * server signs with a secret of its own kept in DATA_DIR. `off` only when AUTH=off is set explicitly.
+ */
+export interface AuthConfig {
+  mode: 'off' | 'hs256' | 'jwks' | 'development';
+  hs256Secret?: string;
+  jwksUri?: string;
+  issuer?: string;
+  audience?: string;
+  /** Registered SMART Backend Services clients of the built-in token endpoint (POST /auth/token). */
+  clientsFile?: string;
+  /** Lifetime of the access tokens the token endpoint issues. */
+  accessTokenSeconds: number;
+}
+
+function loadAuthConfig(env: NodeJS.ProcessEnv): AuthConfig {
+  const switchedOff = env.AUTH?.trim().toLowerCase();
+  if (switchedOff !== undefined && switchedOff !== '' && switchedOff !== 'off' && switchedOff !== 'on') {
+    throw new Error(`AUTH is "off" to switch authorization off (or "on"), got "${env.AUTH}"`);
+  }
+  const common = {
+    issuer: env.AUTH_ISSUER || undefined,
+    audience: env.AUTH_AUDIENCE || undefined,
+    clientsFile: env.AUTH_CLIENTS_FILE || undefined,
+    accessTokenSeconds: intFromEnv(env, 'AUTH_ACCESS_TOKEN_SECONDS', 300, 10),
+  };
+  if (switchedOff === 'off') return { mode: 'off', ...common };
+  if (env.AUTH_HS256_SECRET) {
+    if (env.AUTH_HS256_SECRET.length < 32) throw new Error('AUTH_HS256_SECRET must be at least 32 characters');
+    if (env.AUTH_JWKS_URI) throw new Error('Set AUTH_HS256_SECRET or AUTH_JWKS_URI, not both');
+    return { mode: 'hs256', hs256Secret: env.AUTH_HS256_SECRET, ...common };
+  }
+  if (env.AUTH_JWKS_URI) {
+    if (!common.issuer) throw new Error('AUTH_JWKS_URI needs AUTH_ISSUER (the issuer whose keys it serves)');
+    return { mode: 'jwks', jwksUri: env.AUTH_JWKS_URI, ...common };
+  }
+  return { mode: 'development', ...common };
 }
 
 function parseRequiredProfiles(value: string | undefined): Record<string, string[]> {
@@ -77,5 +122,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: env.LOG_LEVEL ?? 'info',
     loadExamples: (env.LOAD_EXAMPLES ?? 'false') === 'true',
     requiredProfiles: parseRequiredProfiles(env.REQUIRED_PROFILES),
+    auth: loadAuthConfig(env),
+    corsOrigins: (env.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((s) => s.trim().replace(/\/$/, ''))
+      .filter(Boolean),
+    production: env.NODE_ENV === 'production',
   };
+}
+
+/** Settings that are each fine alone but unsafe together; refused at start-up, before anything listens. */
+export function checkDeployment(config: ServerConfig): void {
+  if (!config.production) return;
+  if (!config.publicBaseUrl) {
+    throw new Error('NODE_ENV=production needs PUBLIC_BASE_URL: links must never come from the Host header');
+  }
+  if (config.auth.mode === 'development' && !config.auth.clientsFile) {
+    throw new Error(
+      'NODE_ENV=production needs AUTH_HS256_SECRET, AUTH_JWKS_URI + AUTH_ISSUER or AUTH_CLIENTS_FILE ' +
+        '(development mode signs tokens with a secret on local disk); AUTH=off only if meant',
+    );
+  }
 }

@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerContext } from './rest/context';
+import { UNRESTRICTED } from './auth/requester';
 import { dispatch } from './rest/router';
 
 export const examplesDir = join(__dirname, '..', 'examples');
@@ -37,6 +38,7 @@ export async function loadExamplesIfEmpty(context: ServerContext): Promise<numbe
         body: resource,
         baseUrl: context.config.publicBaseUrl ?? `http://localhost:${context.config.port}/fhir`,
         requestId: 'examples',
+        requester: UNRESTRICTED,
       },
       context,
     );

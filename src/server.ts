@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { createServerContext } from './app-context';
-import { loadConfig } from './config';
+import { devSecretPath } from './auth/dev-secret';
+import { checkDeployment, loadConfig } from './config';
 import { EmbeddedEngine, startEmbeddedEngine } from './db/embedded-engine';
 import { loadExamplesIfEmpty } from './examples';
 import { createApp } from './http/app';
@@ -14,7 +15,16 @@ import { createLogger } from './logger';
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  checkDeployment(config);
   const logger = createLogger(config.logLevel);
+  if (config.auth.mode === 'off') {
+    logger.warn('AUTH=off: authorization is switched off, every request has full access; never do this on a network');
+  } else if (config.auth.mode === 'development') {
+    logger.warn(
+      { secret: devSecretPath(resolve(config.dataDir)) },
+      'development mode: tokens are signed with a secret kept in DATA_DIR (npm run token); configure AUTH_HS256_SECRET or AUTH_JWKS_URI for production',
+    );
+  }
   let engine: EmbeddedEngine | undefined;
   let uri = config.mongodbUri;
   if (!uri) {

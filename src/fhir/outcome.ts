@@ -43,6 +43,7 @@ function error(status: number, code: IssueCode, text: string, expression?: strin
 
 export const badRequest = (text: string, expression?: string | string[]) => error(400, 'invalid', text, expression);
 export const notFound = (text: string, expression?: string | string[]) => error(404, 'not-found', text, expression);
+export const forbidden = (text: string) => error(403, 'forbidden', text);
 export const gone = (text: string, expression?: string | string[]) => error(410, 'deleted', text, expression);
 export const methodNotAllowed = (text: string) => error(405, 'not-supported', text);
 export const notAcceptable = (text: string) => error(406, 'not-supported', text);

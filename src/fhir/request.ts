@@ -1,6 +1,9 @@
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { AccessPolicy } from '../auth/access-policy';
+import type { Requester } from '../auth/requester';
 import type { CurrentDocument } from '../store/documents';
 import type { ReadView } from '../store/read-view';
+import type { StagedWrite } from '../store/journal';
 import type { PlannedWrite } from '../store/resource-store';
 
 /**
@@ -8,7 +11,8 @@ import type { PlannedWrite } from '../store/resource-store';
  * its writes there instead of committing, and the Bundle processor commits them all at once.
  */
 export interface UnitOfWork {
-  stage(writes: PlannedWrite[]): CurrentDocument[];
+  /** `check` refuses a staged version (authorization) before it joins the unit. */
+  stage(writes: PlannedWrite[], check?: (write: StagedWrite) => void): CurrentDocument[];
 }
 
 export type FhirMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -52,6 +56,10 @@ export interface FhirRequest {
    * so that no part of a transaction is seen without the rest.
    */
   reads?: ReadView;
+  /** Who is asking (set at the HTTP edge from the bearer token; internal callers set it explicitly). */
+  requester?: Requester;
+  /** The requester's access decision, computed once per request and shared with its Bundle entries. */
+  access?: AccessPolicy;
 }
 
 export interface FhirResponseHeaders {

@@ -8,6 +8,10 @@ import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
 import { dispatch } from '../rest/router';
 import { checkRequestContentType, checkResponseFormat, parseJsonBody } from './negotiation';
+import { AuthenticationError } from '../auth/authenticate';
+import { ANONYMOUS, type Requester } from '../auth/requester';
+import { smartConfiguration } from '../auth/smart-configuration';
+import { authorizationOffWarning, corsPolicy, securityHeaders } from './security';
 
 const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const REQUEST_ID = /^[\w\-.:]{1,128}$/;
@@ -44,11 +48,16 @@ function toFhirError(error: unknown, res: Response): FhirError {
   return serverError(`Internal error; quote request id ${String(res.getHeader('X-Request-Id') ?? '')}`);
 }
 
+/** PUBLIC_BASE_URL when set (always in production: see checkDeployment), else from the request's Host. */
+function baseUrlOf(req: Request, context: ServerContext): string {
+  return context.config.publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
+}
+
 /** Builds the transport-free request the FHIR pipeline works on. */
 function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
   const url = new URL(req.originalUrl, 'http://localhost');
   const path = req.path.replace(/^\/+|\/+$/g, '');
-  const baseUrl = context.config.publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
+  const baseUrl = baseUrlOf(req, context);
   let body: unknown;
   const raw = req.body as unknown;
   const contentType =
@@ -77,15 +86,34 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
   };
 }
 
+/** GET metadata and the SMART configuration are open to anyone (SMART App Launch, "Conformance"). */
+function isPublic(req: Request): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && req.path.replace(/\/+$/, '') === '/metadata';
+}
+
+/** Who is asking: the verified bearer token, or no one for the public endpoints. */
+async function requesterOf(req: Request, context: ServerContext): Promise<Requester> {
+  if (isPublic(req)) return ANONYMOUS;
+  return context.access.authenticator.authenticate(headerValue(req, 'authorization'));
+}
+
 export function createApp(context: ServerContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
+  app.use(securityHeaders());
+  app.use(corsPolicy(context.config.corsOrigins));
+  if (!context.access.authenticator.enabled) app.use(authorizationOffWarning());
 
   app.use(
     pinoHttp({
       logger: context.logger,
+      // Tokens and cookies never reach a log line (nor do bodies: pino-http logs none).
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        censor: '[redacted]',
+      },
       genReqId: (req, res) => {
         const incoming = req.headers['x-request-id'];
         const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -104,21 +132,28 @@ export function createApp(context: ServerContext): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
   });
 
+  app.get('/fhir/.well-known/smart-configuration', (req, res) => {
+    res.json(smartConfiguration(context.config, baseUrlOf(req, context)));
+  });
+
   app.use(
     '/fhir',
     express.raw({ type: () => true, limit: context.config.maxBodyBytes }),
     async (req: Request, res: Response) => {
       const pretty = req.query._pretty === 'true';
       try {
+        // Before anything else: no token, no answer about what exists (not even a 404 or 405).
+        const requester = await requesterOf(req, context);
         if (!FHIR_METHODS.has(req.method as FhirMethod))
           throw methodNotAllowed(`${req.method} is not a FHIR interaction`);
         checkResponseFormat(
           typeof req.query._format === 'string' ? req.query._format : undefined,
           headerValue(req, 'accept'),
         );
-        const response = await dispatch(toFhirRequest(req, context), context);
+        const response = await dispatch({ ...toFhirRequest(req, context), requester }, context);
         sendFhir(res, response, pretty);
       } catch (error) {
+        if (error instanceof AuthenticationError) res.setHeader('WWW-Authenticate', error.challenge);
         const fhirError = toFhirError(error, res);
         if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
         sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, pretty);

@@ -42,6 +42,7 @@ export async function registerMedicationReview(context: ServerContext): Promise<
     levels: ['instance'],
     resourceTypes: ['Patient'],
     affectsState: false,
+    requires: { permissions: ['r'], type: 'Patient' },
     definition: MEDICATION_REVIEW_DEFINITION,
     async handle(request, ctx, target): Promise<FhirResponse> {
       const input = readReviewRequest(request, new Date().toISOString().slice(0, 10));

@@ -12,7 +12,8 @@ import { badRequest, issue, notFound, notSupported } from '../fhir/outcome';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { OperationHandler, SearchHandler, ServerContext } from '../rest/context';
 import { parsePrefer } from '../rest/headers';
-import { indexedTypes, matchDocuments, search, searchIndexes, SearchParameterRegistry } from '../search';
+import { requesterHash } from '../auth/requester';
+import { compileQuery, indexedTypes, matchDocuments, search, searchIndexes, SearchParameterRegistry } from '../search';
 import { UNSUPPORTED_PARAMETERS } from '../search/parse';
 import { definitionsOf } from './definitions-feed';
 import { SearchParameterRollout, type RolloutOptions, type RolloutStatus } from './search-rollout';
@@ -104,6 +105,7 @@ function searchHandler(registry: SearchParameterRegistry): SearchHandler {
         baseUrl: request.baseUrl,
         lenient: parsePrefer(request.headers.prefer).handling === 'lenient',
         ...(compartment ? { compartment } : {}),
+        ...(request.requester ? { requester: requesterHash(request.requester) } : {}),
       },
       registry,
       {
@@ -171,6 +173,7 @@ export async function registerSearch(
     levels: ['instance'],
     resourceTypes: ['SearchParameter'],
     affectsState: false,
+    requires: { permissions: ['r'], type: 'SearchParameter' },
     definition: 'https://meds-fhir.org/fhir/OperationDefinition/SearchParameter-reindex-status',
     async handle(_request: FhirRequest, _ctx: ServerContext, target): Promise<FhirResponse> {
       // From the job in the database, so that every server answers alike.
@@ -183,6 +186,7 @@ export async function registerSearch(
   context.search = searchHandler(registry);
   context.findMatches = (type, query, limit, baseUrl, reader) =>
     matchDocuments(context.store.db, registry, type, query, limit, baseUrl, reader);
+  context.compileQuery = (type, query, baseUrl) => compileQuery(context.store.db, registry, type, query, baseUrl);
   context.capabilities.push({
     searchInteractions: true,
     searchParams: (type) => capabilityParams(registry, type),

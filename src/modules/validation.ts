@@ -104,19 +104,21 @@ export async function registerValidation(context: ServerContext, validator: Vali
     name: 'validate',
     levels: ['type', 'instance'],
     affectsState: false,
+    // Checking a resource before writing it: for whoever may create or update the type.
+    requires: { permissions: ['c', 'u'] },
     definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
     async handle(request, ctx, target): Promise<FhirResponse> {
       const type = target.resourceType as string;
       const input = readValidateInput(request, type);
       if (input.mode === 'delete') {
         if (!target.id) throw badRequest('mode=delete needs an instance: POST [type]/[id]/$validate', 'mode');
-        const current = await ctx.store.read(type, target.id);
+        const current = await ctx.store.read(type, target.id, request.reads);
         if (!current || current.deleted) throw notFound(`${type}/${target.id} is not known`);
         return { status: 200, headers: {}, body: allOk(`${type}/${target.id} can be deleted`) };
       }
       let resource = input.resource;
       if (!resource && target.id) {
-        const current = await ctx.store.read(type, target.id);
+        const current = await ctx.store.read(type, target.id, request.reads);
         if (!current || current.deleted) throw notFound(`${type}/${target.id} is not known`);
         resource = current.resource;
       }

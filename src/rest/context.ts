@@ -1,6 +1,9 @@
 import type { CapabilityStatementRestResourceSearchParam, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
+import type { AccessControl } from '../auth/access-control';
+import type { Permission } from '../auth/scopes';
 import type { ServerConfig } from '../config';
+import type { MongoFilter } from '../search/compile/element';
 import type { FhirError } from '../fhir/outcome';
 import type { PageTokens } from '../fhir/page-token';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
@@ -69,6 +72,11 @@ export interface OperationHandler {
   affectsState: boolean;
   /** Canonical URL of its OperationDefinition, for the CapabilityStatement. */
   definition: string;
+  /**
+   * What a token's scopes must grant to invoke it: one of `permissions` on `type` (default: the type
+   * it is invoked on; at system level, on any type). What it then reads is filtered like any read.
+   */
+  requires: { permissions: Permission[]; type?: string };
   handle(
     request: FhirRequest,
     context: ServerContext,
@@ -112,6 +120,10 @@ export interface ServerContext {
     baseUrl: string,
     reader?: Reader,
   ) => Promise<CurrentDocument[]>;
+  /** A search query compiled to its filter (provided by the search module), for query-restricted scopes. */
+  compileQuery?: (type: string, query: [string, string][], baseUrl: string) => Promise<MongoFilter>;
+  /** Who is asking and what they may see (src/auth). */
+  access: AccessControl;
   pageTokens: PageTokens;
   /** True where MongoDB multi-document transactions exist (replica set, mongos). */
   supportsTransactions: boolean;

@@ -1,6 +1,11 @@
 import { FhirError, methodNotAllowed, notFound, serviceUnavailable, VersionRaceError } from '../fhir/outcome';
 import { CommitAbortedError } from '../store/journal';
-import { ReadConflictError } from '../store/read-view';
+import { NONE, ReadConflictError, type Restriction } from '../store/read-view';
+import type { AccessPolicy } from '../auth/access-policy';
+import { policyOf } from '../auth/access-control';
+import { authorizeInteraction } from '../auth/authorize';
+import { isResourceType } from '../fhir/definitions';
+import { NOTHING } from '../search/compile/element';
 import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { Interaction, ServerContext } from './context';
 import { processBundle } from './interactions/bundle';
@@ -137,6 +142,9 @@ export async function dispatch(request: FhirRequest, context: ServerContext): Pr
     ...(params.compartment ? { compartment: { type: params.compartment, id: params.id } } : {}),
   };
   try {
+    const policy = await policyOf(request, context);
+    const operation = params.op ? context.operations.find((o) => o.name === params.op) : undefined;
+    authorizeInteraction(policy, interaction, operation);
     for (const interceptor of context.interceptors) await interceptor.beforeInteraction?.(request, interaction);
     const response = await runWithRetries(request, context, () => route.handler(request, context, params), {
       readOnly: isReadOnly(route, params, context),
@@ -172,6 +180,19 @@ function isReadOnly(route: Route, params: RouteParams, context: ServerContext): 
   }
 }
 
+/** The requester's filter on every read of current documents, per collection (resource types only). */
+function readRestriction(policy: AccessPolicy): Restriction | undefined {
+  if (policy.requester.unrestricted) return undefined;
+  const cache = new Map<string, ReturnType<Restriction>>();
+  return (collection) => {
+    if (!cache.has(collection)) {
+      const filter = isResourceType(collection) ? policy.filter(collection, ['r', 's']) : undefined;
+      cache.set(collection, filter === NOTHING ? NONE : filter);
+    }
+    return cache.get(collection);
+  };
+}
+
 /** Runs of one request after reads that did not line up, or after lost version races (no If-Match). */
 const READ_ATTEMPTS = 5;
 const VERSION_RACE_ATTEMPTS = 25;
@@ -189,8 +210,9 @@ async function runWithRetries(
   handle: () => Promise<FhirResponse>,
   options: { readOnly: boolean; retriesVersionRaces: boolean },
 ): Promise<FhirResponse> {
+  const restriction = request.access ? readRestriction(request.access) : undefined;
   for (let attempt = 1; ; attempt++) {
-    const reads = context.store.readView();
+    const reads = context.store.readView(restriction);
     request.reads = reads;
     try {
       const response = await handle();

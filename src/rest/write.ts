@@ -2,7 +2,8 @@ import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { issue, outcome, preconditionFailed, unprocessable, VersionRaceError } from '../fhir/outcome';
 import type { FhirRequest } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
-import { VersionConflictError } from '../store/journal';
+import { VersionConflictError, type StagedWrite } from '../store/journal';
+import { authorizeStagedWrite, withWriteLabels } from '../auth/write-access';
 import type { PlannedWrite } from '../store/resource-store';
 import type { Interaction, ServerContext } from './context';
 
@@ -33,10 +34,17 @@ export async function commitWrites(
   writes: PlannedWrite[],
   options: { versionWasExpected: boolean },
 ): Promise<CurrentDocument[]> {
-  if (request.unitOfWork) return request.unitOfWork.stage(writes);
+  const policy = request.access;
+  const labels = policy?.requester.writeLabels;
+  const labelled = labels?.length
+    ? writes.map((w) => (w.resource ? { ...w, resource: withWriteLabels(w.resource, labels) } : w))
+    : writes;
+  // Every version is authorized as staged (compartments computed), before anything is written.
+  const authorize = (w: StagedWrite) => authorizeStagedWrite(policy, w.type, w.previous, w.next);
+  if (request.unitOfWork) return request.unitOfWork.stage(labelled, authorize);
   let docs: CurrentDocument[];
   try {
-    docs = await context.store.commit(writes);
+    docs = await context.store.commit(labelled, authorize);
   } catch (error) {
     if (error instanceof VersionConflictError) {
       const text = `${error.type}/${error.id} was changed by another request while this one was being processed`;
@@ -45,7 +53,7 @@ export async function commitWrites(
     }
     throw error;
   }
-  const committed = docs.map((doc, i) => ({ type: writes[i].type, doc }));
+  const committed = docs.map((doc, i) => ({ type: labelled[i].type, doc }));
   for (const interceptor of context.interceptors) await interceptor.afterCommit?.(committed);
   return docs;
 }

@@ -11,7 +11,7 @@
 export { SearchParameterRegistry, type SearchParam, type ParamStatus } from './registry';
 export { extractSearchIndex, extractParam } from './extract';
 export { searchIndexes, indexedTypes } from './indexes';
-export { search, compileSearch, matchDocuments, type SearchRequest, type SearchOptions } from './search';
+export { search, compileSearch, compileQuery, matchDocuments, type SearchRequest, type SearchOptions } from './search';
 export { explainSearch, plannedIndex, type ExplainedSearch } from './explain';
 export { reindex, type ReindexProgress } from './reindex';
 export { compileFilter, type CompileContext } from './compile/query';

@@ -37,6 +37,8 @@ export interface SearchRequest {
   lenient?: boolean;
   /** Compartment search (`GET Patient/123/MedicationRequest`): only members of this compartment. */
   compartment?: { type: string; id: string };
+  /** Who searches (requesterHash): page tokens are bound to it, so one requester's cursor fails for another. */
+  requester?: string;
 }
 
 export interface SearchOptions {
@@ -248,7 +250,15 @@ export async function compileSearch(
     if (at >= 0) applied[at] = ['_count', String(count)];
   }
   const queryHash = createHash('sha256')
-    .update(JSON.stringify([request.resourceType ?? '', request.compartment ?? null, types, applied]))
+    .update(
+      JSON.stringify([
+        request.resourceType ?? '',
+        request.compartment ?? null,
+        types,
+        applied,
+        request.requester ?? '',
+      ]),
+    )
     .digest('base64url')
     .slice(0, 16);
   const tokens = pageTokens(options.pageSecret);
@@ -364,4 +374,31 @@ export async function matchDocuments(
   };
   const filter = await compileFilter(ctx, type, parsed.params);
   return reader.find<CurrentDocument>(type, asFilter(filter), { limit, sort: { _id: 1 } });
+}
+
+/**
+ * A search query compiled to the filter a search of `type` would run (strict, as conditional
+ * matches are): what a query-restricted SMART scope (`patient/Observation.rs?category=laboratory`)
+ * adds to every read of the type.
+ */
+export async function compileQuery(
+  db: Db,
+  registry: SearchParameterRegistry,
+  type: string,
+  params: Iterable<[string, string]>,
+  baseUrl: string,
+): Promise<MongoFilter> {
+  const parsed = parseSearch(params);
+  if (parsed.ignored.length) throw badRequest(parsed.ignored[0].reason, parsed.ignored[0].name);
+  const ctx: CompileContext = {
+    db,
+    reader: directReader(db),
+    registry,
+    baseUrl,
+    now: new Date(),
+    lenient: false,
+    ignored: [],
+    elemMatch: (await engineFeatures(db)).elemMatch,
+  };
+  return compileFilter(ctx, type, parsed.params);
 }

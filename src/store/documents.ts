@@ -63,6 +63,8 @@ export interface HistoryDocument {
   deleted?: boolean;
   /** Absent for a deletion. */
   resource?: Resource;
+  /** The version's Patient compartments (a deletion's: those of the version it deletes), for access filters. */
+  compartments?: string[];
   /**
    * The commit that wrote this version: the version is visible only once that commit's decision says
    * committed (versions written before the commit protocol have none and are always visible).

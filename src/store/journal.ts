@@ -230,6 +230,8 @@ export class Journal {
         method: w.method,
         tx,
       };
+      // Which patients' compartments the version is in: history reads are filtered by access as searches are.
+      if (w.next.compartments) version.compartments = w.next.compartments;
       if (w.next.deleted) version.deleted = true;
       else version.resource = w.next.resource;
       return version;

@@ -37,6 +37,12 @@ export class ReadConflictError extends Error {
   }
 }
 
+/** A restriction's answer for a collection the requester may not read at all. */
+export const NONE = Symbol('no documents');
+
+/** The access filter of a collection: undefined when every document may be read, NONE when none may. */
+export type Restriction = (collection: string) => Document | typeof NONE | undefined;
+
 /** How often one read is re-run after waiting for commits that landed under it. */
 const MAX_ROUNDS = 6;
 
@@ -63,19 +69,25 @@ export class ReadView implements Reader {
     readonly db: Db,
     private readonly journal: Journal,
     private readonly skewMs: number,
+    /** The requester's access filter per collection, ANDed to every read (src/auth/access-policy.ts). */
+    private readonly restriction?: Restriction,
   ) {
     this.from = new Date(Date.now() - skewMs);
   }
 
   async find<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T[]> {
+    const restricted = this.restrict(collection, filter);
+    if (restricted === NONE) return [];
     return this.consistent(
       collection,
-      () => this.db.collection<T>(collection).find(filter, options).toArray() as Promise<T[]>,
+      () => this.db.collection<T>(collection).find(restricted, options).toArray() as Promise<T[]>,
     );
   }
 
   async findOne<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T | null> {
-    const run = () => this.db.collection<T>(collection).findOne(filter, options) as Promise<T | null>;
+    const restricted = this.restrict(collection, filter);
+    if (restricted === NONE) return null;
+    const run = () => this.db.collection<T>(collection).findOne(restricted, options) as Promise<T | null>;
     const id = (filter as { _id?: unknown })._id;
     if (typeof id !== 'string') return this.consistent(collection, run);
     return this.consistent(collection, run, async (doc, candidates) => {
@@ -89,11 +101,22 @@ export class ReadView implements Reader {
   }
 
   async count<T extends Document>(collection: string, filter: Filter<T>): Promise<number> {
-    return this.consistent(collection, () => this.db.collection<T>(collection).countDocuments(filter));
+    const restricted = this.restrict(collection, filter);
+    if (restricted === NONE) return 0;
+    return this.consistent(collection, () => this.db.collection<T>(collection).countDocuments(restricted));
   }
 
   async estimatedCount(collection: string): Promise<number> {
+    // The collection's size would count what the requester may not see: a restricted view counts.
+    if (this.restriction?.(collection) !== undefined) return this.count(collection, { deleted: { $ne: true } });
     return this.db.collection(collection).estimatedDocumentCount();
+  }
+
+  private restrict<T extends Document>(collection: string, filter: Filter<T>): Filter<T> | typeof NONE {
+    const restriction = this.restriction?.(collection);
+    if (restriction === undefined) return filter;
+    if (restriction === NONE) return NONE;
+    return { $and: [filter, restriction] } as Filter<T>;
   }
 
   private async consistent<R>(

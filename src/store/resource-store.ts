@@ -14,7 +14,7 @@ import {
 } from './documents';
 import { Journal, StagedWrite } from './journal';
 import { ProcessRegistry } from './processes';
-import { directReader, ReadView, type Reader } from './read-view';
+import { directReader, ReadView, type Reader, type Restriction } from './read-view';
 
 /** Refuses before anything is written a version the engine could not store (16 MiB per document). */
 function checkDocumentSize(write: StagedWrite): void {
@@ -52,6 +52,8 @@ export interface HistoryQuery {
   count: number;
   /** Resume after this (ts, _id) position, newest first. */
   after?: { ts: Date; key: string };
+  /** The requester's access filter on versions (src/auth/access-policy.ts), ANDed to the query. */
+  restriction?: Filter<HistoryDocument>;
 }
 
 /** The indexes of every resource collection, besides `_id` and those modules add (search's own). */
@@ -145,8 +147,8 @@ export class ResourceStore {
   }
 
   /** The reads of one request, aligned on commit boundaries (src/store/read-view.ts). */
-  readView(): ReadView {
-    return new ReadView(this.db, this.journal, this.clockSkewMs);
+  readView(restriction?: Restriction): ReadView {
+    return new ReadView(this.db, this.journal, this.clockSkewMs, restriction);
   }
 
   /** Reads straight from the database, for start-up and background work. */
@@ -198,10 +200,16 @@ export class ResourceStore {
   }
 
   /** A version, once the commit that wrote it is decided committed. */
-  async vread(type: string, id: string, version: number): Promise<HistoryDocument | null> {
+  async vread(
+    type: string,
+    id: string,
+    version: number,
+    restriction?: Filter<HistoryDocument>,
+  ): Promise<HistoryDocument | null> {
+    const byId: Filter<HistoryDocument> = { _id: historyId(type, id, version) };
     const doc = await this.db
       .collection<HistoryDocument>(HISTORY_COLLECTION)
-      .findOne({ _id: historyId(type, id, version) });
+      .findOne(restriction ? { $and: [byId, restriction] } : byId);
     if (!doc) return null;
     return (await this.visibleVersions([doc]))[0] ?? null;
   }
@@ -294,10 +302,11 @@ export class ResourceStore {
   }
 
   /** Commits staged writes all-or-nothing; throws VersionConflictError when one lost a race. */
-  async commitStaged(staged: StagedWrite[]): Promise<CurrentDocument[]> {
+  async commitStaged(staged: StagedWrite[], check?: (write: StagedWrite) => void): Promise<CurrentDocument[]> {
     // A re-sent transaction whose entries all matched or changed nothing has nothing to commit.
     if (!staged.length) return [];
     try {
+      if (check) for (const write of staged) check(write);
       for (const write of staged) checkDocumentSize(write);
       for (const write of staged) await this.ensureTypeIndexes(write.type);
       await this.start();
@@ -324,8 +333,8 @@ export class ResourceStore {
   }
 
   /** Stages and commits in one step: the path of every single-resource interaction. */
-  async commit(writes: PlannedWrite[]): Promise<CurrentDocument[]> {
-    return this.commitStaged(this.stage(writes));
+  async commit(writes: PlannedWrite[], check?: (write: StagedWrite) => void): Promise<CurrentDocument[]> {
+    return this.commitStaged(this.stage(writes), check);
   }
 
   async history(query: HistoryQuery): Promise<HistoryDocument[]> {
@@ -342,7 +351,7 @@ export class ResourceStore {
     // Newest first, in batches whose versions of undecided or aborted commits are dropped.
     const cursor = this.db
       .collection<HistoryDocument>(HISTORY_COLLECTION)
-      .find(filter)
+      .find(query.restriction ? { $and: [filter, query.restriction] } : filter)
       .sort({ ts: -1, _id: -1 })
       .batchSize(Math.min(query.count + 10, 1000));
     const result: HistoryDocument[] = [];

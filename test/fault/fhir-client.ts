@@ -1,6 +1,7 @@
 // A small FHIR HTTP client over node:http for the fault tests: every request has a timeout, and a dead
 // server is an answer (status 0) rather than an exception, because the tests kill servers on purpose.
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { adminAuthorization } from '../support/tokens';
 import { Agent, request as httpRequest } from 'node:http';
 
 export interface FhirAnswer {
@@ -32,13 +33,17 @@ export function closeConnections(): void {
   agent.destroy();
 }
 
-export function fhir(
+export async function fhir(
   base: string,
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   options: RequestOptions = {},
 ): Promise<FhirAnswer> {
-  const headers: Record<string, string> = { Accept: FHIR_JSON, ...options.headers };
+  const headers: Record<string, string> = {
+    Accept: FHIR_JSON,
+    Authorization: await adminAuthorization(),
+    ...options.headers,
+  };
   let payload: Buffer | undefined;
   if (options.body !== undefined) {
     headers['Content-Type'] = FHIR_JSON;

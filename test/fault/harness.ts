@@ -4,6 +4,7 @@
 // 127.0.0.1, every wait is bounded, and a watchdog process kills whatever the harness started if the
 // test runner itself dies.
 import { ChildProcess, spawn } from 'node:child_process';
+import { TEST_SECRET } from '../support/tokens';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -384,6 +385,7 @@ export class ServerProcess {
       LOG_LEVEL: 'warn',
       SERVER_ID: this.options.serverId,
       PAGE_TOKEN_SECRET,
+      AUTH_HS256_SECRET: TEST_SECRET,
       ...this.options.env,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'server.ts')], {

@@ -20,6 +20,7 @@ import { exampleResources, loadExamplesIfEmpty } from '../../src/examples';
 import { createApp } from '../../src/http/app';
 import { MEDICATION_REVIEW_DEFINITION } from '../../src/modules/medication-review';
 import { expectOutcome, FHIR_JSON, startTestServer, TestServer } from '../support/server';
+import { withAdminToken } from '../support/tokens';
 
 const SCENARIOS = path.join(__dirname, '../fixtures/checks/scenarios');
 const NAMES = ['late-refill', 'low-pdc', 'missed-follow-up', 'on-track', 'opioid-benzodiazepine'];
@@ -316,7 +317,7 @@ describe('checks and classes added at runtime', () => {
     const config = { ...server.running.context.config };
     const running = await createServerContext(config, process.env.MONGODB_URI as string, pino({ level: 'silent' }));
     try {
-      const response = await request(createApp(running.context))
+      const response = await request(withAdminToken(createApp(running.context)))
         .get('/fhir/Patient/missed-follow-up/$medication-review')
         .query({ ...MISSED, date: '2026-09-20' });
       expect(findingsOf(response.body as Parameters).map((f) => f.code?.coding?.[0]?.code)).toContain(

@@ -44,6 +44,7 @@ describe('metadata and health', () => {
       name: 'ping',
       levels: ['system'],
       affectsState: false,
+      requires: { permissions: ['r'] },
       definition: 'http://meds-fhir.test/OperationDefinition/ping',
       handle: async () => ({ status: 200, headers: {}, body: { resourceType: 'Parameters' } }),
     });

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { createServerContext, type RunningContext } from '../../src/app-context';
 import { loadConfig, type ServerConfig } from '../../src/config';
 import { createApp } from '../../src/http/app';
+import { TEST_AUTH, withAdminToken } from '../support/tokens';
 import { databaseNameFor } from '../support/server';
 
 export interface ClusterMember {
@@ -29,6 +30,7 @@ export async function startCluster(testFile: string, size = 2, overrides: Partia
     publicBaseUrl: 'http://meds-fhir.test/fhir',
     // Short, so that a process "killed" by a test is taken for dead quickly.
     journalLeaseMs: 2000,
+    auth: TEST_AUTH,
     ...overrides,
   };
   const client = await MongoClient.connect(uri);
@@ -39,7 +41,7 @@ export async function startCluster(testFile: string, size = 2, overrides: Partia
     const config = { ...base, serverId: `test-server-${i}` };
     const running = await createServerContext(config, uri, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
     // createServerContext starts the definitions feed and reads the shared page-token key itself.
-    members.push({ app: createApp(running.context), running });
+    members.push({ app: withAdminToken(createApp(running.context)), running });
   }
   return {
     members,

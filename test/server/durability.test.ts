@@ -8,15 +8,21 @@ import { createServerContext } from '../../src/app-context';
 import { loadConfig } from '../../src/config';
 import { startEmbeddedEngine } from '../../src/db/embedded-engine';
 import { createApp } from '../../src/http/app';
+import { TEST_AUTH, withAdminToken } from '../support/tokens';
 import { FHIR_JSON } from '../support/server';
 
 /** Starts the embedded engine and the app on a data directory, as `npm start` does. */
 async function boot(dataDir: string) {
   const engine = await startEmbeddedEngine({ dataDir });
-  const config = { ...loadConfig({}), databaseName: 'durability', publicBaseUrl: 'http://meds-fhir.test/fhir' };
+  const config = {
+    ...loadConfig({}),
+    databaseName: 'durability',
+    publicBaseUrl: 'http://meds-fhir.test/fhir',
+    auth: TEST_AUTH,
+  };
   const running = await createServerContext(config, engine.uri, pino({ level: 'silent' }));
   return {
-    app: createApp(running.context),
+    app: withAdminToken(createApp(running.context)),
     stop: async () => {
       await running.close();
       await engine.stop();

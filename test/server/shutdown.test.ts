@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { adminAuthorization, TEST_SECRET } from '../support/tokens';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { freePort } from '../../src/db/embedded-engine';
@@ -31,6 +32,7 @@ describe('the server process', () => {
         HOST: '127.0.0.1',
         MONGODB_DATABASE: databaseNameFor(__filename),
         LOG_LEVEL: 'info',
+        AUTH_HS256_SECRET: TEST_SECRET,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -38,11 +40,12 @@ describe('the server process', () => {
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     await waitForReady(base);
 
+    const authorization = await adminAuthorization();
     const body = JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'in flight' } });
     const inFlight = Array.from({ length: 10 }, () =>
       fetch(`${base}/fhir/Observation`, {
         method: 'POST',
-        headers: { 'content-type': 'application/fhir+json' },
+        headers: { 'content-type': 'application/fhir+json', authorization },
         body,
       }).then(
         (r) => r.status,

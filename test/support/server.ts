@@ -6,9 +6,13 @@ import request from 'supertest';
 import { createServerContext, RunningContext } from '../../src/app-context';
 import { loadConfig, ServerConfig } from '../../src/config';
 import { createApp } from '../../src/http/app';
+import { TEST_AUTH, withAdminToken } from './tokens';
 
 export interface TestServer {
+  /** The app as an administrator reaches it: requests without an Authorization header get ADMIN_CLAIMS' token. */
   app: Express;
+  /** The app exactly as a client reaches it (no token added). */
+  rawApp: Express;
   running: RunningContext;
   close(): Promise<void>;
 }
@@ -28,6 +32,7 @@ export async function startTestServer(testFile: string, overrides: Partial<Serve
     ...loadConfig({}),
     databaseName: databaseNameFor(testFile),
     publicBaseUrl: 'http://meds-fhir.test/fhir',
+    auth: TEST_AUTH,
     ...overrides,
   };
   // Cleared before the server starts, since start-up itself stores things (the shipped profiles).
@@ -35,9 +40,10 @@ export async function startTestServer(testFile: string, overrides: Partial<Serve
   await client.db(config.databaseName).dropDatabase();
   await client.close();
   const running = await createServerContext(config, uri, pino({ level: 'silent' }));
-  const app = createApp(running.context);
+  const rawApp = createApp(running.context);
   return {
-    app,
+    app: withAdminToken(rawApp),
+    rawApp,
     running,
     close: async () => {
       await running.connection.db.dropDatabase();

@@ -86,6 +86,9 @@ function entryRequest(parent: FhirRequest, entry: BundleEntry, index: number): F
     body,
     baseUrl: parent.baseUrl,
     requestId: `${parent.requestId}#${index}`,
+    // One decision for the whole Bundle; each entry is authorized on its own against it.
+    requester: parent.requester,
+    access: parent.access,
   };
 }
 
@@ -192,8 +195,9 @@ class TransactionWork implements UnitOfWork {
 
   constructor(private readonly context: ServerContext) {}
 
-  stage(writes: Parameters<UnitOfWork['stage']>[0]): CurrentDocument[] {
+  stage(writes: Parameters<UnitOfWork['stage']>[0], check?: Parameters<UnitOfWork['stage']>[1]): CurrentDocument[] {
     const staged = this.context.store.stage(writes, this.ts);
+    if (check) for (const write of staged) check(write);
     for (const write of staged) {
       const key = `${write.type}/${write.id}`;
       if (this.touched.has(key)) {

@@ -9,6 +9,7 @@ import { resourceTypes } from '../../fhir/definitions';
 import type { FhirRequest, FhirResponse } from '../../fhir/request';
 import type { ServerContext } from '../context';
 import { routes } from '../router';
+import { restSecurity } from '../../auth/smart-configuration';
 
 type TypeInteraction = NonNullable<CapabilityStatementRestResource['interaction']>[number]['code'];
 
@@ -90,6 +91,7 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
     rest: [
       {
         mode: 'server',
+        security: restSecurity(context.config, request.baseUrl),
         resource,
         interaction: systemInteractions,
         operation: context.operations

@@ -2,6 +2,9 @@ import type { Resource } from '@medplum/fhirtypes';
 import { allOk, badRequest, gone, issue, notFound, outcome, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest, FhirResponse } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
+import type { AccessPolicy } from '../../auth/access-policy';
+import { NOTHING } from '../../search/compile/element';
+import { requireVisibleForWrite, visibleOrAbsent } from '../../auth/write-access';
 import type { Reader } from '../../store/read-view';
 import { newId } from '../../store/resource-store';
 import type { ServerContext } from '../context';
@@ -17,9 +20,11 @@ export async function readCurrent(
   type: string,
   id: string,
   reader?: Reader,
+  access?: AccessPolicy,
 ): Promise<CurrentDocument> {
   const doc = await context.store.read(type, id, reader);
-  if (!doc) throw notFound(`${type}/${id} is not known`);
+  // A write reads unfiltered (it must see the true current version); what the requester may not see is absent.
+  if (!doc || (access && !access.sees(type, doc))) throw notFound(`${type}/${id} is not known`);
   if (doc.deleted) throw gone(`${type}/${id} was deleted (version ${doc.v})`);
   return doc;
 }
@@ -61,7 +66,8 @@ export async function vread(
   requireValidId(id, type);
   const version = /^[1-9]\d{0,15}$/.test(versionText) ? Number(versionText) : undefined;
   if (version === undefined) throw notFound(`${type}/${id} has no version "${versionText}"`);
-  const doc = await context.store.vread(type, id, version);
+  const restriction = request.access?.filter(type, ['r', 's'], 'history');
+  const doc = restriction === NOTHING ? null : await context.store.vread(type, id, version, restriction);
   if (!doc) {
     const current = await context.store.read(type, id, request.reads);
     throw notFound(current ? `${type}/${id} has no version ${version}` : `${type}/${id} is not known`);
@@ -114,6 +120,7 @@ export async function update(
     throw badRequest(`The resource id "${resource.id}" does not match the id in the URL, "${id}"`, `${type}.id`);
   }
   const previous = await context.store.read(type, id);
+  requireVisibleForWrite(request.access, type, id, previous);
   const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
   if (expected !== undefined && (!previous || previous.deleted || previous.v !== expected)) {
     throw preconditionFailed(
@@ -145,7 +152,8 @@ export async function remove(
   id: string,
 ): Promise<FhirResponse> {
   requireValidId(id, type);
-  const previous = await context.store.read(type, id);
+  // A resource the requester may not see is answered as one that does not exist, and left alone.
+  const previous = visibleOrAbsent(request.access, type, await context.store.read(type, id));
   const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
   if (expected !== undefined && (!previous || previous.deleted || previous.v !== expected)) {
     throw preconditionFailed(

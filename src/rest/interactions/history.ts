@@ -8,12 +8,17 @@ import type { HistoryQuery } from '../../store/resource-store';
 import type { ServerContext } from '../context';
 import { etag, httpDate } from '../headers';
 import { requireValidId } from '../resource-body';
+import { resourceTypes } from '../../fhir/definitions';
+import { NOTHING } from '../../search/compile/element';
+import { requesterHash } from '../../auth/requester';
 
 const HISTORY_PARAMETERS = new Set(['_count', '_since', '_at', '_page', '_format', '_pretty']);
 
 interface HistoryPosition {
   t: number;
   k: string;
+  /** Whom the token was issued to (requesterHash). */
+  r?: string;
 }
 
 function parseCount(request: FhirRequest, context: ServerContext): number {
@@ -65,6 +70,11 @@ export async function history(
   const at = parseInstant(request, '_at');
   const pageToken = queryValue(request, '_page');
   const position = pageToken ? context.pageTokens.decode<HistoryPosition>(pageToken, '_page') : undefined;
+  // A page token is honoured only for the requester it was made for (the same scopes and identity).
+  const owner = request.requester ? requesterHash(request.requester) : '';
+  if (position && (position.r ?? '') !== owner) {
+    throw badRequest('This _page token was issued to another requester', '_page');
+  }
   const query: HistoryQuery = {
     ...target,
     since: since?.start,
@@ -73,10 +83,12 @@ export async function history(
     count: count + 1,
     after: position ? { ts: new Date(position.t), key: position.k } : undefined,
   };
+  const restriction = request.access?.historyFilter(target.type, resourceTypes());
+  if (restriction !== undefined) query.restriction = restriction;
   if (target.type && target.id && !(await context.store.read(target.type, target.id, request.reads))) {
     throw notFound(`${target.type}/${target.id} is not known`);
   }
-  const docs = count === 0 ? [] : await context.store.history(query);
+  const docs = count === 0 || restriction === NOTHING ? [] : await context.store.history(query);
   const page = docs.slice(0, count);
   const path = [target.type, target.id, '_history'].filter(Boolean).join('/');
   const applied = request.query.filter(([name]) => name !== '_page' && name !== '_format' && name !== '_pretty');
@@ -89,7 +101,7 @@ export async function history(
     const last = page[page.length - 1];
     links.push({
       relation: 'next',
-      url: link([['_page', context.pageTokens.encode({ t: last.ts.getTime(), k: last._id })]]),
+      url: link([['_page', context.pageTokens.encode({ t: last.ts.getTime(), k: last._id, r: owner })]]),
     });
   }
   const bundle: Bundle = {

@@ -51,7 +51,7 @@ export async function patch(
 ): Promise<FhirResponse> {
   requireValidId(id, type);
   const apply = patcherFor(request, type);
-  const previous = await readCurrent(context, type, id);
+  const previous = await readCurrent(context, type, id, undefined, request.access);
   const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
   if (expected !== undefined && previous.v !== expected) {
     throw preconditionFailed(
