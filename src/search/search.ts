@@ -1,6 +1,7 @@
 import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { Db } from 'mongodb';
 import { createHash } from 'node:crypto';
+import { bundleConfidentiality } from '../auth/labels';
 import { isResourceType } from '../fhir/definitions';
 import { badRequest, issue, outcome } from '../fhir/outcome';
 import { PageTokens } from '../fhir/page-token';
@@ -339,6 +340,9 @@ export async function search(
   if (ignored.length) entries.push({ resource: ignoredOutcome(ignored) as Resource, search: { mode: 'outcome' } });
 
   const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset' };
+  // SECURITY.md: a Bundle that holds a sensitive resource carries the highest confidentiality of its entries.
+  const confidentiality = bundleConfidentiality(entries.map((e) => e.resource));
+  if (confidentiality) bundle.meta = { security: [confidentiality] };
   if (total !== undefined) bundle.total = total;
   bundle.link = links;
   if (entries.length) bundle.entry = entries;

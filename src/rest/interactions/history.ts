@@ -10,6 +10,7 @@ import { etag, httpDate } from '../headers';
 import { requireValidId } from '../resource-body';
 import { resourceTypes } from '../../fhir/definitions';
 import { NOTHING } from '../../search/compile/element';
+import { bundleConfidentiality } from '../../auth/labels';
 import { requesterHash } from '../../auth/requester';
 
 const HISTORY_PARAMETERS = new Set(['_count', '_since', '_at', '_page', '_format', '_pretty']);
@@ -104,8 +105,10 @@ export async function history(
       url: link([['_page', context.pageTokens.encode({ t: last.ts.getTime(), k: last._id, r: owner })]]),
     });
   }
+  const confidentiality = bundleConfidentiality(page.map((doc) => doc.resource));
   const bundle: Bundle = {
     resourceType: 'Bundle',
+    ...(confidentiality ? { meta: { security: [confidentiality] } } : {}),
     type: 'history',
     link: links,
     entry: page.map((doc) => entryFor(request, doc)),
