@@ -8,10 +8,9 @@ import {
   type JWK,
 } from 'jose';
 import type { Db } from 'mongodb';
+import { SETTINGS_COLLECTION } from '../../fhir/page-token';
 import { withEngineRetry } from '../../store/engine-errors';
 
-/** Server-wide settings shared by every process on the database (the page token secret lives there too). */
-const SETTINGS_COLLECTION = '_settings';
 const SIGNING_KEY_ID = 'auth-signing-key';
 
 export const ACCESS_TOKEN_ALGORITHM = 'ES256';
