@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { configuredVerifiers, createAccessControl } from './auth/access-control';
+import { createAccessControl } from './auth/access-control';
 import type { ServerConfig } from './config';
 import { connectDatabase, DatabaseConnection } from './db/connection';
 import { compartmentsOf } from './fhir/compartments';
@@ -95,11 +95,12 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   );
   sweep.unref();
 
+  const access = await createAccessControl(config, () => context, connection.db);
   const context: ServerContext = {
     config,
     store,
     logger,
-    access: createAccessControl(config, () => context, configuredVerifiers(config)),
+    access,
     interceptors: [],
     operations: [],
     capabilities: [],

@@ -133,6 +133,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
 
 /** Settings that are each fine alone but unsafe together; refused at start-up, before anything listens. */
 export function checkDeployment(config: ServerConfig): void {
+  if (config.auth.clientsFile && !config.publicBaseUrl) {
+    throw new Error(
+      'AUTH_CLIENTS_FILE needs PUBLIC_BASE_URL: client assertions are checked against the token endpoint URL',
+    );
+  }
   if (!config.production) return;
   if (!config.publicBaseUrl) {
     throw new Error('NODE_ENV=production needs PUBLIC_BASE_URL: links must never come from the Host header');

@@ -1,4 +1,14 @@
+import type { Router } from 'express';
+import type { Db } from 'mongodb';
 import type { ServerConfig } from '../config';
+import {
+  backendServicesRouter,
+  createReplayStore,
+  loadClientRegistry,
+  loadOrCreateSigningKey,
+  ownTokenVerifier,
+} from './backend-services';
+import { jwksVerifier } from './jwks-verifier';
 import type { FhirRequest } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
 import { AccessPolicy, type AccessLookups } from './access-policy';
@@ -13,6 +23,8 @@ export interface AccessControl {
   authenticator: Authenticator;
   /** The decision for one request (its Bundle entries share it). */
   policyFor(requester: Requester): Promise<AccessPolicy>;
+  /** SMART Backend Services' POST /auth/token, when clients are registered (AUTH_CLIENTS_FILE). */
+  tokenEndpoint?: Router;
 }
 
 /** Verifiers of the configured mode (AUTH_JWKS_URI's and the token endpoint's are added by their modules). */
@@ -27,7 +39,9 @@ export function configuredVerifiers(config: ServerConfig): TokenVerifier[] {
     case 'development':
       return [hs256Verifier(loadOrCreateDevSecret(config.dataDir), options)];
     case 'jwks':
-      return [];
+      return [
+        jwksVerifier({ jwksUri: auth.jwksUri as string, issuer: auth.issuer as string, audience: auth.audience }),
+      ];
   }
 }
 
@@ -56,17 +70,52 @@ function baseUrlOf(context: ServerContext): string {
   return context.config.publicBaseUrl ?? 'http://localhost/fhir';
 }
 
-export function createAccessControl(
+/**
+ * The server's own token endpoint (SMART Backend Services) and the verifier of what it issues: tokens
+ * signed with a key kept in the database, so every server process accepts every other's.
+ */
+async function backendServices(config: ServerConfig, db: Db) {
+  const file = config.auth.clientsFile;
+  if (!file) return undefined;
+  // checkDeployment and loadConfig's callers make sure of it; the endpoint's aud cannot come from Host.
+  if (!config.publicBaseUrl) throw new Error('AUTH_CLIENTS_FILE needs PUBLIC_BASE_URL (the token endpoint checks aud)');
+  const registry = await loadClientRegistry(file);
+  const key = await loadOrCreateSigningKey(db);
+  const issuer = `${new URL(config.publicBaseUrl).origin}/auth`;
+  const router = backendServicesRouter({
+    registry,
+    issuer,
+    tokenEndpointUrl: `${issuer}/token`,
+    audience: config.publicBaseUrl,
+    signer: key,
+    replayStore: await createReplayStore(db),
+    accessTokenTtlSeconds: config.auth.accessTokenSeconds,
+  });
+  return { registry, router, verifier: ownTokenVerifier({ key, issuer, audience: config.publicBaseUrl }) };
+}
+
+export async function createAccessControl(
   config: ServerConfig,
   contextOf: () => ServerContext,
-  verifiers: TokenVerifier[],
-): AccessControl {
+  db: Db,
+): Promise<AccessControl> {
+  const verifiers = configuredVerifiers(config);
+  const own = await backendServices(config, db);
+  // The server's own tokens first: they are told apart without a key fetch from an identity provider.
+  if (own) verifiers.unshift(own.verifier);
   const off = config.auth.mode === 'off';
-  const authenticator = new Authenticator(off ? 'off' : anyOfVerifiers(verifiers));
+  const authenticator = new Authenticator(off ? 'off' : anyOfVerifiers(verifiers), (requester) => {
+    const labels = own && requester.clientId ? own.registry.writeLabels(requester.clientId) : [];
+    if (!labels.length) return requester;
+    // A client that labels everything it writes (a Part 2 program's EHR) reads back what it wrote.
+    const clearance = new Set([...requester.clearance, ...labels.flatMap((l) => (l.code ? [l.code] : []))]);
+    return { ...requester, writeLabels: labels, clearance };
+  });
   const lookups = lookupsOf(contextOf);
   return {
     authenticator,
     policyFor: (requester) => AccessPolicy.build(requester, lookups),
+    ...(own ? { tokenEndpoint: own.router } : {}),
   };
 }
 

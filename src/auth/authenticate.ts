@@ -19,7 +19,11 @@ const BEARER = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /** Turns an Authorization header into the requester, or throws an AuthenticationError. */
 export class Authenticator {
-  constructor(private readonly verifier: TokenVerifier | 'off') {}
+  constructor(
+    private readonly verifier: TokenVerifier | 'off',
+    /** Adds what the server knows of a requester beyond its token (a registered client's write labels). */
+    private readonly enrich: (requester: Requester) => Requester = (r) => r,
+  ) {}
 
   get enabled(): boolean {
     return this.verifier !== 'off';
@@ -38,7 +42,7 @@ export class Authenticator {
       throw invalidToken('The Authorization header is not "Bearer" followed by a token');
     }
     try {
-      return requesterFromClaims(await this.verifier.verify(token));
+      return this.enrich(requesterFromClaims(await this.verifier.verify(token)));
     } catch (error) {
       if (error instanceof InvalidTokenError) throw invalidToken(`The bearer token was refused: ${error.message}`);
       throw error;

@@ -132,6 +132,9 @@ export function createApp(context: ServerContext): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
   });
 
+  // SMART Backend Services' token endpoint: form bodies of its own, outside the FHIR body parser.
+  if (context.access.tokenEndpoint) app.use('/auth', context.access.tokenEndpoint);
+
   app.get('/fhir/.well-known/smart-configuration', (req, res) => {
     res.json(smartConfiguration(context.config, baseUrlOf(req, context)));
   });
