@@ -30,7 +30,14 @@ function medicationRequest(i) {
   };
 }
 
+/** The bearer token every request carries (set by scripts/bench.mjs), if the server checks tokens. */
+let authorization;
+export function useAuthorization(value) {
+  authorization = value;
+}
+
 function run(options) {
+  if (authorization) options = { ...options, headers: { ...options.headers, authorization } };
   return new Promise((resolve, reject) => {
     autocannon({ connections, duration: seconds, ...options }, (error, result) =>
       error ? reject(error) : resolve(result),

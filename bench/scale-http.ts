@@ -19,6 +19,13 @@ export interface Client {
   agent: Agent;
 }
 
+let authorization: string | undefined;
+
+/** The `Authorization` header every request of the benchmark carries (a bearer token), if any. */
+export function useAuthorization(value: string | undefined): void {
+  authorization = value;
+}
+
 /** A pool of exactly `connections` keep-alive sockets to the FHIR base, which must be on 127.0.0.1. */
 export function client(base: string, connections: number): Client {
   const url = new URL(base.replace(/\/$/, '') + '/');
@@ -47,6 +54,7 @@ export function send(
         agent: c.agent,
         headers: {
           accept: 'application/fhir+json',
+          ...(authorization ? { authorization } : {}),
           ...(payload ? { 'content-type': 'application/fhir+json', 'content-length': payload.length } : {}),
           ...options.headers,
         },

@@ -71,7 +71,7 @@ function checkCompiled(root: string): void {
  * measurement starts from an empty database and the engine's caches are cold, as after an install.
  * Logs go to a file beside the data, to be read back at the end.
  */
-export async function spawnServer(root: string, logLevel: string): Promise<SpawnedServer> {
+export async function spawnServer(root: string, logLevel: string, auth: { secret?: string }): Promise<SpawnedServer> {
   checkCompiled(root);
   const dataDir = join(root, '.benchdata', `scale-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dataDir, { recursive: true });
@@ -87,6 +87,8 @@ export async function spawnServer(root: string, logLevel: string): Promise<Spawn
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
       LOG_LEVEL: logLevel,
+      // Authorization on (a secret of this run's, for the benchmark's own token) or off, to compare the two.
+      ...(auth.secret ? { AUTH_HS256_SECRET: auth.secret, AUTH: 'on' } : { AUTH: 'off' }),
       // Node flags for the server alone (e.g. a heap limit), not for this client.
       NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
     },

@@ -6,7 +6,7 @@
  * figures beside the issue's targets; exits 0 whatever they are (a benchmark, not a test).
  *
  *   npx tsx bench/scale.ts --spawn [--resources 100000] [--clients 4] [--mix-seconds 60]
- *       [--connections 10] [--create-seconds 20] [--seed 1] [--log-level info]
+ *       [--connections 10] [--create-seconds 20] [--seed 1] [--log-level info] [--auth on|off]
  *   npx tsx bench/scale.ts --base http://127.0.0.1:8181/fhir [--server-pid N] [--engine-pid M] ...
  *
  * --spawn starts this tree's `node dist/server.js` (compile it first: `npx tsc -p tsconfig.build.json`;
@@ -30,7 +30,19 @@ import {
   REVIEW_DATE,
   UDS_CODES,
 } from './scale-cohort';
-import { client, forSeconds, ms, printTable, send, summarize, type Answer, type Client } from './scale-http';
+import { SignJWT } from 'jose';
+import { randomBytes } from 'node:crypto';
+import {
+  client,
+  forSeconds,
+  ms,
+  printTable,
+  send,
+  summarize,
+  useAuthorization,
+  type Answer,
+  type Client,
+} from './scale-http';
 import {
   childPid,
   cpuSeconds,
@@ -56,6 +68,8 @@ interface Options {
   createSeconds: number;
   seed: number;
   logLevel: string;
+  /** Authorization on for the spawned server (--auth off: AUTH=off). */
+  auth: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -82,10 +96,25 @@ function parseOptions(args: string[]): Options {
     createSeconds: num('create-seconds', 20) as number,
     seed: num('seed', 1) as number,
     logLevel: value('log-level') ?? 'info',
+    auth: authOption(value('auth'), args.includes('--spawn')),
   };
   if (options.spawn === (options.base !== undefined)) throw new Error('give either --spawn or --base URL');
   if (options.resources < 2 * ENTRIES_PER_BUNDLE) throw new Error('--resources must be at least 200');
   return options;
+}
+
+/** --auth on (default with --spawn) or off: AUTH=off for the spawned server, to measure what access control costs. */
+function authOption(raw: string | undefined, spawn: boolean): boolean {
+  if (raw !== undefined && raw !== 'on' && raw !== 'off') throw new Error(`--auth is on or off, not ${raw}`);
+  return spawn && raw !== 'off';
+}
+
+async function adminToken(secret: string): Promise<string> {
+  return new SignJWT({ sub: 'bench-scale', scope: 'system/*.cruds', clearance: ['*'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime('12h')
+    .sign(new TextEncoder().encode(secret));
 }
 
 const TARGET = {
@@ -501,7 +530,8 @@ function printHeader(
   console.log(
     `server ${base} (pid ${pids.server ?? '?'}, engine pid ${pids.engine ?? '?'})` +
       `${startupMs === undefined ? '' : `, ready in ${startupMs} ms`}; node ${process.version}, ${cpus().length} cores; ` +
-      `load average ${load}; ${options.resources} resources, seed ${options.seed}`,
+      `load average ${load}; ${options.resources} resources, seed ${options.seed}; ` +
+      `authorization ${options.spawn ? (options.auth ? 'on (administrator token)' : 'off (AUTH=off)') : 'as the server is configured'}`,
   );
 }
 
@@ -535,8 +565,12 @@ function cpuMeter(pids: { server?: number; engine?: number }): () => string {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const spawned = options.spawn ? await spawnServer(resolve(__dirname, '..'), options.logLevel) : undefined;
+  // With authorization on, every request carries an administrator's token (system/*.cruds, cleared).
+  const secret = options.auth ? randomBytes(32).toString('base64url') : undefined;
+  const spawned = options.spawn ? await spawnServer(resolve(__dirname, '..'), options.logLevel, { secret }) : undefined;
   const base = spawned?.base ?? (options.base as string);
+  if (secret) useAuthorization(`Bearer ${await adminToken(secret)}`);
+  else if (process.env.FHIR_TOKEN) useAuthorization(`Bearer ${process.env.FHIR_TOKEN}`);
   const server = spawned?.pid ?? options.serverPid;
   const engine = options.enginePid ?? (server === undefined ? undefined : childPid(server));
   const pids = { server, engine };

@@ -38,10 +38,16 @@ async function load(clients, once) {
   return { latencies, failures };
 }
 
+/** The bearer token every request carries (set by scripts/bench.mjs), if the server checks tokens. */
+let authorization;
+export function useAuthorization(value) {
+  authorization = value;
+}
+
 async function post(url, body, headers = {}) {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/fhir+json', ...headers },
+    headers: { 'content-type': 'application/fhir+json', ...(authorization ? { authorization } : {}), ...headers },
     body: JSON.stringify(body),
   });
   const text = await response.text();

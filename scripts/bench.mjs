@@ -2,8 +2,9 @@
 // server (start one with `npm start`) and prints a table per suite. The search benchmark is not a suite
 // here: it loads 200,000 resources straight into the database and calls search() in process, so it
 // runs on its own with `npm run bench:search` (and `npm run bench:explain` for the query plans).
-import { restBenchmark } from '../bench/rest.mjs';
-import { dispenseBenchmark, transactionBenchmark } from '../bench/sync.mjs';
+import { restBenchmark, useAuthorization as restAuthorization } from '../bench/rest.mjs';
+import { dispenseBenchmark, transactionBenchmark, useAuthorization as syncAuthorization } from '../bench/sync.mjs';
+import { signToken } from './dev-token.mjs';
 
 const args = process.argv.slice(2);
 const base = (
@@ -12,6 +13,12 @@ const base = (
   'http://localhost:8080/fhir'
 ).replace(/\/$/, '');
 const suites = args.filter((a) => !a.startsWith('http'));
+// FHIR_TOKEN, or an administrator's token signed like `npm run token` does (development mode's secret).
+const token =
+  process.env.FHIR_TOKEN ??
+  (await signToken({ scope: 'system/*.cruds', clearance: ['*'] }, { subject: 'npm-run-bench' }));
+restAuthorization(`Bearer ${token}`);
+syncAuthorization(`Bearer ${token}`);
 const all = { rest: restBenchmark, transaction: transactionBenchmark, dispense: dispenseBenchmark };
 const selected = suites.length ? suites : Object.keys(all);
 
