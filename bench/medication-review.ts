@@ -43,7 +43,12 @@ async function main(): Promise<void> {
     engine = await startEmbeddedEngine({ dataDir });
     uri = engine.uri;
   }
-  const config = { ...loadConfig({}), databaseName: `bench_review_${patients}`, publicBaseUrl: 'http://bench/fhir' };
+  // The review's own cost: authorization is off here (bench/scale.ts --auth on|off measures what it adds).
+  const config = {
+    ...loadConfig({ AUTH: 'off' }),
+    databaseName: `bench_review_${patients}`,
+    publicBaseUrl: 'http://bench/fhir',
+  };
   const running = await createServerContext(config, uri, pino({ level: 'silent' }));
   const { store } = running.context;
   const db = running.connection.db;
