@@ -3,8 +3,13 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { signToken } from './dev-token.mjs';
 
 const base = (process.argv[2] ?? process.env.FHIR_BASE_URL ?? 'http://localhost:8080/fhir').replace(/\/$/, '');
+// FHIR_TOKEN for any server; for meds-fhir in development mode, a token signed like `npm run token` does.
+const token =
+  process.env.FHIR_TOKEN ??
+  (await signToken({ scope: 'system/*.cruds', clearance: ['*'] }, { subject: 'examples-load' }));
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 
 function files(dir) {
@@ -23,7 +28,11 @@ for (const file of files(root)) {
   const url = `${base}/${resource.resourceType}/${resource.id}`;
   const response = await fetch(url, {
     method: 'PUT',
-    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+    headers: {
+      'content-type': 'application/fhir+json',
+      accept: 'application/fhir+json',
+      authorization: `Bearer ${token}`,
+    },
     body: JSON.stringify(resource),
   });
   const line = `${response.status} PUT ${resource.resourceType}/${resource.id}`;

@@ -11,6 +11,7 @@ import { startDefinitionsFeed } from './modules/definitions-feed';
 import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
+import { backfillHistoryCompartments } from './store/history-compartments';
 import { ResourceStore, type StoreIndexer } from './store/resource-store';
 import { createValidator } from './validation';
 
@@ -114,12 +115,16 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerMedicationReview(context);
   // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.
   const feed = startDefinitionsFeed(context);
+  const backfill = backfillHistoryCompartments(connection.db, logger).catch((error: unknown) =>
+    logger.error({ err: error }, 'giving history versions their compartments failed; restricted history omits them'),
+  );
   return {
     context,
     connection,
     async close() {
       clearInterval(sweep);
       await feed.stop();
+      await backfill;
       await store.stop();
       await connection.close();
     },
