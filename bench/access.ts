@@ -162,14 +162,16 @@ async function main(): Promise<void> {
       times.sort((a, b) => a - b);
       if (!admin.length) admin.push(...times);
       const ratio = percentile(times, 50) / percentile(admin, 50);
-      rows.push([
+      const row = [
         query,
         persona,
         percentile(times, 50).toFixed(1),
         percentile(times, 95).toFixed(1),
         ratio.toFixed(2),
         String(matches),
-      ]);
+      ];
+      rows.push(row);
+      console.error(row.join(' | '));
     }
   }
   const header = ['query', 'requester', 'p50 ms', 'p95 ms', 'p50 / admin', 'last answer'];

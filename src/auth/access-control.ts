@@ -9,6 +9,7 @@ import {
   ownTokenVerifier,
 } from './backend-services';
 import { jwksVerifier } from './jwks-verifier';
+import { LookupCache } from './lookup-cache';
 import type { FhirRequest } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
 import { AccessPolicy, type AccessLookups } from './access-policy';
@@ -50,11 +51,16 @@ export function configuredVerifiers(config: ServerConfig): TokenVerifier[] {
  * after the context is made, hence the getter).
  */
 function lookupsOf(contextOf: () => ServerContext): AccessLookups {
+  let cache: LookupCache | undefined;
   return {
     async find(type, query, limit) {
       const context = contextOf();
-      if (!context.findMatches) throw new Error('access decisions need the search module');
-      return context.findMatches(type, query, limit, baseUrlOf(context), context.store.directReader());
+      const { findMatches } = context;
+      if (!findMatches) throw new Error('access decisions need the search module');
+      cache ??= new LookupCache(context.store.journal, context.config.clockSkewMs);
+      return cache.find(type, query, () =>
+        findMatches(type, query, limit, baseUrlOf(context), context.store.directReader()),
+      );
     },
     read: (type, id) => contextOf().store.read(type, id),
     async compile(type, query) {

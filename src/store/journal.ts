@@ -431,6 +431,15 @@ export class Journal {
   }
 
   /** Commits decided committed (of `type`, if given) whose documents were not all in place at some point since `since`. */
+  /** Whether a commit that writes one of `types` settled at or after `since`, or is settling now. */
+  async changedSince(since: Date, types: string[]): Promise<boolean> {
+    const found = await this.decisions.findOne(
+      { state: 'committed', settled: { $gte: since }, types: { $in: types } },
+      { projection: { _id: 1 } },
+    );
+    return found !== null;
+  }
+
   async settlingSince(since: Date, type?: string): Promise<DecisionDocument[]> {
     return this.decisions
       .find({ state: 'committed', settled: { $gte: since }, ...(type ? { types: type } : {}) })

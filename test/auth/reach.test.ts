@@ -86,3 +86,32 @@ it('limits a query-restricted scope to what its query matches: searches, reads a
   const vitalOnly = { scope: `patient/Observation.rs?category=${CATEGORY}|vital-signs`, patient: 'reach-a' };
   expect(await idsSeen(vitalOnly, '/fhir/Observation')).toEqual(['obs-a-vital']);
 });
+
+it("applies a care-team change to the very next request (the decision's look-ups are not served stale)", async () => {
+  const team = {
+    resourceType: 'CareTeam',
+    id: 'reach-team',
+    status: 'active',
+    subject: { reference: 'Patient/reach-b' },
+    participant: [{ member: { reference: 'Practitioner/gp-2' } }],
+  };
+  const put = (body: object) =>
+    request(server.app).put('/fhir/CareTeam/reach-team').set('Content-Type', FHIR_JSON).send(body);
+  const claims = { scope: 'user/*.rs', fhirUser: 'Practitioner/gp-2' };
+  expect(await idsSeen(claims, '/fhir/Observation')).toEqual([]);
+  expect((await put(team)).status).toBe(201);
+  expect(await idsSeen(claims, '/fhir/Observation')).toEqual(['obs-b-lab']);
+  expect(await idsSeen(claims, '/fhir/Observation')).toEqual(['obs-b-lab']);
+  expect((await put({ ...team, status: 'inactive' })).status).toBe(200);
+  expect(await idsSeen(claims, '/fhir/Observation')).toEqual([]);
+  expect(
+    (
+      await put({
+        ...team,
+        participant: [{ member: { reference: 'Practitioner/gp-2' }, period: { end: '2020-01-01' } }],
+        status: 'active',
+      })
+    ).status,
+  ).toBe(200);
+  expect(await idsSeen(claims, '/fhir/Observation')).toEqual([]);
+});
