@@ -115,3 +115,18 @@ it("applies a care-team change to the very next request (the decision's look-ups
   ).toBe(200);
   expect(await idsSeen(claims, '/fhir/Observation')).toEqual([]);
 });
+
+it('refuses a paging token minted for another requester (search and history)', async () => {
+  const admin = await request(server.app).get('/fhir/Observation?_count=1');
+  const next = (admin.body as Bundle).link?.find((l) => l.relation === 'next')?.url as string;
+  expect(next).toBeDefined();
+  const other = `Bearer ${await tokenFor({ scope: 'system/*.rs' })}`;
+  const path = new URL(next).pathname + new URL(next).search;
+  expect((await request(server.rawApp).get(path).set('Authorization', other)).status).toBe(400);
+  expect((await request(server.app).get(path)).status).toBe(200);
+  const history = await request(server.app).get('/fhir/Observation/_history?_count=1');
+  const historyNext = (history.body as Bundle).link?.find((l) => l.relation === 'next')?.url as string;
+  const historyPath = new URL(historyNext).pathname + new URL(historyNext).search;
+  expect((await request(server.rawApp).get(historyPath).set('Authorization', other)).status).toBe(400);
+  expect((await request(server.app).get(historyPath)).status).toBe(200);
+});
