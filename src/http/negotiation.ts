@@ -1,4 +1,5 @@
-import { FhirError, issue, notAcceptable, outcome, unsupportedMediaType } from '../fhir/outcome';
+import { type JsonLimits, parseBoundedJson } from '../fhir/json-limits';
+import { notAcceptable, unsupportedMediaType } from '../fhir/outcome';
 
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'text/json']);
 const XML_FORMATS = new Set(['xml', 'application/xml', 'application/fhir+xml', 'text/xml', 'html', 'text/html']);
@@ -47,12 +48,10 @@ export function checkRequestContentType(contentType: string | undefined): string
   return type;
 }
 
-/** Parses a JSON body; bad syntax is a structure error (400), never a 500. */
-export function parseJsonBody(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new FhirError(400, outcome([issue('error', 'structure', `The body is not valid JSON: ${detail}`)]));
-  }
+/**
+ * Parses a JSON body within the limits (depth, sizes, keys that reach prototypes) checked on its text
+ * first, so nothing later walks more than the limits allow; bad syntax is a structure error (400).
+ */
+export function parseJsonBody(raw: Buffer, limits: JsonLimits): unknown {
+  return parseBoundedJson(raw, limits, 'The body');
 }
