@@ -17,4 +17,13 @@ export const requestLogHooks = {
   customSuccessMessage(_req: Request, res: Response): string {
     return res.statusCode === CLIENT_CLOSED_REQUEST ? 'request aborted by the client' : 'request completed';
   },
+  serializers: {
+    // pino prints no status for a response whose headers were never sent; an aborted one shows 499.
+    res(serialized: { statusCode: number | null; raw?: Response }) {
+      const raw = serialized.raw;
+      if (raw && !raw.headersSent && raw.statusCode === CLIENT_CLOSED_REQUEST)
+        serialized.statusCode = CLIENT_CLOSED_REQUEST;
+      return serialized;
+    },
+  },
 };
