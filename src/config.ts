@@ -104,7 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     loadExamples: (env.LOAD_EXAMPLES ?? 'false') === 'true',
     requiredProfiles: parseRequiredProfiles(env.REQUIRED_PROFILES),
     maxJsonDepth: intFromEnv(env, 'MAX_JSON_DEPTH', 64, 8),
-    maxArrayLength: intFromEnv(env, 'MAX_ARRAY_LENGTH', 10_000, 1),
+    maxArrayLength: intFromEnv(env, 'MAX_ARRAY_LENGTH', 5_000, 1),
     maxStringLength: intFromEnv(env, 'MAX_STRING_LENGTH', 1024 * 1024, 1),
     maxBodyElements: intFromEnv(env, 'MAX_BODY_ELEMENTS', 1_000_000, 1),
     maxResourceElements: intFromEnv(env, 'MAX_RESOURCE_ELEMENTS', 50_000, 1),

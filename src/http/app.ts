@@ -9,7 +9,7 @@ import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
 import { dispatch } from '../rest/router';
 import { isClientAbort, toFhirError } from './errors';
-import { checkRequestContentType, checkResponseFormat, parseJsonBody } from './negotiation';
+import { checkRequestContentType, checkResponseFormat, parseFormBody, parseJsonBody } from './negotiation';
 import { requestLogHooks } from './request-log';
 
 const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -48,7 +48,7 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
   if (Buffer.isBuffer(raw) && raw.length > 0) {
     body =
       contentType === 'application/x-www-form-urlencoded'
-        ? new URLSearchParams(raw.toString('utf8'))
+        ? parseFormBody(raw, context.config)
         : parseJsonBody(raw, bodyLimits(context.config));
   }
   return {

@@ -70,6 +70,9 @@ function describe(operation: unknown): string {
 
 type Json = Record<string, unknown>;
 
+/** A validator for applyOperation that adds nothing to the checks made here (see applyJsonPatch). */
+const skipDocumentChecks = (): void => undefined;
+
 /**
  * The value a pointer names, walking own properties only: fast-json-patch reads `obj[key]`, which for
  * a string value and the key `seed` is a prototype's property, not the resource's. Undefined when the
@@ -183,7 +186,17 @@ export function applyJsonPatch(
     if (elements > limits.maxElements) throw tooLargeResult(index, limits, type);
     try {
       // A copy of the operation: the library writes patch values into the document by reference.
-      document = applyOperation(document, deepClone(operation) as Operation, true, true, true, index).newDocument;
+      // Pointers were checked above; the library's own check of a copy or move clones the whole
+      // document each time, so only its array-index checks run (they come with any validator).
+      const checked = applyOperation(
+        document,
+        deepClone(operation) as Operation,
+        skipDocumentChecks,
+        true,
+        true,
+        index,
+      );
+      document = checked.newDocument;
     } catch (error) {
       if (error instanceof JsonPatchError) {
         throw toFhirError(error, type, MALFORMED.has(error.name) ? malformedPatch : patchNotApplicable);

@@ -295,15 +295,14 @@ describe('limits answer before the work starts', () => {
     );
   });
 
-  it('a Patient with 6,000 identifiers (under the array limit): 413 for its search index values', async () => {
-    const identifier = Array.from({ length: 6_000 }, (_, i) => ({ system: 'urn:x', value: `v${i}` }));
-    expectOutcome(
-      await refused(() => post('/fhir/Patient', JSON.stringify({ resourceType: 'Patient', identifier }))),
-      413,
-      {
-        expression: 'Patient.identifier',
-      },
-    );
+  it('a Patient whose arrays are all under the limit but whose search values are not: 413', async () => {
+    // 2,600 identifiers and 2,600 phone numbers: 7,800 index values (identifier, telecom, phone).
+    const identifier = Array.from({ length: 2_600 }, (_, i) => ({ system: 'urn:x', value: `v${i}` }));
+    const telecom = Array.from({ length: 2_600 }, (_, i) => ({ system: 'phone', value: `555-${i}` }));
+    const body = JSON.stringify({ resourceType: 'Patient', identifier, telecom });
+    const response = await refused(() => post('/fhir/Patient', body));
+    expectOutcome(response, 413, { code: 'too-costly' });
+    expect(response.body.issue[0].details.text).toMatch(/MAX_INDEX_VALUES/);
   });
 
   it('a string over MAX_STRING_LENGTH: 413 at the element', async () => {
@@ -311,8 +310,15 @@ describe('limits answer before the work starts', () => {
     expectOutcome(await refused(() => post('/fhir/Patient', body)), 413, { expression: 'Patient.name[0].text' });
   });
 
-  it('a 9 MB search value: 400 too-costly at the parameter', async () => {
+  it('a 9 MB search value: 413 before the form is decoded', async () => {
     const response = await post('/fhir/Patient/_search', form([['name', 'a'.repeat(9 * 1024 * 1024)]]), FORM);
+    expectOutcome(response, 413, { code: 'too-costly' });
+  });
+
+  it('a search value over MAX_SEARCH_VALUE_LENGTH: 400 too-costly at the parameter', async () => {
+    const response = await request(server.app)
+      .get('/fhir/Patient')
+      .query({ name: 'a'.repeat(5000) });
     expectOutcome(response, 400, { code: 'too-costly', expression: 'name' });
   });
 
