@@ -13,6 +13,7 @@ import request from 'supertest';
 import { createServerContext, type RunningContext } from '../../src/app-context';
 import { loadConfig } from '../../src/config';
 import { createApp } from '../../src/http/app';
+import { answerClientError } from '../../src/http/client-error';
 import {
   createResource,
   databaseNameFor,
@@ -206,7 +207,7 @@ describe('Content-Encoding', () => {
   });
 });
 
-describe('a client that hangs up', () => {
+describe('a client that hangs up, or sends more than Node reads', () => {
   let running: RunningContext;
   let http: Server;
   const lines: Record<string, unknown>[] = [];
@@ -221,6 +222,7 @@ describe('a client that hangs up', () => {
     const config = { ...loadConfig({}), databaseName: `${databaseNameFor(__filename)}_abort`.slice(0, 60) };
     running = await createServerContext(config, process.env.MONGODB_URI as string, pino({ level: 'info' }, sink));
     http = createServer(createApp(running.context)).listen(0, '127.0.0.1');
+    http.on('clientError', answerClientError);
     await once(http, 'listening');
   });
   afterAll(async () => {
@@ -246,6 +248,16 @@ describe('a client that hangs up', () => {
       [499, 'request aborted by the client', 30],
     ]);
     expect(lines.some((l) => l.msg === 'unexpected error')).toBe(false);
+  });
+
+  it('a URL over the header size limit: 431 with an OperationOutcome (not a bare status line)', async () => {
+    const { port } = http.address() as { port: number };
+    const response = await fetch(`http://127.0.0.1:${port}/fhir/Patient?name=${'a'.repeat(20_000)}`);
+    expect([
+      response.status,
+      response.headers.get('content-type'),
+      ((await response.json()) as OperationOutcome).issue[0].code,
+    ]).toEqual([431, 'application/fhir+json; charset=utf-8', 'too-costly']);
   });
 });
 
