@@ -1,3 +1,4 @@
+import './fhir/string-prototype';
 import type { Logger } from 'pino';
 import { createAccessControl } from './auth/access-control';
 import type { ServerConfig } from './config';
@@ -54,10 +55,11 @@ export interface RunningContext {
 }
 
 /** What searches and compartment look-ups match on, computed once when a version is written. */
-export function resourceIndexer(searchParameters: SearchParameterRegistry): StoreIndexer {
-  return (resource) => ({
+export function resourceIndexer(searchParameters: SearchParameterRegistry, maxIndexValues = Infinity): StoreIndexer {
+  return (resource, purpose = 'write') => ({
     compartments: compartmentsOf(resource),
-    sp: extractSearchIndex(resource, searchParameters),
+    // A version being rebuilt from history was accepted once: it is indexed whatever the limit is now.
+    sp: extractSearchIndex(resource, searchParameters, purpose === 'write' ? maxIndexValues : Infinity),
   });
 }
 
@@ -75,7 +77,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     onBackgroundError: (error) => logger.error({ err: error }, 'process heartbeat failed'),
   });
   const searchParameters = new SearchParameterRegistry();
-  store.setIndexer(resourceIndexer(searchParameters));
+  store.setIndexer(resourceIndexer(searchParameters, config.maxIndexValues));
   registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
   // Every index a search of the medication set is planned on is built now, before the first request,
   // with progress in the log (never on the query path; other paths are built in the background).

@@ -32,6 +32,32 @@ export interface ServerConfig {
   loadExamples: boolean;
   /** Profiles every resource of a type must conform to (REQUIRED_PROFILES="Type=url,Type=url"). */
   requiredProfiles: Record<string, string[]>;
+  /** How deep objects and arrays may nest in a request body or a resource. */
+  maxJsonDepth: number;
+  /** Most items of one JSON array, or members of one object, in a resource (Bundle.entry: maxBundleEntries). */
+  maxArrayLength: number;
+  /** Longest JSON string, in characters, outside base64Binary `data` elements (those are bounded by the body). */
+  maxStringLength: number;
+  /** Most JSON values (objects, arrays, primitives) in one request body. */
+  maxBodyElements: number;
+  /** Most JSON values in one resource that is stored or read as an operation's input. */
+  maxResourceElements: number;
+  /** Most search index values one resource may have, over all its search parameters. */
+  maxIndexValues: number;
+  /** Most parameters in one search, conditional query or If-None-Exist. */
+  maxSearchParameters: number;
+  /** Longest value of one search parameter, in characters. */
+  maxSearchValueLength: number;
+  /** Most comma-separated values of one search parameter (`code=a,b,c`, `_sort`, `_elements`, `_type`). */
+  maxSearchValues: number;
+  /** Most chain and `_has` links in one search, over all its parameters (each runs an inner query). */
+  maxSearchChains: number;
+  /** Most `_include` and `_revinclude` parameters in one search. */
+  maxSearchIncludes: number;
+  /** Most operations in one JSON Patch or FHIRPath Patch. */
+  maxPatchOperations: number;
+  /** Longest FHIRPath expression a request may have evaluated (FHIRPath Patch paths, SearchParameter.expression). */
+  maxFhirPathLength: number;
   auth: AuthConfig;
   /** Origins a browser may call the API from (CORS_ORIGINS, comma-separated); none by default. */
   corsOrigins: string[];
@@ -128,6 +154,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       .map((s) => s.trim().replace(/\/$/, ''))
       .filter(Boolean),
     production: env.NODE_ENV === 'production',
+    maxJsonDepth: intFromEnv(env, 'MAX_JSON_DEPTH', 64, 8),
+    maxArrayLength: intFromEnv(env, 'MAX_ARRAY_LENGTH', 5_000, 1),
+    maxStringLength: intFromEnv(env, 'MAX_STRING_LENGTH', 1024 * 1024, 1),
+    maxBodyElements: intFromEnv(env, 'MAX_BODY_ELEMENTS', 1_000_000, 1),
+    maxResourceElements: intFromEnv(env, 'MAX_RESOURCE_ELEMENTS', 50_000, 1),
+    maxIndexValues: intFromEnv(env, 'MAX_INDEX_VALUES', 5_000, 1),
+    maxSearchParameters: intFromEnv(env, 'MAX_SEARCH_PARAMETERS', 100, 1),
+    maxSearchValueLength: intFromEnv(env, 'MAX_SEARCH_VALUE_LENGTH', 4096, 1),
+    maxSearchValues: intFromEnv(env, 'MAX_SEARCH_VALUES', 100, 1),
+    maxSearchChains: intFromEnv(env, 'MAX_SEARCH_CHAINS', 10, 1),
+    maxSearchIncludes: intFromEnv(env, 'MAX_SEARCH_INCLUDES', 20, 1),
+    maxPatchOperations: intFromEnv(env, 'MAX_PATCH_OPERATIONS', 200, 1),
+    maxFhirPathLength: intFromEnv(env, 'MAX_FHIRPATH_LENGTH', 4096, 1),
   };
 }
 

@@ -7,6 +7,7 @@ import { checkDeployment, loadConfig } from './config';
 import { EmbeddedEngine, startEmbeddedEngine } from './db/embedded-engine';
 import { loadExamplesIfEmpty } from './examples';
 import { createApp } from './http/app';
+import { answerClientError } from './http/client-error';
 import { createLogger } from './logger';
 
 /**
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
   if (config.loadExamples) await loadExamplesIfEmpty(running.context);
   const app = createApp(running.context);
   const server: Server = app.listen(config.port, config.host);
+  server.on('clientError', answerClientError);
   await once(server, 'listening');
   logger.info({ port: config.port, base: `http://localhost:${config.port}/fhir` }, 'meds-fhir listening');
 

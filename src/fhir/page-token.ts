@@ -12,6 +12,9 @@ interface SecretSetting {
   createdAt: Date;
 }
 
+/** payload.signature, both base64url; a signature is 22 characters (see sign). */
+const TOKEN_SHAPE = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})$/;
+
 /**
  * Opaque, tamper-evident paging tokens: the position to resume from, as base64url JSON with an HMAC.
  * Servers behind one load balancer share the key (see sharedPageTokens) so that any of them can
@@ -30,13 +33,18 @@ export class PageTokens {
   }
 
   decode<T>(token: string, parameter: string): T {
-    const [payload, signature] = token.split('.');
-    const expected = payload ? this.sign(payload) : '';
+    // Only what encode makes gets near the HMAC: base64url text, so that the byte lengths compared
+    // below are the character lengths (a non-ASCII character made timingSafeEqual throw).
+    const match = TOKEN_SHAPE.exec(token);
+    const payload = match?.[1];
+    const signature = match?.[2];
+    const expected = payload ? Buffer.from(this.sign(payload)) : undefined;
     if (
       !payload ||
       !signature ||
+      !expected ||
       signature.length !== expected.length ||
-      !timingSafeEqual(Buffer.from(signature), Buffer.from(expected))
+      !timingSafeEqual(Buffer.from(signature), expected)
     ) {
       throw badRequest(
         `The ${parameter} paging token is not valid (expired, altered or from another server)`,

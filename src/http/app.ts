@@ -3,14 +3,17 @@ import express, { NextFunction, Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { pinoHttp } from 'pino-http';
 import { pingDatabase } from '../db/connection';
-import { FhirError, issue, methodNotAllowed, outcome, serverError, tooLarge } from '../fhir/outcome';
+import { bodyLimits } from '../fhir/json-limits';
+import { issue, methodNotAllowed, outcome } from '../fhir/outcome';
 import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
 import { dispatch } from '../rest/router';
-import { checkRequestContentType, checkResponseFormat, parseJsonBody } from './negotiation';
 import { AuthenticationError } from '../auth/authenticate';
 import { ANONYMOUS, type Requester } from '../auth/requester';
 import { smartConfiguration } from '../auth/smart-configuration';
+import { isClientAbort, toFhirError } from './errors';
+import { checkRequestContentType, checkResponseFormat, parseFormBody, parseJsonBody } from './negotiation';
+import { requestLogHooks } from './request-log';
 import { authorizationOffWarning, corsPolicy, securityHeaders } from './security';
 
 const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -37,17 +40,6 @@ function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void 
   res.send(JSON.stringify(response.body, undefined, pretty ? 2 : undefined));
 }
 
-function toFhirError(error: unknown, res: Response): FhirError {
-  if (error instanceof FhirError) return error;
-  const status = (error as { status?: unknown; type?: unknown })?.status;
-  if (status === 413) return tooLarge('The request body is larger than this server accepts (MAX_BODY_BYTES)');
-  if (error instanceof URIError) {
-    return new FhirError(400, outcome([issue('error', 'invalid', 'The URL is not correctly percent-encoded')]));
-  }
-  res.locals.unexpectedError = error;
-  return serverError(`Internal error; quote request id ${String(res.getHeader('X-Request-Id') ?? '')}`);
-}
-
 /** PUBLIC_BASE_URL when set (always in production: see checkDeployment), else from the request's Host. */
 function baseUrlOf(req: Request, context: ServerContext): string {
   return context.config.publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
@@ -65,8 +57,8 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
   if (Buffer.isBuffer(raw) && raw.length > 0) {
     body =
       contentType === 'application/x-www-form-urlencoded'
-        ? new URLSearchParams(raw.toString('utf8'))
-        : parseJsonBody(raw);
+        ? parseFormBody(raw, context.config)
+        : parseJsonBody(raw, bodyLimits(context.config));
   }
   return {
     method: req.method as FhirMethod,
@@ -121,6 +113,7 @@ export function createApp(context: ServerContext): express.Express {
         return id;
       },
       customErrorObject: (_req, res, _error, value) => ({ ...value, err: res.locals.unexpectedError }),
+      ...requestLogHooks,
     }),
   );
 
@@ -157,7 +150,7 @@ export function createApp(context: ServerContext): express.Express {
         sendFhir(res, response, pretty);
       } catch (error) {
         if (error instanceof AuthenticationError) res.setHeader('WWW-Authenticate', error.challenge);
-        const fhirError = toFhirError(error, res);
+        const fhirError = toFhirError(error, req, res);
         if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
         sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, pretty);
       }
@@ -166,7 +159,9 @@ export function createApp(context: ServerContext): express.Express {
 
   // Errors raised before the FHIR handler (body too large, unreadable body) still answer in FHIR.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const fhirError = toFhirError(error, res);
+    // The client hung up while sending its body: there is no one to answer (logged by pino-http).
+    if (isClientAbort(error)) return;
+    const fhirError = toFhirError(error, req, res);
     if (fhirError.status >= 500) req.log?.error({ err: error }, 'unexpected error');
     sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome }, req.query?._pretty === 'true');
   });

@@ -1,3 +1,5 @@
+import { type JsonLimits, parseBoundedJson } from '../fhir/json-limits';
+import type { ServerConfig } from '../config';
 import { FhirError, issue, notAcceptable, outcome, unsupportedMediaType } from '../fhir/outcome';
 
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'text/json']);
@@ -47,12 +49,32 @@ export function checkRequestContentType(contentType: string | undefined): string
   return type;
 }
 
-/** Parses a JSON body; bad syntax is a structure error (400), never a 500. */
-export function parseJsonBody(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new FhirError(400, outcome([issue('error', 'structure', `The body is not valid JSON: ${detail}`)]));
+/**
+ * Parses a JSON body within the limits (depth, sizes, keys that reach prototypes) checked on its text
+ * first, so nothing later walks more than the limits allow; bad syntax is a structure error (400).
+ */
+export function parseJsonBody(raw: Buffer, limits: JsonLimits): unknown {
+  return parseBoundedJson(raw, limits, 'The body');
+}
+
+/**
+ * Parses a form body (a search sent by POST) if it could hold a search within the search limits at
+ * all, percent-encoded: a 9 MB value is refused before it is decoded, not after.
+ */
+export function parseFormBody(raw: Buffer, config: ServerConfig): URLSearchParams {
+  // Each character may take 9 bytes percent-encoded (a 3-byte UTF-8 sequence); names get 100 bytes.
+  const most = config.maxSearchParameters * (config.maxSearchValueLength * 9 + 100);
+  if (raw.length > most) {
+    throw new FhirError(
+      413,
+      outcome([
+        issue(
+          'error',
+          'too-costly',
+          `The form body has ${raw.length} bytes, more than a search within MAX_SEARCH_PARAMETERS and MAX_SEARCH_VALUE_LENGTH can`,
+        ),
+      ]),
+    );
   }
+  return new URLSearchParams(raw.toString('utf8'));
 }

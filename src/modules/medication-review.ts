@@ -7,6 +7,11 @@ import { definitionsOf, type DefinitionChange } from './definitions-feed';
 import { loadCompartment } from './review/compartment';
 import { ReviewDefinitions } from './review/definitions';
 import { readReviewRequest } from './review/input';
+import { requireEnvelope } from '../rest/envelope';
+
+/** A JSON body (not a form): a Parameters to validate before it is read. */
+const isResourceBody = (body: unknown): boolean =>
+  typeof body === 'object' && body !== null && !Array.isArray(body) && !(body instanceof URLSearchParams);
 
 /** Canonical of checks/OperationDefinition-medication-review.json. */
 export const MEDICATION_REVIEW_DEFINITION = 'https://meds-fhir.org/fhir/OperationDefinition/medication-review';
@@ -45,7 +50,10 @@ export async function registerMedicationReview(context: ServerContext): Promise<
     requires: { permissions: ['r'], type: 'Patient' },
     definition: MEDICATION_REVIEW_DEFINITION,
     async handle(request, ctx, target): Promise<FhirResponse> {
+      // The inputs are read defensively (naming the parameter at fault), then the whole body is
+      // validated as a Parameters before anything uses them.
       const input = readReviewRequest(request, new Date().toISOString().slice(0, 10));
+      if (isResourceBody(request.body)) requireEnvelope(ctx, request.body, 'Parameters');
       const id = target.id as string;
       const current = await ctx.store.read('Patient', id, request.reads);
       if (!current) throw notFound(`Patient/${id} is not known`, 'Patient.id');

@@ -14,6 +14,7 @@ import type { OperationHandler, SearchHandler, ServerContext } from '../rest/con
 import { parsePrefer } from '../rest/headers';
 import { requesterHash } from '../auth/requester';
 import { compileQuery, indexedTypes, matchDocuments, search, searchIndexes, SearchParameterRegistry } from '../search';
+import { checkSearchLimits, searchLimits } from '../search/limits';
 import { UNSUPPORTED_PARAMETERS } from '../search/parse';
 import { definitionsOf } from './definitions-feed';
 import { SearchParameterRollout, type RolloutOptions, type RolloutStatus } from './search-rollout';
@@ -27,6 +28,7 @@ const PARAM_TYPES = new Set(['number', 'date', 'string', 'token', 'reference', '
 export function searchParameterProblems(
   definition: SearchParameter,
   registry: SearchParameterRegistry,
+  maxExpressionLength = Infinity,
 ): OperationOutcomeIssue[] {
   const problems: OperationOutcomeIssue[] = [];
   // A leading "_" is the specification's (_id, _count, _has ...): a runtime code may not take one.
@@ -66,6 +68,16 @@ export function searchParameterProblems(
     problems.push(
       issue('error', 'required', 'A SearchParameter needs an expression to be indexed', 'SearchParameter.expression'),
     );
+  } else if (definition.expression.length > maxExpressionLength) {
+    // Compiling is what costs: a megabyte of FHIRPath held the event loop for seconds.
+    problems.push(
+      issue(
+        'error',
+        'too-costly',
+        `The expression is longer than ${maxExpressionLength} characters (MAX_FHIRPATH_LENGTH)`,
+        'SearchParameter.expression',
+      ),
+    );
   } else {
     try {
       compile(definition.expression, r4Model);
@@ -94,6 +106,7 @@ function searchHandler(registry: SearchParameterRegistry): SearchHandler {
     else if (request.method === 'POST' && request.body !== undefined) {
       throw badRequest('POST _search takes an application/x-www-form-urlencoded body');
     }
+    checkSearchLimits(params, searchLimits(context.config));
     if (compartment && compartment.type !== 'Patient') {
       throw notSupported(`Compartment searches are supported for the Patient compartment, not ${compartment.type}`);
     }
@@ -161,7 +174,9 @@ export async function registerSearch(
   context.interceptors.push({
     name: 'search-parameters',
     checkWrite: (resource: Resource) =>
-      resource.resourceType === 'SearchParameter' ? searchParameterProblems(resource as SearchParameter, registry) : [],
+      resource.resourceType === 'SearchParameter'
+        ? searchParameterProblems(resource as SearchParameter, registry, context.config.maxFhirPathLength)
+        : [],
   });
   // Stored ones at start-up, this process's commits at once, every other process's through the feed.
   const definitions = definitionsOf(context);

@@ -11,6 +11,8 @@ import { allOk, badRequest, notFound, outcome } from '../fhir/outcome';
 import { queryValue } from '../fhir/request';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { Interceptor, OperationHandler, ServerContext } from '../rest/context';
+import { checkJsonValue, resourceLimits } from '../fhir/json-limits';
+import { requireEnvelope } from '../rest/envelope';
 import { requireResourceBody } from '../rest/resource-body';
 import type { Logger } from 'pino';
 import type { Validator } from '../validation';
@@ -60,13 +62,16 @@ function validationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
 }
 
 /** Reads $validate's input: the resource itself, or a Parameters with resource, mode and profile. */
-function readValidateInput(request: FhirRequest, type: string | undefined) {
-  const body = request.body as Resource | undefined;
+function readValidateInput(context: ServerContext, request: FhirRequest, type: string | undefined) {
+  const body = request.body as Resource | null | undefined;
   let resource: Resource | undefined;
   let mode = queryValue(request, 'mode');
   let profile = queryValue(request, 'profile');
+  if (body === null || (body !== undefined && (typeof body !== 'object' || Array.isArray(body)))) {
+    throw badRequest('$validate takes a resource, or a Parameters with "resource", as its body');
+  }
   if (body?.resourceType === 'Parameters') {
-    const parameters = body as Parameters;
+    const parameters = requireEnvelope<Parameters>(context, body, 'Parameters');
     for (const p of parameters.parameter ?? []) {
       if (p.name === 'resource') resource = p.resource;
       else if (p.name === 'mode') mode = p.valueCode ?? p.valueString;
@@ -99,6 +104,7 @@ export async function registerValidation(context: ServerContext, validator: Vali
     ],
   };
   context.interceptors.push(interceptor);
+  context.checkEnvelope = (resource) => validator.validateEnvelope(resource);
 
   const operation: OperationHandler = {
     name: 'validate',
@@ -109,7 +115,7 @@ export async function registerValidation(context: ServerContext, validator: Vali
     definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
     async handle(request, ctx, target): Promise<FhirResponse> {
       const type = target.resourceType as string;
-      const input = readValidateInput(request, type);
+      const input = readValidateInput(ctx, request, type);
       if (input.mode === 'delete') {
         if (!target.id) throw badRequest('mode=delete needs an instance: POST [type]/[id]/$validate', 'mode');
         const current = await ctx.store.read(type, target.id, request.reads);
@@ -123,6 +129,8 @@ export async function registerValidation(context: ServerContext, validator: Vali
         resource = current.resource;
       }
       if (!resource) throw badRequest('$validate needs a resource: the body, or a Parameters with "resource"');
+      // Bounded like any resource to store, so that what it costs to validate is too.
+      checkJsonValue(resource, resourceLimits(ctx.config));
       const issues = validator.validate(resource, { profiles: input.profile ? [input.profile] : [] });
       if (input.mode === 'update' && target.id && resource.id !== target.id) {
         issues.push({

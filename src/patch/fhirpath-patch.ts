@@ -1,8 +1,10 @@
 import type { Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
-import { evaluate } from 'fhirpath';
+import { compile } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import { findElement, isPrimitiveType, type PatchElement, upperFirst } from './elements';
+import { FhirError, issue, outcome } from '../fhir/outcome';
 import { malformedPatch, patchNotApplicable } from './errors';
+import { DEFAULT_PATCH_LIMITS, type PatchLimits } from './limits';
 
 /**
  * FHIRPath Patch (R4 fhirpatch.html): a Parameters resource whose `operation` parameters add, insert,
@@ -59,23 +61,52 @@ function isResourceNode(v: unknown): v is ResourceNode {
 
 const where = (op: { at: number }) => `Parameters.parameter[${op.at}]`;
 
-export function applyFhirPathPatch(resource: Resource, patch: Parameters): Resource {
-  const operations = parseOperations(patch);
+export function applyFhirPathPatch(
+  resource: Resource,
+  patch: Parameters,
+  limits: PatchLimits = DEFAULT_PATCH_LIMITS,
+): Resource {
+  const operations = parseOperations(patch, limits);
   const doc = structuredClone(resource) as unknown as Json;
   for (const op of operations) applyOperation(doc, op);
   return doc as unknown as Resource;
 }
 
-function parseOperations(patch: Parameters): PatchOperation[] {
-  return (patch.parameter ?? []).map((parameter, at) => {
+/** The parameters of a Parameters as a list of objects (the envelope was validated; this trusts nothing). */
+function listOf(value: unknown, expression: string): ParametersParameter[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every(isObject)) {
+    throw malformedPatch(`${expression} must be an array of parameters`, [expression]);
+  }
+  return value as unknown as ParametersParameter[];
+}
+
+function parseOperations(patch: Parameters, limits: PatchLimits): PatchOperation[] {
+  const parameters = listOf(patch.parameter, 'Parameters.parameter');
+  if (parameters.length > limits.maxOperations) {
+    throw new FhirError(
+      413,
+      outcome([
+        issue(
+          'error',
+          'too-costly',
+          `The FHIRPath Patch has ${parameters.length} operations; at most ${limits.maxOperations} are accepted (MAX_PATCH_OPERATIONS)`,
+          'Parameters.parameter',
+        ),
+      ]),
+    );
+  }
+  return parameters.map((parameter, at) => {
     const expression = [`Parameters.parameter[${at}]`];
     if (parameter.name !== 'operation') {
-      throw malformedPatch(`Parameter ${at} is named "${parameter.name ?? ''}"; FHIRPath Patch has only "operation"`, [
+      const name = typeof parameter.name === 'string' ? parameter.name.slice(0, 100) : '';
+      throw malformedPatch(`Parameter ${at} is named "${name}"; FHIRPath Patch has only "operation"`, [
         `Parameters.parameter[${at}].name`,
       ]);
     }
     const parts = new Map<string, ParametersParameter>();
-    for (const part of parameter.part ?? []) {
+    for (const part of listOf(parameter.part, `Parameters.parameter[${at}].part`)) {
+      if (typeof part.name !== 'string') throw malformedPatch(`Operation ${at} has a part without a name`, expression);
       if (parts.has(part.name))
         throw malformedPatch(`Operation ${at} has more than one "${part.name}" part`, expression);
       parts.set(part.name, part);
@@ -88,7 +119,15 @@ function parseOperations(patch: Parameters): PatchOperation[] {
       );
     }
     const path = parts.get('path')?.valueString;
-    if (!path) throw malformedPatch(`Operation ${at} (${type}) needs a path part (valueString)`, expression);
+    if (!path || typeof path !== 'string') {
+      throw malformedPatch(`Operation ${at} (${type}) needs a path part (valueString)`, expression);
+    }
+    if (path.length > limits.maxFhirPathLength) {
+      throw malformedPatch(
+        `Operation ${at} (${type}): the path is longer than ${limits.maxFhirPathLength} characters (MAX_FHIRPATH_LENGTH)`,
+        expression,
+      );
+    }
     const op: PatchOperation = { at, type: type as OperationType, path };
     const integer = (name: string): number => {
       const value = parts.get(name)?.valueInteger;
@@ -150,12 +189,22 @@ function applyOperation(doc: Json, op: PatchOperation): void {
 
 /** Evaluates the operation's path; it must select elements of this resource, not computed values. */
 function select(doc: Json, op: PatchOperation, path = op.path): ResourceNode[] {
-  let results: unknown[];
+  let run: (resource: Json) => unknown[];
   try {
-    results = evaluate(doc, quoteKeywordSteps(path), undefined, r4Model, { resolveInternalTypes: false }) as unknown[];
+    const compiled = compile(quoteKeywordSteps(path), r4Model, { resolveInternalTypes: false });
+    run = (resource) => compiled(resource as unknown as Resource) as unknown[];
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw malformedPatch(`Operation ${op.at} (${op.type}): the path "${path}" cannot be evaluated: ${detail}`, [
+    throw malformedPatch(`Operation ${op.at} (${op.type}): the path "${path}" is not valid FHIRPath: ${detail}`, [
+      where(op),
+    ]);
+  }
+  let results: unknown[];
+  try {
+    results = run(doc);
+  } catch {
+    // fhirpath.js's evaluation errors may quote the values it met, which are the stored resource's.
+    throw malformedPatch(`Operation ${op.at} (${op.type}): the path "${path}" cannot be evaluated on this resource`, [
       where(op),
     ]);
   }

@@ -1,4 +1,5 @@
 import { badRequest, notSupported } from '../fhir/outcome';
+import { checkSearchLimits, searchLimits } from '../search/limits';
 import type { FhirRequest } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
 import type { ServerContext } from './context';
@@ -11,7 +12,13 @@ const NOT_CONDITIONS = new Set(['_format', '_pretty', '_summary', '_elements', '
  * leading "?", or a conditional URL ("Patient?identifier=a|b" — the form of If-None-Exist and of
  * conditional references). `where` names the input in errors.
  */
-export function parseConditionalQuery(text: string, type: string, where: string): [string, string][] {
+export function parseConditionalQuery(
+  context: ServerContext,
+  text: unknown,
+  type: string,
+  where: string,
+): [string, string][] {
+  if (typeof text !== 'string') throw badRequest(`${where} must be a search query (a string)`, where);
   let query = text.trim();
   const mark = query.indexOf('?');
   if (mark >= 0) {
@@ -19,7 +26,10 @@ export function parseConditionalQuery(text: string, type: string, where: string)
     if (prefix && prefix !== type) throw badRequest(`${where} searches ${prefix}, not ${type}`, where);
     query = query.slice(mark + 1);
   }
-  const pairs = [...new URLSearchParams(query).entries()].filter(([name]) => !NOT_CONDITIONS.has(name));
+  const all = [...new URLSearchParams(query).entries()];
+  // A condition is a search: it gets the same limits before anything is compiled.
+  checkSearchLimits(all, searchLimits(context.config));
+  const pairs = all.filter(([name]) => !NOT_CONDITIONS.has(name));
   if (!pairs.length) throw badRequest(`${where} needs a search query such as identifier=system|value`, where);
   return pairs;
 }

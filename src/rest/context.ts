@@ -112,6 +112,11 @@ export interface ServerContext {
   operations: OperationHandler[];
   capabilities: CapabilityContributor[];
   search?: SearchHandler;
+  /**
+   * Validates a Bundle or Parameters that a request carries as its input, without the resources inside
+   * it (provided by the validation module; see requireEnvelope).
+   */
+  checkEnvelope?: (resource: Resource) => OperationOutcomeIssue[];
   /** Conditional interactions' matching (provided by the search module): at most `limit` live matches. */
   findMatches?: (
     type: string,

@@ -14,6 +14,17 @@ export function requireValidId(id: string, type: string): void {
 }
 
 /**
+ * The id of a body that is read before the body is validated (conditional update, transactions): a
+ * string id or none, so that a look-up by it can never be a query (`"id": {"$ne": null}`).
+ */
+export function requireBodyId(resource: Resource, type: string): void {
+  const id: unknown = resource.id;
+  if (id !== undefined && (typeof id !== 'string' || !ID_PATTERN.test(id))) {
+    throw badRequest('The resource id must be 1 to 64 of A-Z, a-z, 0-9, "-" and "."', `${type}.id`);
+  }
+}
+
+/**
  * Checks what must hold of a body before anything else looks at it: a JSON object whose resourceType
  * is the type in the URL. Deeper checks belong to validation (an interceptor).
  */

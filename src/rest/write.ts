@@ -1,4 +1,5 @@
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { checkJsonValue, resourceLimits } from '../fhir/json-limits';
 import { issue, outcome, preconditionFailed, unprocessable, VersionRaceError } from '../fhir/outcome';
 import type { FhirRequest } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
@@ -14,6 +15,8 @@ export async function checkWrite(
   interaction: Interaction,
   resource: Resource,
 ): Promise<OperationOutcomeIssue[]> {
+  // Before any interceptor walks it: what validating, indexing and storing it can cost is bounded.
+  checkJsonValue(resource, resourceLimits(context.config));
   const issues: OperationOutcomeIssue[] = [];
   for (const interceptor of context.interceptors) {
     if (interceptor.checkWrite) issues.push(...(await interceptor.checkWrite(resource, { request, interaction })));

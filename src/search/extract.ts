@@ -4,7 +4,8 @@ import r4Model from 'fhirpath/fhir-context/r4';
 import { parseDateRange } from '../fhir/dates';
 import type { DateElement, IndexElement, QuantityElement, ReferenceElement, TokenElement } from './elements';
 import { MAX_DATE, MIN_DATE } from './elements';
-import { encodeCode, SINGLE, SORT_KEY } from './keys';
+import { tooLarge } from '../fhir/outcome';
+import { encodeCode, indexText, SINGLE, SORT_KEY } from './keys';
 import { canonicalQuantity, normalizeText, UCUM } from './normalize';
 import { BUILT_IN, type ParamType, type SearchParam, type SearchParameterRegistry } from './registry';
 
@@ -292,6 +293,17 @@ export function sortValue(type: ParamType, elements: IndexElement[]): string | n
   return best;
 }
 
+/** Each string of an element as the index keeps it (see INDEX_VALUE_MAX_LENGTH). */
+function bounded(element: IndexElement): IndexElement {
+  let result: IndexElement | undefined;
+  for (const [field, value] of Object.entries(element)) {
+    if (typeof value !== 'string') continue;
+    const kept = indexText(value);
+    if (kept !== value) (result ??= { ...element })[field] = kept;
+  }
+  return result ?? element;
+}
+
 function dedupe(elements: IndexElement[]): IndexElement[] {
   const seen = new Set<string>();
   return elements.filter((e) => {
@@ -315,7 +327,7 @@ export function extractParam(
     param.type === 'composite'
       ? nodes.flatMap((node) => compositeElements(param, node, registry))
       : nodes.flatMap((node) => elementsOf(param.type, node, expression.referenceTypes));
-  return dedupe(elements);
+  return dedupe(elements.map(bounded));
 }
 
 /**
@@ -326,13 +338,20 @@ export function extractParam(
  * Empty parameters are left out, so `:missing` is `$exists`. `_sort` holds one scalar per parameter,
  * so keyset paging compares exactly what MongoDB sorted on.
  */
-export function extractSearchIndex(resource: Resource, registry: SearchParameterRegistry): Record<string, unknown> {
+export function extractSearchIndex(
+  resource: Resource,
+  registry: SearchParameterRegistry,
+  maxValues = Infinity,
+): Record<string, unknown> {
   const index: Record<string, unknown> = {};
   const sort: Record<string, unknown> = {};
+  let values = 0;
   for (const param of registry.forType(resource.resourceType)) {
     if (BUILT_IN.has(param.code)) continue;
     const elements = extractParam(resource, param, registry);
     if (!elements.length) continue;
+    values += elements.length;
+    if (values > maxValues) throw tooManyValues(resource, param, registry, elements.length, maxValues);
     const key = encodeCode(param.code);
     index[key] = elements.length === 1 ? { ...elements[0], [SINGLE]: true } : elements;
     const value = sortValue(param.type, elements);
@@ -340,4 +359,25 @@ export function extractSearchIndex(resource: Resource, registry: SearchParameter
   }
   if (Object.keys(sort).length) index[SORT_KEY] = sort;
   return index;
+}
+
+/**
+ * A resource whose search values would pass the limit: every later search that reads its document
+ * would pay for them (30,000 identifiers made every Patient scan slow). Refused before it is stored.
+ */
+function tooManyValues(
+  resource: Resource,
+  param: SearchParam,
+  registry: SearchParameterRegistry,
+  count: number,
+  max: number,
+) {
+  const type = resource.resourceType;
+  const expression = registry.typeExpression(type, param)?.expression ?? type;
+  const error = tooLarge(
+    `${type} would have more than ${max} search index values (MAX_INDEX_VALUES); ` +
+      `the search parameter ${param.code} alone has ${count}`,
+  );
+  for (const i of error.outcome.issue ?? []) i.expression = [expression];
+  return error;
 }

@@ -2,7 +2,7 @@ import type { CurrentDocument } from '../store/documents';
 import type { Reader } from '../store/read-view';
 import { asFilter } from './compile/element';
 import { LIVE } from './compile/query';
-import { valuePath } from './keys';
+import { ownValue, valuePath } from './keys';
 import type { IncludeSpec } from './parse';
 import type { SearchParameterRegistry } from './registry';
 
@@ -18,7 +18,7 @@ export interface Included {
 const keyOf = (type: string, id: string) => `${type}/${id}`;
 
 function referencesOf(doc: CurrentDocument, code: string): string[] {
-  const stored = doc.sp?.[valuePath(code).slice(3)];
+  const stored = ownValue(doc.sp, valuePath(code).slice(3));
   const elements = Array.isArray(stored) ? stored : stored ? [stored] : [];
   return elements.map((e) => (e as { r?: string }).r).filter((r): r is string => typeof r === 'string');
 }

@@ -25,3 +25,23 @@ export function sortPath(code: string): string {
  * single-valued case (see compile/element.ts).
  */
 export const SINGLE = 'one';
+
+/**
+ * Longest string kept in a search index value; longer ones are indexed by their first characters, and
+ * search values are cut the same way, so that one resource's giant text cannot make an index (and
+ * every scan that decodes the document) giant. Not a setting: changing it would need a reindex.
+ */
+export const INDEX_VALUE_MAX_LENGTH = 256;
+
+/** A string as the index keeps it (never ending in half a surrogate pair). */
+export function indexText(value: string): string {
+  if (value.length <= INDEX_VALUE_MAX_LENGTH) return value;
+  const cut = value.slice(0, INDEX_VALUE_MAX_LENGTH);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
+
+/** A member of a stored `sp` object, own properties only (a runtime parameter may be named `constructor`). */
+export function ownValue(container: Record<string, unknown> | undefined, key: string): unknown {
+  return container !== undefined && Object.hasOwn(container, key) ? container[key] : undefined;
+}

@@ -2,7 +2,7 @@ import type { MongoFilter } from './compile/element';
 import { badRequest } from '../fhir/outcome';
 import { PageTokens } from '../fhir/page-token';
 import type { CurrentDocument } from '../store/documents';
-import { sortPath, SORT_KEY, encodeCode } from './keys';
+import { encodeCode, ownValue, sortPath, SORT_KEY } from './keys';
 import type { SortKey } from './parse';
 import { BUILT_IN, type SearchParameterRegistry } from './registry';
 
@@ -98,8 +98,8 @@ export function mongoSort(fields: SortField[], reverse: boolean): SortSpec {
 
 export function sortValueOf(doc: CurrentDocument, field: SortField): SortValue {
   if (field.path === 'ts') return doc.ts;
-  const sort = doc.sp?.[SORT_KEY] as Record<string, SortValue> | undefined;
-  return sort?.[encodeCode(field.code)] ?? null;
+  const sort = ownValue(doc.sp, SORT_KEY) as Record<string, unknown> | undefined;
+  return (ownValue(sort, encodeCode(field.code)) as SortValue | undefined) ?? null;
 }
 
 /** "Comes after `value` in this direction" for one field, with MongoDB's order (null lowest). */

@@ -149,15 +149,14 @@ async function countMatches(
   filters: Map<string, MongoFilter>,
   mode: 'estimate' | 'accurate',
 ): Promise<number> {
-  let total = 0;
-  for (const [type, filter] of filters) {
-    // An estimate is the collection size when nothing but liveness is filtered (deleted ones included).
-    total +=
-      mode === 'estimate' && filter === LIVE
-        ? await reader.estimatedCount(type)
-        : await reader.count(type, asFilter(filter));
-  }
-  return total;
+  // One count per collection, all at once: a system-level search counts every type's collection.
+  const counts = await Promise.all(
+    [...filters].map(([type, filter]) =>
+      // An estimate is the collection size when nothing but liveness is filtered (deleted ones included).
+      mode === 'estimate' && filter === LIVE ? reader.estimatedCount(type) : reader.count(type, asFilter(filter)),
+    ),
+  );
+  return counts.reduce((sum, n) => sum + n, 0);
 }
 
 function encodeQuery(pairs: [string, string][]): string {

@@ -27,8 +27,14 @@ function checkDocumentSize(write: StagedWrite): void {
   }
 }
 
-/** What the store asks of the search and compartment modules for each version it writes. */
-export type StoreIndexer = (resource: Resource) => Pick<CurrentDocument, 'sp' | 'compartments'>;
+/**
+ * What the store asks of the search and compartment modules for each version it writes, or rebuilds
+ * from history in recovery (a version accepted once, indexed whatever the limits are now).
+ */
+export type StoreIndexer = (
+  resource: Resource,
+  purpose?: 'write' | 'rebuild',
+) => Pick<CurrentDocument, 'sp' | 'compartments'>;
 
 /** A write as the handlers plan it: the store assigns the version and the timestamp. */
 export interface PlannedWrite {
@@ -238,7 +244,7 @@ export class ResourceStore {
       v: version.v,
       ts: version.ts,
       resource: version.resource,
-      ...this.indexer(version.resource),
+      ...this.indexer(version.resource, 'rebuild'),
     };
   }
 

@@ -1,4 +1,5 @@
 import { isObject, type JsonObject } from './json';
+import { quoted } from './primitives';
 import type { CodeSet } from './terminology';
 
 const STRING_CODED = new Set(['code', 'string', 'uri']);
@@ -17,7 +18,7 @@ export function isBindable(type: string): boolean {
 export function bindingProblem(set: CodeSet, type: string, value: unknown): string | undefined {
   if (STRING_CODED.has(type)) {
     if (typeof value !== 'string' || set.codes.has(value)) return undefined;
-    return `The value '${value}' is not in the value set ${set.url}`;
+    return `The value '${quoted(value)}' is not in the value set ${set.url}`;
   }
   if (!isObject(value) || !OBJECT_CODED.has(type)) return undefined;
   const codings = type === 'CodeableConcept' ? (Array.isArray(value.coding) ? value.coding : []) : [value];
@@ -26,6 +27,8 @@ export function bindingProblem(set: CodeSet, type: string, value: unknown): stri
   const inSet = (c: JsonObject): boolean =>
     typeof c.system === 'string' ? set.systemCodes.has(`${c.system}|${String(c.code)}`) : set.codes.has(String(c.code));
   if (coded.some(inSet)) return undefined;
-  const shown = coded.map((c) => `${typeof c.system === 'string' ? c.system : ''}#${String(c.code)}`).join(', ');
+  const shown = quoted(
+    coded.map((c) => `${typeof c.system === 'string' ? c.system : ''}#${String(c.code)}`).join(', '),
+  );
   return `None of the codes provided (${shown}) are in the value set ${set.url}`;
 }

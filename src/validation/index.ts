@@ -65,6 +65,18 @@ export class Validator {
     return issues;
   }
 
+  /**
+   * Validates a Bundle or Parameters that a request carries as its input (a batch, an operation's
+   * parameters, a FHIRPath Patch) against the base definitions, as any resource is, except that the
+   * resources inside it are only checked to be resources: they are validated on their own when they
+   * are used (each entry's write), and not at all by $validate, whose subject they are.
+   */
+  validateEnvelope(resource: unknown): OperationOutcomeIssue[] {
+    const issues: OperationOutcomeIssue[] = [];
+    this.structure.validateResource(resource, undefined, issues, undefined, true);
+    return issues;
+  }
+
   /** Adds or replaces a profile, extension definition, value set or code system. Throws ProfileError for unusable profiles. */
   addConformanceResource(resource: ConformanceResource): void {
     switch (resource.resourceType) {

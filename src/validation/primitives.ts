@@ -35,6 +35,11 @@ export function buildPrimitiveRules(typeDefinitions: Iterable<StructureDefinitio
   return rules;
 }
 
+/** A value as quoted in a message: cut short, since a string may be a megabyte long. */
+export function quoted(text: string): string {
+  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+}
+
 /** A message describing why value is not a valid instance of the primitive, or undefined when it is. */
 export function primitiveProblem(rule: PrimitiveRule, value: unknown): string | undefined {
   const kind = typeof value;
@@ -51,8 +56,9 @@ export function primitiveProblem(rule: PrimitiveRule, value: unknown): string | 
   if (rule.type === 'xhtml') {
     return /^\s*<div[\s>]/.test(text) ? undefined : "Narrative div must be XHTML starting with '<div'";
   }
-  if (rule.regex && !rule.regex.test(text)) return `'${text}' is not a valid ${rule.type}`;
-  if (DATE_TYPES.has(rule.type) && !isRealDate(text)) return `'${text}' is not a valid ${rule.type} (no such day)`;
+  if (rule.regex && !rule.regex.test(text)) return `'${quoted(text)}' is not a valid ${rule.type}`;
+  if (DATE_TYPES.has(rule.type) && !isRealDate(text))
+    return `'${quoted(text)}' is not a valid ${rule.type} (no such day)`;
   return undefined;
 }
 

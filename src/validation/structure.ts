@@ -18,6 +18,8 @@ export interface BaseDefinitions {
 interface Walk {
   readonly issues: Issues;
   readonly env: ConstraintEnv;
+  /** Resources inside the one validated are only checked to be resources (see validateEnvelope). */
+  readonly envelope: boolean;
 }
 
 /**
@@ -28,29 +30,39 @@ interface Walk {
 export class StructureValidator {
   constructor(private readonly defs: BaseDefinitions) {}
 
-  validateResource(value: unknown, path: string | undefined, issues: Issues, rootResource?: unknown): void {
-    const at = path ?? 'Resource';
-    if (!isObject(value)) {
-      issues.push(issue('error', 'structure', `A resource must be a JSON object, found ${jsonKind(value)}`, at));
-      return;
-    }
-    const type = value.resourceType;
-    if (typeof type !== 'string') {
-      issues.push(issue('error', 'required', 'The resource has no resourceType', at));
-      return;
-    }
-    const model = this.defs.resourceTypes.has(type) ? this.defs.models.get(type) : undefined;
-    if (!model) {
-      issues.push(issue('error', 'not-supported', `Unknown resource type '${type}'`, `${at}.resourceType`));
-      return;
-    }
-    const walk: Walk = { issues, env: { resource: value, rootResource: rootResource ?? value } };
-    const resourcePath = path ?? type;
+  validateResource(
+    value: unknown,
+    path: string | undefined,
+    issues: Issues,
+    rootResource?: unknown,
+    envelope = false,
+  ): void {
+    const model = this.resourceModel(value, path, issues);
+    if (!model || !isObject(value)) return;
+    const walk: Walk = { issues, env: { resource: value, rootResource: rootResource ?? value }, envelope };
+    const resourcePath = path ?? String(value.resourceType);
     this.validateObject(value, model, resourcePath, walk, true);
     // A contained resource is shown through its container's narrative: dom-6 (text) is not asked of it.
     const contained = path !== undefined && path.endsWith(']') && path.lastIndexOf('.contained[') > 0;
     const constraints = contained ? model.constraints.filter((c) => c.key !== 'dom-6') : model.constraints;
     this.evaluate(constraints, value, resourcePath, walk);
+  }
+
+  /** The model of a value that must be a resource, or undefined after reporting why it is not one. */
+  private resourceModel(value: unknown, path: string | undefined, issues: Issues): ComplexModel | undefined {
+    const at = path ?? 'Resource';
+    if (!isObject(value)) {
+      issues.push(issue('error', 'structure', `A resource must be a JSON object, found ${jsonKind(value)}`, at));
+      return undefined;
+    }
+    const type = value.resourceType;
+    if (typeof type !== 'string') {
+      issues.push(issue('error', 'required', 'The resource has no resourceType', at));
+      return undefined;
+    }
+    const model = this.defs.resourceTypes.has(type) ? this.defs.models.get(type) : undefined;
+    if (!model) issues.push(issue('error', 'not-supported', `Unknown resource type '${type}'`, `${at}.resourceType`));
+    return model;
   }
 
   private validateObject(obj: JsonObject, model: ComplexModel, path: string, walk: Walk, isResource: boolean): void {
@@ -177,7 +189,8 @@ export class StructureValidator {
       return;
     }
     if (type === 'Resource' || this.defs.resourceTypes.has(type)) {
-      this.validateResource(item, path, walk.issues, walk.env.rootResource);
+      if (walk.envelope) this.resourceModel(item, path, walk.issues);
+      else this.validateResource(item, path, walk.issues, walk.env.rootResource);
       return;
     }
     const model = rule.inline ?? this.defs.models.get(type);

@@ -9,12 +9,32 @@ describe('loadConfig', () => {
     expect(loadConfig({}).conditionalDeleteMax).toBe(1);
   });
 
-  it.each(['CONDITIONAL_DELETE_MAX', 'MAX_BUNDLE_ENTRIES', 'MAX_PAGE_SIZE', 'DEFAULT_PAGE_SIZE', 'MAX_BODY_BYTES'])(
-    'refuses %s=0, a limit that would switch the feature off',
-    (name) => {
-      expect(() => loadConfig({ [name]: '0' })).toThrow(new RegExp(`${name} must be an integer of at least 1`));
-    },
-  );
+  it.each([
+    'CONDITIONAL_DELETE_MAX',
+    'MAX_BUNDLE_ENTRIES',
+    'MAX_PAGE_SIZE',
+    'DEFAULT_PAGE_SIZE',
+    'MAX_BODY_BYTES',
+    'MAX_ARRAY_LENGTH',
+    'MAX_INDEX_VALUES',
+    'MAX_SEARCH_PARAMETERS',
+    'MAX_PATCH_OPERATIONS',
+  ])('refuses %s=0, a limit that would switch the feature off', (name) => {
+    expect(() => loadConfig({ [name]: '0' })).toThrow(new RegExp(`${name} must be an integer of at least 1`));
+  });
+
+  it('reads the request limits, with their documented defaults', () => {
+    const defaults = loadConfig({});
+    expect([defaults.maxJsonDepth, defaults.maxArrayLength, defaults.maxIndexValues, defaults.maxSearchChains]).toEqual(
+      [64, 5000, 5000, 10],
+    );
+    expect(loadConfig({ MAX_SEARCH_INCLUDES: '3', MAX_STRING_LENGTH: '100' })).toMatchObject({
+      maxSearchIncludes: 3,
+      maxStringLength: 100,
+    });
+    // A depth under 8 would refuse ordinary resources (an extension inside a name nests 5 deep).
+    expect(() => loadConfig({ MAX_JSON_DEPTH: '7' })).toThrow(/MAX_JSON_DEPTH must be an integer of at least 8/);
+  });
 
   it('refuses values that are not integers', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);

@@ -22,15 +22,23 @@ type Name = (typeof NAMES)[number];
 export function readReviewRequest(request: FhirRequest, today: string): ReviewRequest {
   const values: Partial<Record<Name, string>> = {};
   const where: Record<Name, string> = { date: 'date', periodStart: 'periodStart', periodEnd: 'periodEnd' };
-  const body = request.body as { resourceType?: string } | URLSearchParams | undefined;
+  const body = request.body as { resourceType?: string } | URLSearchParams | null | undefined;
   if (body !== undefined && !(body instanceof URLSearchParams)) {
-    if (body.resourceType !== 'Parameters') {
+    if (body === null || typeof body !== 'object' || Array.isArray(body) || body.resourceType !== 'Parameters') {
       throw badRequest('The body of $medication-review must be a Parameters resource', 'Parameters');
     }
-    for (const [i, p] of ((body as Parameters).parameter ?? []).entries()) {
+    const listed: unknown = (body as Parameters).parameter;
+    if (listed !== undefined && !Array.isArray(listed)) {
+      throw badRequest('Parameters.parameter must be an array', 'Parameters.parameter');
+    }
+    for (const [i, p] of ((listed ?? []) as Parameters['parameter'] & object).entries()) {
       const path = `Parameters.parameter[${i}]`;
-      if (!isName(p.name)) throw badRequest(`Unknown parameter "${p.name}" of $medication-review`, path);
-      if (p.valueDate === undefined) throw badRequest(`Parameter ${p.name} must be a valueDate`, path);
+      if (p === null || typeof p !== 'object') throw badRequest(`Parameter ${i} must be a JSON object`, path);
+      if (!isName(p.name)) {
+        const name = typeof p.name === 'string' ? p.name.slice(0, 100) : '';
+        throw badRequest(`Unknown parameter "${name}" of $medication-review`, path);
+      }
+      if (typeof p.valueDate !== 'string') throw badRequest(`Parameter ${p.name} must be a valueDate`, path);
       if (values[p.name] !== undefined) throw badRequest(`Parameter ${p.name} is repeated`, path);
       values[p.name] = p.valueDate;
       where[p.name] = `Parameters.parameter.where(name='${p.name}')`;
@@ -61,6 +69,6 @@ export function readReviewRequest(request: FhirRequest, today: string): ReviewRe
   return { date, periodStart, periodEnd };
 }
 
-function isName(name: string | undefined): name is Name {
-  return (NAMES as readonly string[]).includes(name ?? '');
+function isName(name: unknown): name is Name {
+  return typeof name === 'string' && (NAMES as readonly string[]).includes(name);
 }

@@ -1,11 +1,14 @@
 import type { Binary, Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
+import { bodyLimits, parseBoundedJson } from '../../fhir/json-limits';
 import { badRequest, FhirError, issue, outcome, tooLarge, unsupportedMediaType } from '../../fhir/outcome';
 import type { FhirMethod, FhirRequest, FhirResponse, UnitOfWork } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
 import { ClaimTakenError, StagedWrite, VersionConflictError } from '../../store/journal';
 import type { ServerContext } from '../context';
 import { dispatch } from '../router';
+import { requireEnvelope } from '../envelope';
 import { requireResourceBody } from '../resource-body';
+import { TimeSlice } from '../time-slice';
 import { JSON_PATCH } from './patch';
 import { prepareTransaction } from './transaction-prepare';
 import { entryError } from './entry-error';
@@ -43,7 +46,7 @@ export function statusLine(status: number): string {
  * (RESTful API, "Patch" in transactions); it is unpacked here so the patch handler sees what a
  * PATCH over HTTP would send.
  */
-function entryBody(entry: BundleEntry, index: number): { body: unknown; contentType: string } {
+function entryBody(context: ServerContext, entry: BundleEntry, index: number): { body: unknown; contentType: string } {
   const resource = entry.resource;
   if (entry.request?.method !== 'PATCH' || resource?.resourceType !== 'Binary') {
     return { body: resource, contentType: 'application/fhir+json' };
@@ -51,30 +54,43 @@ function entryBody(entry: BundleEntry, index: number): { body: unknown; contentT
   const binary = resource as Binary;
   if (binary.contentType !== JSON_PATCH) {
     throw unsupportedMediaType(
-      `Bundle.entry[${index}]: a PATCH entry's Binary must have contentType ${JSON_PATCH}, not ${binary.contentType ?? 'none'}`,
+      `Bundle.entry[${index}]: a PATCH entry's Binary must have contentType ${JSON_PATCH}, not ${typeof binary.contentType === 'string' ? binary.contentType : 'none'}`,
     );
   }
+  const where = `Bundle.entry[${index}].resource.data`;
+  if (typeof binary.data !== 'string') {
+    throw badRequest(`Bundle.entry[${index}]: the Binary's data must be a base64-encoded JSON Patch`, where);
+  }
+  // The patch is parsed as a body would be: within the same depth and size limits.
+  const body = parseBoundedJson(Buffer.from(binary.data, 'base64'), bodyLimits(context.config), where);
+  return { body, contentType: JSON_PATCH };
+}
+
+/** The path and query of an entry's request.url, as the router and handlers take them. */
+function entryTarget(url: string, index: number): { path: string; query: [string, string][] } {
   try {
-    return { body: JSON.parse(Buffer.from(binary.data ?? '', 'base64').toString('utf8')), contentType: JSON_PATCH };
+    const parsed = new URL(url.replace(/^\/+/, ''), 'http://entry.invalid/');
+    const path = decodeURI(parsed.pathname.replace(/^\/+/, '').replace(/\/+$/, ''));
+    // The router decodes each segment again: a bad escape must fail here, naming the entry.
+    for (const segment of path.split('/')) decodeURIComponent(segment);
+    return { path, query: [...parsed.searchParams.entries()] };
   } catch {
     throw badRequest(
-      `Bundle.entry[${index}]: the Binary's data is not a base64-encoded JSON Patch`,
-      `Bundle.entry[${index}].resource.data`,
+      `Bundle.entry[${index}].request.url is not a valid relative URL`,
+      `Bundle.entry[${index}].request.url`,
     );
   }
 }
 
 /** Turns an entry's request into the same transport-free request a single HTTP call would make. */
-function entryRequest(parent: FhirRequest, entry: BundleEntry, index: number): FhirRequest {
+function entryRequest(context: ServerContext, parent: FhirRequest, entry: BundleEntry, index: number): FhirRequest {
   const method = entry.request?.method as FhirMethod;
-  const { body, contentType } = entryBody(entry, index);
-  const url = entry.request?.url ?? '';
-  const parsed = new URL(url.replace(/^\/+/, ''), 'http://entry.invalid/');
-  const path = decodeURI(parsed.pathname.replace(/^\/+/, '').replace(/\/+$/, ''));
+  const { body, contentType } = entryBody(context, entry, index);
+  const { path, query } = entryTarget(entry.request?.url ?? '', index);
   return {
     method,
     path,
-    query: [...parsed.searchParams.entries()],
+    query,
     headers: {
       ifMatch: entry.request?.ifMatch,
       ifNoneMatch: entry.request?.ifNoneMatch,
@@ -107,18 +123,34 @@ function responseEntry(response: FhirResponse): BundleEntry {
   };
 }
 
-function checkEntryShape(entry: BundleEntry, index: number): void {
-  const method = entry.request?.method as FhirMethod | undefined;
-  if (!entry.request || !method || !ENTRY_METHODS.has(method)) {
-    throw badRequest(`Bundle.entry[${index}] needs request.method (GET, HEAD, POST, PUT, PATCH or DELETE)`, [
-      `Bundle.entry[${index}].request.method`,
-    ]);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The request element's headers, each a string when present (conditionOf and the handlers read them so). */
+const ENTRY_HEADERS = ['ifNoneMatch', 'ifModifiedSince', 'ifMatch', 'ifNoneExist'] as const;
+
+/** What the processing needs of each entry, checked before any entry runs. */
+function checkEntryShape(entry: unknown, index: number): void {
+  const at = `Bundle.entry[${index}]`;
+  if (!isObject(entry)) throw badRequest(`${at} must be an entry (a JSON object)`, at);
+  const request = entry.request;
+  const method = isObject(request) ? request.method : undefined;
+  if (!isObject(request) || typeof method !== 'string' || !ENTRY_METHODS.has(method as FhirMethod)) {
+    throw badRequest(`${at} needs request.method (GET, HEAD, POST, PUT, PATCH or DELETE)`, [`${at}.request.method`]);
   }
-  if (!entry.request.url) {
-    throw badRequest(`Bundle.entry[${index}] needs request.url`, `Bundle.entry[${index}].request.url`);
+  if (typeof request.url !== 'string' || !request.url) {
+    throw badRequest(`${at} needs request.url (a string)`, `${at}.request.url`);
+  }
+  for (const name of ENTRY_HEADERS) {
+    if (request[name] !== undefined && typeof request[name] !== 'string') {
+      throw badRequest(`${at}.request.${name} must be a string`, `${at}.request.${name}`);
+    }
   }
   if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !entry.resource) {
-    throw badRequest(`Bundle.entry[${index}] is a ${method} without a resource`, `Bundle.entry[${index}].resource`);
+    throw badRequest(`${at} is a ${method} without a resource`, `${at}.resource`);
+  }
+  if (entry.resource !== undefined && !isObject(entry.resource)) {
+    throw badRequest(`${at}.resource must be a resource (a JSON object)`, `${at}.resource`);
   }
 }
 
@@ -127,17 +159,23 @@ export async function processBundle(request: FhirRequest, context: ServerContext
   const bundle = requireResourceBody(request.body, 'Bundle') as Bundle;
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
     throw badRequest(
-      `POST to the base accepts batch and transaction Bundles, not "${bundle.type ?? ''}"`,
+      `POST to the base accepts batch and transaction Bundles, not "${typeof bundle.type === 'string' ? bundle.type : ''}"`,
       'Bundle.type',
     );
   }
-  const entries = bundle.entry ?? [];
+  const listed: unknown = bundle.entry;
+  if (listed !== undefined && !Array.isArray(listed)) {
+    throw badRequest('Bundle.entry must be an array of entries', 'Bundle.entry');
+  }
+  const entries = (listed ?? []) as BundleEntry[];
   if (entries.length > context.config.maxBundleEntries) {
     throw tooLarge(
       `The Bundle has ${entries.length} entries; this server accepts at most ${context.config.maxBundleEntries}`,
     );
   }
   entries.forEach((entry, index) => checkEntryShape(entry, index));
+  // Then the Bundle is validated as any resource would be (its entries' resources when they are written).
+  requireEnvelope(context, bundle, 'Bundle');
   if (bundle.type === 'batch') return processBatch(request, context, entries);
   // A conditional create lost a race to a concurrent writer: nothing was stored, so the whole
   // transaction runs again and now finds the winner's resource (an EHR re-send converges the same way).
@@ -173,9 +211,11 @@ async function processBatch(
   entries: BundleEntry[],
 ): Promise<FhirResponse> {
   const results: BundleEntry[] = [];
+  const slice = new TimeSlice();
   for (const [index, entry] of entries.entries()) {
+    await slice.pause();
     try {
-      results.push(responseEntry(await dispatch(entryRequest(request, entry, index), context)));
+      results.push(responseEntry(await dispatch(entryRequest(context, request, entry, index), context)));
     } catch (error) {
       if (!(error instanceof FhirError)) throw error;
       results.push({ response: { status: statusLine(error.status), outcome: error.outcome } });
@@ -256,7 +296,9 @@ async function processTransaction(
   const work = new TransactionWork(context);
   const results: (BundleEntry | undefined)[] = new Array(entries.length);
   const reads: { entry: BundleEntry; index: number }[] = [];
+  const slice = new TimeSlice();
   for (const { entry, index } of order) {
+    await slice.pause();
     const method = entry.request?.method as FhirMethod;
     if (method === 'GET' || method === 'HEAD') {
       reads.push({ entry, index });
@@ -270,7 +312,7 @@ async function processTransaction(
     work.current = index;
     try {
       const entryReq = {
-        ...entryRequest(request, entry, index),
+        ...entryRequest(context, request, entry, index),
         unitOfWork: work,
         assignedId: prepared.assignedIds[index],
         claim: prepared.claims[index],
@@ -303,8 +345,9 @@ async function processTransaction(
   for (const interceptor of context.interceptors) await interceptor.afterCommit?.(documents);
 
   for (const { entry, index } of reads) {
+    await slice.pause();
     try {
-      results[index] = responseEntry(await dispatch(entryRequest(request, entry, index), context));
+      results[index] = responseEntry(await dispatch(entryRequest(context, request, entry, index), context));
     } catch (error) {
       if (!(error instanceof FhirError)) throw error;
       results[index] = { response: { status: statusLine(error.status), outcome: error.outcome } };

@@ -13,7 +13,7 @@ import {
   settleClaim,
 } from '../conditional';
 import type { ServerContext } from '../context';
-import { requireResourceBody } from '../resource-body';
+import { requireBodyId, requireResourceBody } from '../resource-body';
 import { outcomeResponse, versionHeaders, writeResponse } from '../respond';
 import { commitWrites } from '../write';
 import { createResource, update } from './crud';
@@ -57,7 +57,7 @@ export async function conditionalCreate(
   type: string,
   body: Resource,
 ): Promise<FhirResponse> {
-  const pairs = parseConditionalQuery(request.headers.ifNoneExist ?? '', type, 'If-None-Exist');
+  const pairs = parseConditionalQuery(context, request.headers.ifNoneExist ?? '', type, 'If-None-Exist');
   const key = claimKey(type, pairs);
   return withClaimRetries(request, context, key, async () => {
     const matches = await findConditional(context, request, type, pairs, 2);
@@ -84,7 +84,8 @@ export async function conditionalUpdate(
   type: string,
 ): Promise<FhirResponse> {
   const resource = requireResourceBody(request.body, type);
-  const pairs = parseConditionalQuery(new URLSearchParams(request.query).toString(), type, 'PUT query');
+  requireBodyId(resource, type);
+  const pairs = parseConditionalQuery(context, new URLSearchParams(request.query).toString(), type, 'PUT query');
   const key = claimKey(type, pairs);
   return withClaimRetries(request, context, key, async () => {
     const matches = await findConditional(context, request, type, pairs, 2);
@@ -114,7 +115,7 @@ export async function conditionalDelete(
   context: ServerContext,
   type: string,
 ): Promise<FhirResponse> {
-  const pairs = parseConditionalQuery(new URLSearchParams(request.query).toString(), type, 'DELETE query');
+  const pairs = parseConditionalQuery(context, new URLSearchParams(request.query).toString(), type, 'DELETE query');
   const max = context.config.conditionalDeleteMax;
   const matches = await findConditional(context, request, type, pairs, max + 1);
   if (matches.length > max) {
@@ -147,7 +148,7 @@ export async function conditionalPatch(
   context: ServerContext,
   type: string,
 ): Promise<FhirResponse> {
-  const pairs = parseConditionalQuery(new URLSearchParams(request.query).toString(), type, 'PATCH query');
+  const pairs = parseConditionalQuery(context, new URLSearchParams(request.query).toString(), type, 'PATCH query');
   const matches = await findConditional(context, request, type, pairs, 2);
   if (matches.length > 1) tooManyMatches('The conditional patch', matches.length, type);
   if (!matches.length) throw notFound(`No ${type} matches the conditional patch`);

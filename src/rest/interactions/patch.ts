@@ -4,6 +4,8 @@ import type { FhirRequest, FhirResponse } from '../../fhir/request';
 import { patchNotApplicable } from '../../patch/errors';
 import { applyFhirPathPatch } from '../../patch/fhirpath-patch';
 import { applyJsonPatch } from '../../patch/json-patch';
+import { patchLimits } from '../../patch/limits';
+import { requireEnvelope } from '../envelope';
 import type { ServerContext } from '../context';
 import { parseIfMatch } from '../headers';
 import { requireValidId } from '../resource-body';
@@ -17,11 +19,12 @@ const FHIR_BODIES = new Set(['application/fhir+json', 'application/json']);
 type Patcher = (resource: Resource) => Resource;
 
 /** Picks the patch format by Content-Type (RESTful API, "patch"), checking the body's shape before any read. */
-function patcherFor(request: FhirRequest, type: string): Patcher {
+function patcherFor(request: FhirRequest, context: ServerContext, type: string): Patcher {
   const body = request.body;
   if (body === undefined) throw badRequest('PATCH needs a body: a JSON Patch or a FHIRPath Patch Parameters resource');
   const contentType = request.headers.contentType;
-  if (contentType === JSON_PATCH) return (resource) => applyJsonPatch(resource, body);
+  const limits = patchLimits(context.config);
+  if (contentType === JSON_PATCH) return (resource) => applyJsonPatch(resource, body, limits);
   if (contentType !== undefined && FHIR_BODIES.has(contentType)) {
     const resourceType = (body as { resourceType?: unknown } | null)?.resourceType;
     if (typeof body !== 'object' || body === null || Array.isArray(body) || resourceType !== 'Parameters') {
@@ -31,7 +34,8 @@ function patcherFor(request: FhirRequest, type: string): Patcher {
         'Parameters',
       );
     }
-    return (resource) => applyFhirPathPatch(resource, body as Parameters);
+    const parameters = requireEnvelope<Parameters>(context, body, 'Parameters');
+    return (resource) => applyFhirPathPatch(resource, parameters, limits);
   }
   throw unsupportedMediaType(
     `PATCH of ${type} takes ${JSON_PATCH} (JSON Patch) or application/fhir+json (FHIRPath Patch), not ${contentType ?? 'nothing'}`,
@@ -50,7 +54,7 @@ export async function patch(
   id: string,
 ): Promise<FhirResponse> {
   requireValidId(id, type);
-  const apply = patcherFor(request, type);
+  const apply = patcherFor(request, context, type);
   const previous = await readCurrent(context, type, id, undefined, request.access);
   const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
   if (expected !== undefined && previous.v !== expected) {

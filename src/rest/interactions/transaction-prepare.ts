@@ -4,6 +4,8 @@ import type { FhirRequest } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
 import { newId } from '../../store/resource-store';
 import { claimKey, findConditional, parseConditionalQuery, requireUnusedId } from '../conditional';
+import { requireBodyId } from '../resource-body';
+import { TimeSlice } from '../time-slice';
 import type { ServerContext } from '../context';
 import { etag, httpDate } from '../headers';
 import { versionUrl } from '../respond';
@@ -67,7 +69,7 @@ async function prefetchIdentifierMatches(
     if (condition === undefined || !type) continue;
     let pairs: [string, string][];
     try {
-      pairs = parseConditionalQuery(condition, type, 'condition');
+      pairs = parseConditionalQuery(context, condition, type, 'condition');
     } catch {
       continue; // reported with the entry's index by the entry loop
     }
@@ -99,15 +101,20 @@ async function prefetchIdentifierMatches(
   return matches;
 }
 
-/** Replaces every Reference.reference the map knows, anywhere in the resource (contained, extensions). */
+/**
+ * Replaces every Reference.reference the map knows, anywhere in the resource (contained, extensions).
+ * The copy is built with fromEntries, which defines properties: assigning a key such as __proto__
+ * would change the copy's prototype instead (the parser refuses such keys; this does not rely on it).
+ */
 function rewrite(value: unknown, idMap: Map<string, string>): unknown {
   if (Array.isArray(value)) return value.map((v) => rewrite(v, idMap));
   if (value && typeof value === 'object') {
-    const result: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-      result[key] = key === 'reference' && typeof v === 'string' && idMap.has(v) ? idMap.get(v) : rewrite(v, idMap);
-    }
-    return result;
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([key, v]) => [
+        key,
+        key === 'reference' && typeof v === 'string' && idMap.has(v) ? idMap.get(v) : rewrite(v, idMap),
+      ]),
+    );
   }
   return value;
 }
@@ -142,13 +149,17 @@ export async function prepareTransaction(
   const resolvedByCondition = new Map<string, number>();
   const prepared = entries.map((entry) => ({ ...entry }));
   const prefetched = await prefetchIdentifierMatches(request, context, entries);
+  const slice = new TimeSlice();
 
   for (const [index, entry] of prepared.entries()) {
     const method = entry.request?.method;
     const resource = entry.resource;
     if (!resource || (method !== 'POST' && method !== 'PUT')) continue;
     const type = resource.resourceType;
+    await slice.pause();
     try {
+      // A PUT's id is looked up below, before the entry is validated: it must be an id, not a query.
+      if (method === 'PUT') requireBodyId(resource, type);
       const condition = conditionOf(entry);
       if (condition === undefined) {
         if (method === 'POST') {
@@ -162,7 +173,7 @@ export async function prepareTransaction(
         continue;
       }
       const where = method === 'POST' ? 'ifNoneExist' : 'url';
-      const pairs = parseConditionalQuery(condition, type, `Bundle.entry[${index}].request.${where}`);
+      const pairs = parseConditionalQuery(context, condition, type, `Bundle.entry[${index}].request.${where}`);
       const key = claimKey(type, pairs);
       if (byCondition.has(key)) {
         throw badRequest(
@@ -219,13 +230,14 @@ export async function prepareTransaction(
 
   // Conditional references: to an entry's own condition first, else to the one stored match.
   for (const [index, entry] of prepared.entries()) {
+    await slice.pause();
     const found = new Set<string>();
     conditionalReferences(entry.resource, found);
     for (const reference of found) {
       if (idMap.has(reference)) continue;
       const [, type, query] = CONDITIONAL_REFERENCE.exec(reference) as RegExpExecArray;
       try {
-        const pairs = parseConditionalQuery(query, type, `Bundle.entry[${index}].resource`);
+        const pairs = parseConditionalQuery(context, query, type, `Bundle.entry[${index}].resource`);
         const own = byCondition.get(claimKey(type, pairs));
         if (own) {
           idMap.set(reference, own);

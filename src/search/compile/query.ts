@@ -2,7 +2,7 @@ import type { Db } from 'mongodb';
 import { directReader, type Reader } from '../../store/read-view';
 import { badRequest, FhirError, notSupported } from '../../fhir/outcome';
 import type { CurrentDocument } from '../../store/documents';
-import { valuePath } from '../keys';
+import { indexText, ownValue, valuePath } from '../keys';
 import { parseNameModifier, splitEscaped, unescapeValue, type ParsedParam } from '../parse';
 import type { SearchParam, SearchParameterRegistry } from '../registry';
 import {
@@ -93,11 +93,23 @@ export async function compileParam(ctx: CompileContext, type: string, param: Par
     } else alternatives.push(...compileValue(valueContext, value, lookup));
   }
   const matched = alternatives.length
-    ? anyOf(alternatives.map((c: Conjunction) => onElement(path, c, ctx.elemMatch)))
+    ? anyOf(alternatives.map((c: Conjunction) => onElement(path, boundedConjunction(c), ctx.elemMatch)))
     : NOTHING;
   // :not and :not-in also match resources with no value at all (R4 search, token :not).
   if (param.modifier === 'not' || param.modifier === 'not-in') return { $nor: [matched] };
   return matched;
+}
+
+/** Strings compared with stored values are cut as the stored ones were (see INDEX_VALUE_MAX_LENGTH). */
+function boundedConjunction(conjunction: Conjunction): Conjunction {
+  const bound = (value: unknown): unknown => {
+    if (typeof value === 'string') return indexText(value);
+    if (value !== null && typeof value === 'object' && Array.isArray((value as { $in?: unknown }).$in)) {
+      return { ...value, $in: (value as { $in: unknown[] }).$in.map(bound) };
+    }
+    return value;
+  };
+  return Object.fromEntries(Object.entries(conjunction).map(([field, value]) => [field, bound(value)]));
 }
 
 function compileId(param: ParsedParam): MongoFilter {
@@ -204,7 +216,7 @@ async function compileHas(ctx: CompileContext, type: string, param: ParsedParam)
     throw badRequest(`${param.name} matches more than ${INNER_LIMIT} resources`, param.name);
   const ids = new Set<string>();
   for (const doc of docs) {
-    const stored = doc.sp?.[path.slice(3)];
+    const stored = ownValue(doc.sp, path.slice(3));
     for (const element of Array.isArray(stored) ? stored : stored ? [stored] : []) {
       const r = (element as { r?: string }).r;
       if (r?.startsWith(`${type}/`)) ids.add(r.slice(type.length + 1));

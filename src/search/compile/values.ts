@@ -1,6 +1,7 @@
 import { badRequest, notSupported } from '../../fhir/outcome';
 import { parseDateRange } from '../../fhir/dates';
 import { canonicalQuantity, escapeRegex, normalizeText, UCUM } from '../normalize';
+import { indexText } from '../keys';
 import { splitEscaped, unescapeValue } from '../parse';
 import type { ParamType, SearchParam } from '../registry';
 import { prefixKeys, type Conjunction, type Disjunction } from './element';
@@ -35,18 +36,20 @@ function stringValue(ctx: ValueContext, value: string): Disjunction {
   const text = unescapeValue(value);
   switch (ctx.modifier) {
     case undefined:
-      return [{ n: { $regex: `^${escapeRegex(normalizeText(text))}` } }];
+      return [{ n: { $regex: `^${escapeRegex(indexText(normalizeText(text)))}` } }];
     case 'exact':
       return [{ e: text }];
     case 'contains':
-      return [{ n: { $regex: escapeRegex(normalizeText(text)) } }];
+      return [{ n: { $regex: escapeRegex(indexText(normalizeText(text))) } }];
     default:
       throw badRequest(`Modifier :${ctx.modifier} is not allowed on string parameter ${ctx.param.code}`, ctx.name);
   }
 }
 
 function tokenValue(ctx: ValueContext, value: string): Disjunction {
-  if (ctx.modifier === 'text') return [{ x: { $regex: `(^|\\s)${escapeRegex(normalizeText(unescapeValue(value)))}` } }];
+  if (ctx.modifier === 'text') {
+    return [{ x: { $regex: `(^|\\s)${escapeRegex(indexText(normalizeText(unescapeValue(value))))}` } }];
+  }
   const parts = splitEscaped(value, '|').map(unescapeValue);
   if (ctx.modifier === 'of-type') {
     if (parts.length !== 3) throw malformed(ctx, value, ':of-type takes "type-system|type-code|value"');
@@ -212,7 +215,7 @@ function uriValue(ctx: ValueContext, value: string): Disjunction {
     case undefined:
       return [{ u: text }];
     case 'below':
-      return [{ u: { $regex: `^${escapeRegex(text)}` } }];
+      return [{ u: { $regex: `^${escapeRegex(indexText(text))}` } }];
     case 'above': {
       // Every ancestor path of the value, itself included: "http://a/b/c" -> "http://a/b", ...
       const ancestors: string[] = [];
