@@ -3,6 +3,7 @@ import express, { NextFunction, Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { pinoHttp } from 'pino-http';
 import { pingDatabase } from '../db/connection';
+import { stringifyJson } from '../fhir/json-text';
 import { FhirError, issue, methodNotAllowed, outcome, serverError, tooLarge } from '../fhir/outcome';
 import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
@@ -30,7 +31,7 @@ function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void 
     return;
   }
   res.setHeader('Content-Type', FHIR_CONTENT_TYPE);
-  res.send(JSON.stringify(response.body, undefined, pretty ? 2 : undefined));
+  res.send(stringifyJson(response.body, pretty ? 2 : undefined));
 }
 
 function toFhirError(error: unknown, res: Response): FhirError {

@@ -1,3 +1,4 @@
+import { parseJsonText } from '../fhir/json-text';
 import { FhirError, issue, notAcceptable, outcome, unsupportedMediaType } from '../fhir/outcome';
 
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'text/json']);
@@ -47,10 +48,13 @@ export function checkRequestContentType(contentType: string | undefined): string
   return type;
 }
 
-/** Parses a JSON body; bad syntax is a structure error (400), never a 500. */
+/**
+ * Parses a JSON body; bad syntax is a structure error (400), never a 500. Numbers that JavaScript
+ * would write otherwise (`1.50`, `14.0`) keep their text (src/fhir/json-text.ts).
+ */
 export function parseJsonBody(raw: Buffer): unknown {
   try {
-    return JSON.parse(raw.toString('utf8'));
+    return parseJsonText(raw.toString('utf8'));
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw new FhirError(400, outcome([issue('error', 'structure', `The body is not valid JSON: ${detail}`)]));

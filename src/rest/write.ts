@@ -1,5 +1,6 @@
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { issue, outcome, preconditionFailed, unprocessable, VersionRaceError } from '../fhir/outcome';
+import { sameNumberTexts } from '../fhir/number-text';
 import type { FhirRequest } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
 import { VersionConflictError } from '../store/journal';
@@ -50,9 +51,12 @@ export async function commitWrites(
   return docs;
 }
 
-/** Two versions are the same content when they differ only in meta.versionId and meta.lastUpdated. */
+/**
+ * Two versions are the same content when they differ only in meta.versionId and meta.lastUpdated;
+ * a decimal written with another precision (1.5 and 1.50) is a change.
+ */
 export function sameContent(a: Resource, b: Resource): boolean {
-  return canonicalJson(stripVersionMeta(a)) === canonicalJson(stripVersionMeta(b));
+  return canonicalJson(stripVersionMeta(a)) === canonicalJson(stripVersionMeta(b)) && sameNumberTexts(a, b);
 }
 
 function stripVersionMeta(resource: Resource): Resource {

@@ -231,7 +231,10 @@ export class Journal {
         tx,
       };
       if (w.next.deleted) version.deleted = true;
-      else version.resource = w.next.resource;
+      else {
+        version.resource = w.next.resource;
+        if (w.next.nt) version.nt = w.next.nt;
+      }
       return version;
     });
     try {

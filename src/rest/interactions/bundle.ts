@@ -1,4 +1,5 @@
 import type { Binary, Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
+import { parseJsonText } from '../../fhir/json-text';
 import { badRequest, FhirError, issue, outcome, tooLarge, unsupportedMediaType } from '../../fhir/outcome';
 import type { FhirMethod, FhirRequest, FhirResponse, UnitOfWork } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
@@ -55,7 +56,7 @@ function entryBody(entry: BundleEntry, index: number): { body: unknown; contentT
     );
   }
   try {
-    return { body: JSON.parse(Buffer.from(binary.data ?? '', 'base64').toString('utf8')), contentType: JSON_PATCH };
+    return { body: parseJsonText(Buffer.from(binary.data ?? '', 'base64').toString('utf8')), contentType: JSON_PATCH };
   } catch {
     throw badRequest(
       `Bundle.entry[${index}]: the Binary's data is not a base64-encoded JSON Patch`,

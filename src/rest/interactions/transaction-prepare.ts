@@ -1,4 +1,5 @@
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
+import { copyNumberText } from '../../fhir/number-text';
 import { allOk, badRequest, FhirError, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
@@ -101,12 +102,17 @@ async function prefetchIdentifierMatches(
 
 /** Replaces every Reference.reference the map knows, anywhere in the resource (contained, extensions). */
 function rewrite(value: unknown, idMap: Map<string, string>): unknown {
-  if (Array.isArray(value)) return value.map((v) => rewrite(v, idMap));
+  if (Array.isArray(value)) {
+    const list = value.map((v) => rewrite(v, idMap));
+    copyNumberText(value, list);
+    return list;
+  }
   if (value && typeof value === 'object') {
     const result: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
       result[key] = key === 'reference' && typeof v === 'string' && idMap.has(v) ? idMap.get(v) : rewrite(v, idMap);
     }
+    copyNumberText(value, result); // the decimals' written precision (src/fhir/number-text.ts)
     return result;
   }
   return value;
