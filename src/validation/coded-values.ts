@@ -11,7 +11,8 @@ import { UCUM, ucumProblem } from './ucum';
  */
 export function codingProblem(terminology: Terminology, coding: JsonObject): string | undefined {
   const { system, code } = coding;
-  if (typeof system !== 'string' || typeof code !== 'string') return undefined;
+  // An empty code is already an invalid primitive; it is not also an unknown one.
+  if (typeof system !== 'string' || typeof code !== 'string' || code === '') return undefined;
   if (system === UCUM) return ucumProblem(code);
   return unknownCode(terminology, system, code);
 }

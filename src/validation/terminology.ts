@@ -64,9 +64,26 @@ export class Terminology {
 
   addCodeSystem(cs: CodeSystem, origin: Origin = 'added'): void {
     if (!cs.url) return;
-    (origin === 'definitions' ? this.specCodeSystems : this.codeSystems).set(cs.url, cs);
+    if (origin === 'definitions') this.addSpecCodeSystem(cs);
+    else this.codeSystems.set(cs.url, cs);
     this.expanded.clear();
     this.held.clear();
+  }
+
+  /**
+   * The R4 v2 tables ship three code systems twice, as `<url>|<v2 version>` (v2-0360|2.3.1 and |2.7):
+   * under the url Codings use, such a system holds the codes of every version (a code one of them
+   * defines is not wrong), and is kept under its versioned url too.
+   */
+  private addSpecCodeSystem(cs: CodeSystem): void {
+    const url = cs.url as string;
+    this.specCodeSystems.set(url, cs);
+    const bar = url.indexOf('|');
+    if (bar < 0) return;
+    const bare = url.slice(0, bar);
+    const known = this.specCodeSystems.get(bare);
+    const concept = [...(known?.concept ?? []), ...(cs.concept ?? [])];
+    this.specCodeSystems.set(bare, { ...cs, url: bare, version: undefined, concept });
   }
 
   /** Forgets an added value set (a runtime one was deleted); the specification's of that url, if any, answers again. */
