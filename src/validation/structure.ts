@@ -1,5 +1,5 @@
 import { issue } from '../fhir/outcome';
-import { numberText } from '../fhir/number-text';
+import { hasNumberText, numberText } from '../fhir/number-text';
 import { bindingProblem, isBindable } from './bindings';
 import { codingProblem } from './coded-values';
 import type { ChildEntry, ChildRule, ComplexModel } from './element-model';
@@ -23,6 +23,8 @@ const INTEGER_TYPES = new Set(['integer', 'positiveInt', 'unsignedInt']);
 interface Walk {
   readonly issues: Issues;
   readonly env: ConstraintEnv;
+  /** Whether the resource holds written number texts at all (nearly never): else integers are not looked at again. */
+  readonly numberTexts: boolean;
 }
 
 /**
@@ -56,7 +58,11 @@ export class StructureValidator {
       issues.push(issue('error', 'not-supported', `Unknown resource type '${type}'`, `${at}.resourceType`));
       return;
     }
-    const walk: Walk = { issues, env: { resource: value, rootResource: rootResource ?? value } };
+    const walk: Walk = {
+      issues,
+      env: { resource: value, rootResource: rootResource ?? value },
+      numberTexts: hasNumberText(value),
+    };
     const resourcePath = path ?? type;
     this.validateObject(value, model, resourcePath, walk, true);
     // A contained resource is shown through its container's narrative: dom-6 (text) is not asked of it.
@@ -143,7 +149,8 @@ export class StructureValidator {
         return value.length;
       }
       this.validateItem(value, entry, underscore, `${path}.${name}`, walk);
-      if (Number.isInteger(value)) this.checkWrittenInteger(obj, key, entry.type, `${path}.${name}`, walk);
+      if (walk.numberTexts && Number.isInteger(value))
+        this.checkWrittenInteger(obj, key, entry.type, `${path}.${name}`, walk);
       return 1;
     }
     if (!Array.isArray(value)) {
@@ -167,7 +174,7 @@ export class StructureValidator {
         continue;
       }
       this.validateItem(item, entry, underscore, itemPath, walk);
-      if (Number.isInteger(item)) this.checkWrittenInteger(value, i, entry.type, itemPath, walk);
+      if (walk.numberTexts && Number.isInteger(item)) this.checkWrittenInteger(value, i, entry.type, itemPath, walk);
     }
     return value.length;
   }
