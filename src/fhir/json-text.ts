@@ -21,7 +21,14 @@ import {
 export function parseJsonText(text: string): unknown {
   const value: unknown = JSON.parse(text); // syntax errors exactly as JSON.parse words them
   if (!hasRewrittenNumber(text)) return value;
-  return new SourceParser(text).parse();
+  try {
+    return new SourceParser(text).parse();
+  } catch (error) {
+    // Nesting deeper than our recursive parser's stack (JSON.parse's goes deeper): the numbers then read
+    // as JSON.parse reads them, rather than the request failing over how they were written.
+    if (error instanceof RangeError) return value;
+    throw error;
+  }
 }
 
 /**

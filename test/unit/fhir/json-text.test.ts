@@ -54,6 +54,14 @@ describe('parseJsonText', () => {
     expect(stringifyJson(value)).toBe('{"__proto__":{"x":1.0},"y":2}');
   });
 
+  it('nesting too deep for its own parser reads as JSON.parse reads it', () => {
+    const depth = 100_000;
+    const text = `${'['.repeat(depth)}1.50${']'.repeat(depth)}`;
+    let value = parseJsonText(text);
+    for (let i = 0; i < depth; i++) value = (value as unknown[])[0];
+    expect(value).toBe(1.5);
+  });
+
   it('reports bad syntax as JSON.parse does', () => {
     expect(() => parseJsonText('{"a":1.0,')).toThrow(SyntaxError);
     expect(() => parseJsonText('{"a":01}')).toThrow(SyntaxError);
