@@ -1,5 +1,5 @@
 import type { Bundle, CodeSystem, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
-import { loadR4Bundle, readR4File } from '../fhir/definitions';
+import { loadR4Bundle } from '../fhir/definitions';
 import { buildTypeModel, type ComplexModel } from './element-model';
 import { compileConstraint, type CompiledConstraint } from './invariants';
 import { buildPrimitiveRules } from './primitives';
@@ -27,15 +27,11 @@ export function loadBaseDefinitions(): LoadedBase {
   }
   const terminology = new Terminology();
   for (const file of ['valuesets.json', 'v3-codesystems.json', 'v2-tables.json']) {
-    // Not kept in the process-wide bundle cache: only the validator needs them, and it keeps what it uses.
-    const bundle = readR4File<Bundle>(file);
+    const bundle = loadR4Bundle(file);
     for (const cs of resourcesOf<CodeSystem>(bundle, 'CodeSystem')) terminology.addCodeSystem(cs, 'definitions');
     for (const vs of resourcesOf<ValueSet>(bundle, 'ValueSet')) terminology.addValueSet(vs, 'definitions');
   }
-  const coreProfiles = resourcesOf<StructureDefinition>(
-    readR4File<Bundle>('profiles-others.json'),
-    'StructureDefinition',
-  );
+  const coreProfiles = resourcesOf<StructureDefinition>(loadR4Bundle('profiles-others.json'), 'StructureDefinition');
 
   const constraintProfiles = new Map<string, readonly CompiledConstraint[]>();
   const profileConstraints = (url: string): readonly CompiledConstraint[] => {
