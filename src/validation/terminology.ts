@@ -37,6 +37,7 @@ export interface HeldCodeSystem {
  */
 export type Origin = 'definitions' | 'added';
 
+const MAX_SYSTEMS_REMEMBERED = 10_000;
 const HL7_SYSTEM = /^http:\/\/(hl7\.org\/fhir|terminology\.hl7\.org)\//;
 
 /**
@@ -119,6 +120,8 @@ export class Terminology {
     const cached = this.held.get(system);
     if (cached !== undefined) return cached ?? undefined;
     const result = this.holdInFull(system);
+    // Keyed by what clients send: bounded, so endless made-up systems cannot grow it without end.
+    if (this.held.size >= MAX_SYSTEMS_REMEMBERED) this.held.clear();
     this.held.set(system, result ?? null);
     return result;
   }
