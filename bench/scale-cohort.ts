@@ -212,7 +212,7 @@ function dispense(c: PatientContext, k: number, j: number, drug: DrugKey, day: s
     subject: c.subject,
     performer: [{ actor: c.pharmacist }],
     authorizingPrescription: [{ reference: c.urn(`${1 + k}`) }],
-    quantity: { value: 30, unit: 'TAB', system: 'http://unitsofmeasure.org', code: 'TAB' },
+    quantity: { value: 30, unit: 'tablet', system: 'http://unitsofmeasure.org', code: '{tbl}' },
     daysSupply: { value: 30, unit: 'days', system: 'http://unitsofmeasure.org', code: 'd' },
     whenHandedOver: `${day}T${String(9 + Math.floor(c.rand() * 8)).padStart(2, '0')}:15:00Z`,
   };

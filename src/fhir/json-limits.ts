@@ -1,4 +1,5 @@
 import type { ServerConfig } from '../config';
+import { parseJsonText } from './json-text';
 import { badRequest, FhirError, issue, outcome } from './outcome';
 
 /** Bounds on one JSON document: what a request may make this server walk, copy, validate and store. */
@@ -340,7 +341,8 @@ function stringLength(b: Buffer, start: number, end: number): number {
 export function parseBoundedJson(text: Buffer, limits: JsonLimits, what = 'The body'): unknown {
   checkJsonText(text, limits, what);
   try {
-    return JSON.parse(text.toString('utf8'));
+    // Numbers JavaScript would write otherwise (`1.50`, `14.0`) keep their text (src/fhir/json-text.ts).
+    return parseJsonText(text.toString('utf8'));
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw new FhirError(400, outcome([issue('error', 'structure', `${what} is not valid JSON: ${detail}`)]));

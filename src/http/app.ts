@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { pinoHttp } from 'pino-http';
 import { pingDatabase } from '../db/connection';
 import { bodyLimits } from '../fhir/json-limits';
+import { stringifyJson } from '../fhir/json-text';
 import { issue, methodNotAllowed, outcome } from '../fhir/outcome';
 import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
@@ -37,7 +38,7 @@ function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void 
     return;
   }
   res.setHeader('Content-Type', FHIR_CONTENT_TYPE);
-  res.send(JSON.stringify(response.body, undefined, pretty ? 2 : undefined));
+  res.send(stringifyJson(response.body, pretty ? 2 : undefined));
 }
 
 /** PUBLIC_BASE_URL when set (always in production: see checkDeployment), else from the request's Host. */

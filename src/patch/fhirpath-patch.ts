@@ -1,6 +1,7 @@
 import type { Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
 import { compile } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
+import { carryNumberTexts } from '../fhir/number-text';
 import { findElement, isPrimitiveType, type PatchElement, upperFirst } from './elements';
 import { FhirError, issue, outcome } from '../fhir/outcome';
 import { malformedPatch, patchNotApplicable } from './errors';
@@ -69,6 +70,8 @@ export function applyFhirPathPatch(
   const operations = parseOperations(patch, limits);
   const doc = structuredClone(resource) as unknown as Json;
   for (const op of operations) applyOperation(doc, op);
+  // structuredClone drops the written text of numbers: keep it where the patch left a number alone.
+  carryNumberTexts(resource, doc);
   return doc as unknown as Resource;
 }
 

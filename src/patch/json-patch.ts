@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { applyOperation, deepClone, JsonPatchError, type Operation, validate } from 'fast-json-patch';
 import { countJsonValues, FORBIDDEN_KEYS } from '../fhir/json-limits';
+import { carryNumberTexts, collectNumberTexts, numberText, restoreNumberTexts } from '../fhir/number-text';
 import { FhirError, issue, outcome } from '../fhir/outcome';
 import { malformedPatch, patchNotApplicable } from './errors';
 import { DEFAULT_PATCH_LIMITS, type PatchLimits } from './limits';
@@ -208,7 +209,41 @@ export function applyJsonPatch(
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     throw patchNotApplicable('The JSON Patch leaves something other than a resource (a JSON object)', [type]);
   }
+  carryNumberTexts(resource, document);
+  keepWrittenValues(patch as Operation[], document);
   return document as Resource;
+}
+
+/**
+ * The clones above drop the written text of numbers (src/fhir/number-text.ts); put back that of the
+ * numbers an `add` or `replace` wrote (`"value": 1.50` stays 1.50). Texts land only where the
+ * pointer still names the same number.
+ */
+function keepWrittenValues(patch: Operation[], result: object): void {
+  for (const op of patch) {
+    if ((op.op !== 'add' && op.op !== 'replace') || typeof op.path !== 'string') continue;
+    const path = op.path.endsWith('/-') ? appendedPointer(result, op.path) : op.path;
+    if (path === undefined) continue;
+    const own = numberText(op, 'value');
+    if (own !== undefined) restoreNumberTexts(result, [{ p: path, t: own }]);
+    const inner = collectNumberTexts(op.value);
+    if (inner)
+      restoreNumberTexts(
+        result,
+        inner.map((e) => ({ p: `${path}${e.p}`, t: e.t })),
+      );
+  }
+}
+
+/** `/a/-` (append) as the pointer of the element it appended: the array's last index. */
+function appendedPointer(result: object, path: string): string | undefined {
+  let node: unknown = result;
+  const parent = path.slice(0, -2);
+  for (const raw of parent.split('/').slice(1)) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[segment] : undefined;
+  }
+  return Array.isArray(node) && node.length > 0 ? `${parent}/${node.length - 1}` : undefined;
 }
 
 function toFhirError(

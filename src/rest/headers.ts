@@ -10,10 +10,37 @@ export function versionFromEtag(value: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export function parseIfMatch(value: string): number {
-  const version = versionFromEtag(value);
-  if (version === undefined) throw badRequest(`If-Match must be a version ETag such as W/"1", got ${value}`);
-  return version;
+/** What an If-Match asks of the current version (RFC 9110 13.1.1, FHIR "Managing Resource Contention"). */
+export interface VersionPrecondition {
+  /** The header as sent, for messages. */
+  readonly text: string;
+  /** Whether a current version numbered `version` satisfies it. */
+  accepts(version: number): boolean;
+}
+
+/** One entity-tag: optional W/, then any visible ASCII except `"` (or obs-text) between quotes. */
+const ENTITY_TAG = /^(?:W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
+/** Our own ETags in the forms clients send them: W/"3", "3", and bare 3 (lenient, as before). */
+const OUR_VERSION = /^(?:W\/)?"?(\d+)"?$/;
+
+/**
+ * Parses If-Match: `*`, or a list of entity-tags. A well-formed tag that names no version of ours
+ * (`W/"abc"`) is a version that is not the current one: 412, like a stale one. Only a header that is
+ * no entity-tag at all is 400.
+ */
+export function parseIfMatch(value: string): VersionPrecondition {
+  const text = value.trim();
+  if (text === '*') return { text, accepts: () => true };
+  const versions = new Set<number>();
+  for (const raw of text.split(',')) {
+    const tag = raw.trim();
+    const ours = OUR_VERSION.exec(tag);
+    if (ours) versions.add(Number(ours[1]));
+    else if (!ENTITY_TAG.test(tag)) {
+      throw badRequest(`If-Match must be an ETag such as W/"1", got ${value}`);
+    }
+  }
+  return { text, accepts: (version) => versions.has(version) };
 }
 
 /** RFC 7231 HTTP-date, the format of Last-Modified. */

@@ -1,6 +1,7 @@
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { checkJsonValue, resourceLimits } from '../fhir/json-limits';
 import { issue, outcome, preconditionFailed, unprocessable, VersionRaceError } from '../fhir/outcome';
+import { sameNumberTexts } from '../fhir/number-text';
 import type { FhirRequest } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
 import { VersionConflictError, type StagedWrite } from '../store/journal';
@@ -61,9 +62,12 @@ export async function commitWrites(
   return docs;
 }
 
-/** Two versions are the same content when they differ only in meta.versionId and meta.lastUpdated. */
+/**
+ * Two versions are the same content when they differ only in meta.versionId and meta.lastUpdated;
+ * a decimal written with another precision (1.5 and 1.50) is a change.
+ */
 export function sameContent(a: Resource, b: Resource): boolean {
-  return canonicalJson(stripVersionMeta(a)) === canonicalJson(stripVersionMeta(b));
+  return canonicalJson(stripVersionMeta(a)) === canonicalJson(stripVersionMeta(b)) && sameNumberTexts(a, b);
 }
 
 function stripVersionMeta(resource: Resource): Resource {

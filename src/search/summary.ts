@@ -1,5 +1,6 @@
 import type { Coding, ElementDefinition, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { loadR4Bundle } from '../fhir/definitions';
+import { copyNumberText } from '../fhir/number-text';
 import type { SummaryMode } from './parse';
 
 interface TopLevel {
@@ -68,5 +69,6 @@ export function subset(resource: Resource, summary?: SummaryMode, elements?: str
     }
   };
   const result = Object.fromEntries(Object.entries(resource).filter(([key]) => keep(key))) as unknown as Resource;
+  copyNumberText(resource, result);
   return markSubsetted(result);
 }

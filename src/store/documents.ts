@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { NumberTextEntry } from '../fhir/number-text';
 
 /**
  * How resources sit in MongoDB. One collection per resource type (named as the type, e.g.
@@ -49,6 +50,11 @@ export interface CurrentDocument {
   sp?: Record<string, unknown>;
   /** Compartments this resource belongs to, as "Patient/123" strings (from the R4 CompartmentDefinition). */
   compartments?: string[];
+  /**
+   * The numbers of `resource` whose written text a BSON double does not keep (`1.50`), by JSON
+   * Pointer: put back on the resource when it is read (src/fhir/number-text.ts). Absent for nearly all.
+   */
+  nt?: NumberTextEntry[];
 }
 
 /** One version of a resource, in HISTORY_COLLECTION. */
@@ -65,6 +71,8 @@ export interface HistoryDocument {
   resource?: Resource;
   /** The version's Patient compartments (a deletion's: those of the version it deletes), for access filters. */
   compartments?: string[];
+  /** As CurrentDocument.nt, for this version's resource. */
+  nt?: NumberTextEntry[];
   /**
    * The commit that wrote this version: the version is visible only once that commit's decision says
    * committed (versions written before the commit protocol have none and are always visible).

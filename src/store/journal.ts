@@ -233,7 +233,10 @@ export class Journal {
       // Which patients' compartments the version is in: history reads are filtered by access as searches are.
       if (w.next.compartments) version.compartments = w.next.compartments;
       if (w.next.deleted) version.deleted = true;
-      else version.resource = w.next.resource;
+      else {
+        version.resource = w.next.resource;
+        if (w.next.nt) version.nt = w.next.nt;
+      }
       return version;
     });
     try {

@@ -1,4 +1,5 @@
 import type { Db, Document, Filter, FindOptions } from 'mongodb';
+import { restoreNumberTexts, type NumberTextEntry } from '../fhir/number-text';
 import { historyId, HISTORY_COLLECTION, type HistoryDocument } from './documents';
 import type { DecisionDocument, Journal } from './journal';
 
@@ -13,14 +14,21 @@ export interface Reader {
   estimatedCount(collection: string): Promise<number>;
 }
 
+/** Puts the written number texts a current document keeps beside its resource back on the resource. */
+function withNumberTexts<T>(doc: T): T {
+  const { nt, resource } = (doc ?? {}) as { nt?: NumberTextEntry[]; resource?: unknown };
+  if (nt) restoreNumberTexts(resource, nt);
+  return doc;
+}
+
 /** A read of current documents straight from the database: for start-up and background work. */
 export function directReader(db: Db): Reader {
   return {
     db,
-    find: <T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions) =>
-      db.collection<T>(collection).find(filter, options).toArray() as Promise<T[]>,
-    findOne: <T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions) =>
-      db.collection<T>(collection).findOne(filter, options) as Promise<T | null>,
+    find: async <T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions) =>
+      ((await db.collection<T>(collection).find(filter, options).toArray()) as T[]).map(withNumberTexts),
+    findOne: async <T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions) =>
+      withNumberTexts((await db.collection<T>(collection).findOne(filter, options)) as T | null),
     count: <T extends Document>(collection: string, filter: Filter<T>) =>
       db.collection<T>(collection).countDocuments(filter),
     estimatedCount: (collection) => db.collection(collection).estimatedDocumentCount(),
@@ -78,16 +86,16 @@ export class ReadView implements Reader {
   async find<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T[]> {
     const restricted = this.restrict(collection, filter);
     if (restricted === NONE) return [];
-    return this.consistent(
-      collection,
-      () => this.db.collection<T>(collection).find(restricted, options).toArray() as Promise<T[]>,
+    return this.consistent(collection, async () =>
+      ((await this.db.collection<T>(collection).find(restricted, options).toArray()) as T[]).map(withNumberTexts),
     );
   }
 
   async findOne<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T | null> {
     const restricted = this.restrict(collection, filter);
     if (restricted === NONE) return null;
-    const run = () => this.db.collection<T>(collection).findOne(restricted, options) as Promise<T | null>;
+    const run = async () =>
+      withNumberTexts((await this.db.collection<T>(collection).findOne(restricted, options)) as T | null);
     const id = (filter as { _id?: unknown })._id;
     if (typeof id !== 'string') return this.consistent(collection, run);
     return this.consistent(collection, run, async (doc, candidates) => {

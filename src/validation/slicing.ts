@@ -41,17 +41,15 @@ function matchesDiscriminator(
   d: ElementDefinitionSlicingDiscriminator,
   conformsTo: ConformsTo,
 ): boolean {
-  const target = descend(slice, d.path);
+  const descent = descend(slice, d.path);
+  const target = descent.nodes[0];
   const actual = evaluatePath(item.value, d.path);
   switch (d.type) {
     case 'value':
     case 'pattern': {
-      let expected = target?.fixed ?? target?.pattern;
-      // An extension slice is usually keyed only by the extension definition it points to.
-      if (expected === undefined && d.path === 'url') expected = slice.types?.[0]?.profiles[0];
-      if (expected === undefined) return false;
-      const isPattern = target?.fixed === undefined && target?.pattern !== undefined;
-      return actual.some((a) => (isPattern ? matchesPattern(a, expected) : deepEqual(a, expected)));
+      const { expected } = descent;
+      if (expected.length === 0) return false;
+      return actual.some((a) => expected.some((e) => (e.pattern ? matchesPattern(a, e.value) : deepEqual(a, e.value))));
     }
     case 'type': {
       const codes = target?.types?.map((t) => t.code) ?? [];
@@ -71,15 +69,57 @@ function matchesDiscriminator(
   }
 }
 
-/** The node under slice that a discriminator path names ($this, or dotted child names). */
-function descend(slice: ProfileNode, path: string): ProfileNode | undefined {
-  if (path === '$this') return slice;
-  let node: ProfileNode | undefined = slice;
+/**
+ * The nodes under slice that a discriminator path names ($this, or dotted child names). Where the
+ * path crosses an element the slice slices further (bp's component:SystolicBP.code.coding:SBPCode),
+ * the values its own slices fix count too: the first node is the element itself, then those of its slices.
+ */
+function descend(slice: ProfileNode, path: string): Descent {
+  // Profiles are compiled once: so is the walk down each of their discriminator paths.
+  let byPath = descents.get(slice);
+  if (!byPath) descents.set(slice, (byPath = new Map()));
+  let found = byPath.get(path);
+  if (!found) {
+    const nodes = walkDown(slice, path);
+    const expected = nodes.flatMap((t): Expected[] =>
+      t.fixed !== undefined
+        ? [{ value: t.fixed, pattern: false }]
+        : t.pattern !== undefined
+          ? [{ value: t.pattern, pattern: true }]
+          : [],
+    );
+    // An extension slice is usually keyed only by the extension definition it points to.
+    const url = path === 'url' ? slice.types?.[0]?.profiles[0] : undefined;
+    if (expected.length === 0 && url !== undefined) expected.push({ value: url, pattern: false });
+    byPath.set(path, (found = { nodes, expected }));
+  }
+  return found;
+}
+
+/** A value a value or pattern discriminator expects, and whether as a pattern. */
+interface Expected {
+  readonly value: unknown;
+  readonly pattern: boolean;
+}
+
+interface Descent {
+  readonly nodes: ProfileNode[];
+  readonly expected: Expected[];
+}
+
+const descents = new WeakMap<ProfileNode, Map<string, Descent>>();
+
+function walkDown(slice: ProfileNode, path: string): ProfileNode[] {
+  if (path === '$this') return [slice];
+  let nodes: ProfileNode[] = [slice];
   for (const name of path.split('.')) {
     const bare = name.endsWith('[x]') ? name.slice(0, -3) : name;
-    node = node?.children.find((c) => c.name === bare);
+    nodes = nodes.flatMap((n) => {
+      const child = n.children.find((c) => c.name === bare);
+      return child ? [child, ...child.slices.filter((s) => s.name === child.name)] : [];
+    });
   }
-  return node;
+  return nodes;
 }
 
 /** Evaluates a simple dotted discriminator path on JSON. */

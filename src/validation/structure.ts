@@ -1,5 +1,7 @@
 import { issue } from '../fhir/outcome';
+import { hasNumberText, numberText } from '../fhir/number-text';
 import { bindingProblem, isBindable } from './bindings';
+import { codingProblem } from './coded-values';
 import type { ChildEntry, ChildRule, ComplexModel } from './element-model';
 import type { CompiledConstraint, ConstraintEnv } from './invariants';
 import { constraintIssue, ELE_1, type Issues } from './issues';
@@ -15,11 +17,16 @@ export interface BaseDefinitions {
   readonly terminology: Terminology;
 }
 
+const QUANTITY_TYPES = ['Quantity', 'Age', 'Count', 'Distance', 'Duration'];
+const INTEGER_TYPES = new Set(['integer', 'positiveInt', 'unsignedInt']);
+
 interface Walk {
   readonly issues: Issues;
   readonly env: ConstraintEnv;
   /** Resources inside the one validated are only checked to be resources (see validateEnvelope). */
   readonly envelope: boolean;
+  /** Whether the resource holds written number texts at all (nearly never): else integers are not looked at again. */
+  readonly numberTexts: boolean;
 }
 
 /**
@@ -28,7 +35,14 @@ interface Walk {
  * contained resources and any other element of type Resource (Bundle.entry.resource, Parameters...).
  */
 export class StructureValidator {
-  constructor(private readonly defs: BaseDefinitions) {}
+  private readonly coding: ComplexModel | undefined;
+  /** Quantity and its specializations (Age, Count, Distance, Duration); SimpleQuantity is a Quantity. */
+  private readonly quantities: ReadonlySet<ComplexModel | undefined>;
+
+  constructor(private readonly defs: BaseDefinitions) {
+    this.coding = defs.models.get('Coding');
+    this.quantities = new Set(QUANTITY_TYPES.map((t) => defs.models.get(t)).filter((m) => m !== undefined));
+  }
 
   validateResource(
     value: unknown,
@@ -39,7 +53,12 @@ export class StructureValidator {
   ): void {
     const model = this.resourceModel(value, path, issues);
     if (!model || !isObject(value)) return;
-    const walk: Walk = { issues, env: { resource: value, rootResource: rootResource ?? value }, envelope };
+    const walk: Walk = {
+      issues,
+      env: { resource: value, rootResource: rootResource ?? value },
+      envelope,
+      numberTexts: hasNumberText(value),
+    };
     const resourcePath = path ?? String(value.resourceType);
     this.validateObject(value, model, resourcePath, walk, true);
     // A contained resource is shown through its container's narrative: dom-6 (text) is not asked of it.
@@ -143,6 +162,8 @@ export class StructureValidator {
         return value.length;
       }
       this.validateItem(value, entry, underscore, `${path}.${name}`, walk);
+      if (walk.numberTexts && Number.isInteger(value))
+        this.checkWrittenInteger(obj, key, entry.type, `${path}.${name}`, walk);
       return 1;
     }
     if (!Array.isArray(value)) {
@@ -166,8 +187,21 @@ export class StructureValidator {
         continue;
       }
       this.validateItem(item, entry, underscore, itemPath, walk);
+      if (walk.numberTexts && Number.isInteger(item)) this.checkWrittenInteger(value, i, entry.type, itemPath, walk);
     }
     return value.length;
+  }
+
+  /**
+   * An integer written with a fraction or an exponent (`14.0`, `1.4e1`) reads as an integer in
+   * JavaScript, but is not a valid FHIR integer; the parser kept its text (src/fhir/number-text.ts).
+   * (A value that is not a whole number at all was reported as such already.)
+   */
+  private checkWrittenInteger(container: object, key: string | number, type: string, path: string, walk: Walk): void {
+    if (!INTEGER_TYPES.has(type)) return;
+    const text = numberText(container, key);
+    if (text === undefined || /^-?\d+$/.test(text)) return;
+    walk.issues.push(issue('error', 'value', `The value '${text}' is not a valid ${type}`, path));
   }
 
   private validateItem(item: unknown, entry: ChildEntry, underscore: boolean, path: string, walk: Walk): void {
@@ -224,6 +258,10 @@ export class StructureValidator {
     this.validateObject(item, model, path, walk, false);
     this.evaluate(elementConstraints, item, path, walk);
     if (model.constraints.length > 0) this.evaluate(model.constraints, item, path, walk, elementConstraints);
+    if (model === this.coding || this.quantities.has(model)) {
+      const problem = codingProblem(this.defs.terminology, item);
+      if (problem) walk.issues.push(issue('error', 'code-invalid', problem, path));
+    }
   }
 
   private evaluate(

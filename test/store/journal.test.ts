@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
+import { stringifyJson } from '../../src/fhir/json-text';
 import { CLAIMS_COLLECTION, HISTORY_COLLECTION, INTENTS_COLLECTION } from '../../src/store/documents';
 import { ClaimTakenError, VersionConflictError } from '../../src/store/journal';
 import { ResourceStore } from '../../src/store/resource-store';
@@ -117,6 +118,8 @@ describe('journaled commits', () => {
     const done = await stateOf();
     expect(done.patient?.v).toBe(2);
     expect(done.patient?.resource).toMatchObject({ active: false });
+    expect(done.patient?.nt).toEqual([{ p: '/extension/0/valueDecimal', t: '1.50' }]);
+    expect(stringifyJson(patientRead?.resource)).toContain('"valueDecimal":1.50');
     expect(done.intents).toBe(0);
     expect(done.history.map((h) => h._id)).toEqual([
       'Observation/crash-obs/1',

@@ -1,7 +1,9 @@
 // Run as a child process by test/store/journal.test.ts: starts a two-resource commit on the database
 // named on the command line and kills its own process at the point named (`decision`: just before the
 // commit is decided; a number n: after the n-th current document is in place), as a crash would.
+import type { Resource } from '@medplum/fhirtypes';
 import { MongoClient } from 'mongodb';
+import { parseJsonText } from '../../src/fhir/json-text';
 import { ResourceStore } from '../../src/store/resource-store';
 
 async function main(): Promise<void> {
@@ -19,7 +21,10 @@ async function main(): Promise<void> {
       id: 'crash-patient',
       method: 'PUT',
       previous: patient,
-      resource: { resourceType: 'Patient', active: false },
+      // A decimal written 1.50: recovery must rebuild the current document with its written text.
+      resource: parseJsonText(
+        '{"resourceType":"Patient","active":false,"extension":[{"url":"http://clinic.example.org/x","valueDecimal":1.50}]}',
+      ) as Resource,
     },
     {
       type: 'Observation',

@@ -122,11 +122,11 @@ export async function update(
   const previous = await context.store.read(type, id);
   requireVisibleForWrite(request.access, type, id, previous);
   const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
-  if (expected !== undefined && (!previous || previous.deleted || previous.v !== expected)) {
+  if (expected !== undefined && (!previous || previous.deleted || !expected.accepts(previous.v))) {
     throw preconditionFailed(
       previous && !previous.deleted
-        ? `If-Match expected version ${expected} of ${type}/${id} but the current version is ${previous.v}`
-        : `If-Match expected version ${expected} of ${type}/${id} but it has no current version`,
+        ? `If-Match ${expected.text} does not name the current version of ${type}/${id}, which is ${previous.v}`
+        : `If-Match ${expected.text} was given but ${type}/${id} has no current version`,
     );
   }
   await checkWrite(context, request, { kind: 'update', resourceType: type, id }, resource);
@@ -155,10 +155,8 @@ export async function remove(
   // A resource the requester may not see is answered as one that does not exist, and left alone.
   const previous = visibleOrAbsent(request.access, type, await context.store.read(type, id));
   const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
-  if (expected !== undefined && (!previous || previous.deleted || previous.v !== expected)) {
-    throw preconditionFailed(
-      `If-Match expected version ${expected} of ${type}/${id}, which is not its current version`,
-    );
+  if (expected !== undefined && (!previous || previous.deleted || !expected.accepts(previous.v))) {
+    throw preconditionFailed(`If-Match ${expected.text} does not name the current version of ${type}/${id}`);
   }
   // Deleting what does not exist, or is already deleted, succeeds without a new version (RESTful API, delete).
   if (!previous || previous.deleted) {

@@ -57,9 +57,9 @@ export async function patch(
   const apply = patcherFor(request, context, type);
   const previous = await readCurrent(context, type, id, undefined, request.access);
   const expected = request.headers.ifMatch !== undefined ? parseIfMatch(request.headers.ifMatch) : undefined;
-  if (expected !== undefined && previous.v !== expected) {
+  if (expected !== undefined && !expected.accepts(previous.v)) {
     throw preconditionFailed(
-      `If-Match expected version ${expected} of ${type}/${id} but the current version is ${previous.v}`,
+      `If-Match ${expected.text} does not name the current version of ${type}/${id}, which is ${previous.v}`,
     );
   }
   const resource = apply(previous.resource);

@@ -1,4 +1,5 @@
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
+import { copyNumberText } from '../../fhir/number-text';
 import { allOk, badRequest, FhirError, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest } from '../../fhir/request';
 import type { CurrentDocument } from '../../store/documents';
@@ -107,14 +108,18 @@ async function prefetchIdentifierMatches(
  * would change the copy's prototype instead (the parser refuses such keys; this does not rely on it).
  */
 function rewrite(value: unknown, idMap: Map<string, string>): unknown {
-  if (Array.isArray(value)) return value.map((v) => rewrite(v, idMap));
+  if (Array.isArray(value)) {
+    const list = value.map((v) => rewrite(v, idMap));
+    copyNumberText(value, list);
+    return list;
+  }
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>).map(([key, v]) => [
-        key,
-        key === 'reference' && typeof v === 'string' && idMap.has(v) ? idMap.get(v) : rewrite(v, idMap),
-      ]),
-    );
+    const result: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+      result[key] = key === 'reference' && typeof v === 'string' && idMap.has(v) ? idMap.get(v) : rewrite(v, idMap);
+    }
+    copyNumberText(value, result); // the decimals' written precision (src/fhir/number-text.ts)
+    return result;
   }
   return value;
 }
