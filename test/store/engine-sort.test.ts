@@ -58,6 +58,12 @@ const MIXED: Doc[] = [
   { _id: 'm5', sp: { _sort: [{ w: 'aaa' }], status: { c: 'stopped' } } },
 ];
 
+/**
+ * The sort values keyset paging meets: no booleans (`{path: null}` cannot tell them from missing in
+ * SQL) and no ObjectIds (their text passes a string bound), where the engine declines.
+ */
+const KEYSET = DOCS.filter((doc) => !['b1', 'b2', 'b3', 'b4'].includes(doc._id));
+
 const W = 'sp._sort.w';
 const AT = 'sp._sort.at';
 
@@ -69,6 +75,7 @@ beforeAll(async () => {
   for (const [name, docs] of [
     ['Sorted', DOCS],
     ['Mixed', MIXED],
+    ['Keyset', KEYSET],
   ] as const) {
     // Half before the indexes, half after.
     await db.collection<Doc>(name).insertMany(docs.filter((_, i) => i % 2 === 0));
@@ -215,10 +222,11 @@ describe('sorted, limited finds answered in SQL', () => {
   });
 
   test('values SQLite cannot order as MongoDB does: the engine declines, unless the filter leaves them out', async () => {
-    for (const sort of [
+    const sorts: Record<string, 1 | -1>[] = [
       { [W]: 1, _id: 1 },
       { [W]: -1, _id: -1 },
-    ]) {
+    ];
+    for (const sort of sorts) {
       const got = await find('Mixed', {}, sort, 3);
       const before = await find('Mixed', twin({}), sort, 3);
       expect(got.ids).toEqual(before.ids);
@@ -243,5 +251,82 @@ describe('sorted, limited finds answered in SQL', () => {
       await collection.updateOne({ _id: 'c6' }, { $set: { [W]: -1 } });
       await collection.deleteOne({ _id: 'f1' });
     }
+  });
+
+  test('keyset pages: null, $ne null, date equality and _id ranges are exact in SQL', async () => {
+    const LIVE = { deleted: { $ne: true } };
+    const beta = {
+      $or: [{ [W]: { $lt: 'beta' } }, { [W]: null }, { $and: [{ [W]: 'beta' }, { _id: { $lt: 'e1' } }] }],
+    };
+    const march = {
+      $or: [
+        { [AT]: { $gt: d('2024-03-01T00:00:00Z') } },
+        { $and: [{ [AT]: d('2024-03-01T00:00:00Z') }, { _id: { $gt: 'a1' } }] },
+      ],
+    };
+    const cases: [Document, (doc: Doc) => boolean, Record<string, 1 | -1>][] = [
+      [{ [W]: null }, (doc) => at(doc, W) == null, { _id: 1 }],
+      [{ ...LIVE, [W]: { $ne: null } }, (doc) => doc.deleted !== true && at(doc, W) != null, { [W]: 1, _id: 1 }],
+      [
+        { [AT]: d('2024-03-01T00:00:00Z') },
+        (doc) => at(doc, AT)?.valueOf() === d('2024-03-01T00:00:00Z').getTime(),
+        { _id: -1 },
+      ],
+      [{ _id: { $gt: 'b', $lte: 'c4' } }, (doc) => doc._id > 'b' && doc._id <= 'c4', { [W]: -1, _id: -1 }],
+      [
+        { $and: [LIVE, beta] },
+        (doc) => {
+          const w = at(doc, W);
+          return (
+            doc.deleted !== true &&
+            (w == null || (typeof w === 'string' && (w < 'beta' || (w === 'beta' && doc._id < 'e1'))))
+          );
+        },
+        { [W]: -1, _id: -1 },
+      ],
+      [
+        march,
+        (doc) => {
+          const t = (at(doc, AT) as Date | undefined)?.getTime();
+          const m = d('2024-03-01T00:00:00Z').getTime();
+          return t !== undefined && (t > m || (t === m && doc._id > 'a1'));
+        },
+        { [AT]: 1, _id: 1 },
+      ],
+    ];
+    for (const [filter, keep, sort] of cases) {
+      const want = expected(KEYSET, keep, sort, 0, 100);
+      expect(want.length).toBeGreaterThan(0);
+      const pushed = await find('Keyset', filter, sort, 100);
+      const before = await find('Keyset', twin(filter), sort, 100);
+      expect({ filter, ids: pushed.ids }).toEqual({ filter, ids: want });
+      expect({ filter, ids: before.ids }).toEqual({ filter, ids: want });
+      expect({ filter, pushed: pushed.pushed }).toEqual({ filter, pushed: ferret });
+      const count = await db.command({ count: 'Keyset', query: filter });
+      expect({ filter, n: count.n, exact: count.medsfhirExactCount === true }).toEqual({
+        filter,
+        n: want.length,
+        exact: ferret,
+      });
+    }
+    // A boolean is not null, and the side table holds nothing for it: the engine declines.
+    const bools = await find('Sorted', { [W]: null }, { _id: 1 }, 100);
+    expect(bools.ids).toEqual(expected(DOCS, (doc) => at(doc, W) == null, { _id: 1 }, 0, 100));
+    expect(bools.pushed).toBe(false);
+  });
+
+  test('ObjectId _ids: sorted after strings in SQL, and an _id range declines (their text looks like a string)', async () => {
+    const ids = db.collection('Ids');
+    await ids.insertMany([{ _id: 'b' }, { _id: OID_A }, { _id: 'a' }] as never[]);
+    const all = await db.command({ find: 'Ids', filter: {}, sort: { _id: 1 }, limit: 5 });
+    expect((all.cursor as { firstBatch: Document[] }).firstBatch.map((doc) => String(doc._id))).toEqual([
+      'a',
+      'b',
+      OID_A.toHexString(),
+    ]);
+    expect(all.medsfhirOrderPushdown === true).toBe(ferret);
+    const range = await find('Ids', { _id: { $gt: '' } }, { _id: -1 }, 5);
+    expect(range.ids).toEqual(['b', 'a']);
+    expect(range.pushed).toBe(false);
   });
 });
