@@ -222,8 +222,8 @@ const EDITS = [
     // they are exactly MongoDB's (order_medsfhir.go).
     from: `	q := prepareSelectClause(meta.TableName, params.Comment, meta.Capped(), params.OnlyRecordIDs)
 `,
-    to: `	if rows, ok := orderedQuery(ctx, db, meta, params); ok {
-		return &backends.QueryResult{Iter: newQueryIterator(ctx, rows, params.OnlyRecordIDs)}, nil
+    to: `	if iter, ok := orderedQuery(ctx, db, meta, params); ok {
+		return &backends.QueryResult{Iter: iter}, nil
 	}
 
 	q := prepareSelectClause(meta.TableName, params.Comment, meta.Capped(), params.OnlyRecordIDs)

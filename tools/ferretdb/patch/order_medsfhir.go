@@ -16,7 +16,8 @@
 // sure of) first, then by the keys, then by rowid. When the first limit + skip rows hold no uncertain
 // one, they are exactly the first limit + skip matches in MongoDB's order: every match is among the
 // rows ordered, and every row ordered before them matches. Otherwise (or on any error) the query goes
-// on as before. FerretDB then filters, sorts, skips and limits these few rows as it would all of them.
+// on as before. FerretDB then filters, sorts, skips and limits these few rows as it would all of them
+// (read into memory: at most limit + skip, which the handler bounds).
 
 package sqlite
 
@@ -24,7 +25,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -34,7 +34,10 @@ import (
 
 	"github.com/FerretDB/FerretDB/internal/backends"
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
+	"github.com/FerretDB/FerretDB/internal/handler/sjson"
+	"github.com/FerretDB/FerretDB/internal/types"
 	"github.com/FerretDB/FerretDB/internal/util/fsql"
+	"github.com/FerretDB/FerretDB/internal/util/iterator"
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
@@ -55,11 +58,12 @@ func init() {
 	}
 }
 
-// orderedQuery runs a find's query in order when it can (see above): the rows of its first
-// order.Rows matches, and true; false when the caller must query as before.
-func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, params *backends.QueryParams) (*fsql.Rows, bool) {
+// orderedQuery runs a find's query in order when it can (see above): its first order.Rows matches,
+// and true; false when the caller must query as before. One statement chooses the rows and reads them,
+// so they are one snapshot of the table, as FerretDB's own query is.
+func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, params *backends.QueryParams) (types.DocumentsIterator, bool) {
 	order := backends.MedsfhirOrderFrom(ctx)
-	if order == nil || order.Rows <= 0 || order.Sort.Len() == 0 || meta.Capped() {
+	if order == nil || order.Rows <= 0 || order.Sort.Len() == 0 || meta.Capped() || params.OnlyRecordIDs {
 		return nil, false
 	}
 	table := meta.TableName
@@ -102,42 +106,37 @@ func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 	}
 	args = append(args, whereArgs...)
 	args = append(args, order.Rows)
-	// MATERIALIZED: each row's check and keys are computed once, not once per use.
-	q := fmt.Sprintf(`WITH s AS MATERIALIZED (SELECT %[1]q.rowid AS r, %[2]s AS c, %[3]s FROM %[1]q%[4]s)
-		SELECT r, (c IS 2 OR %[5]s) AS u FROM s WHERE c <> 0 ORDER BY u DESC, %[6]s, r LIMIT ?`,
-		table, check, strings.Join(keys, ", "), where, strings.Join(uncertain, " OR "), strings.Join(orderBy, ", "))
+	// MATERIALIZED: each row's check and keys are computed once, not once per use. The rows of the
+	// window w are read in any order: FerretDB sorts them.
+	q := fmt.Sprintf(`WITH s AS MATERIALIZED (SELECT %[1]q.rowid AS r, %[2]s AS c, %[3]s FROM %[1]q%[4]s),
+		w AS MATERIALIZED (SELECT r, (c IS 2 OR %[5]s) AS u FROM s WHERE c <> 0 ORDER BY u DESC, %[6]s, r LIMIT ?)
+		SELECT w.u, %[1]q.%[7]s FROM w JOIN %[1]q ON %[1]q.rowid = w.r`,
+		table, check, strings.Join(keys, ", "), where, strings.Join(uncertain, " OR "), strings.Join(orderBy, ", "),
+		metadata.DefaultColumn)
 
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, false
 	}
-	var rowids []int64
-	certain := true
+	defer rows.Close()
+	var docs []*types.Document
 	for rows.Next() {
-		var r int64
 		var u bool
-		if err = rows.Scan(&r, &u); err != nil || u {
-			certain = false
-			break
+		var b []byte
+		if err = rows.Scan(&u, &b); err != nil || u {
+			return nil, false
 		}
-		rowids = append(rowids, r)
+		d, err := sjson.Unmarshal(b)
+		if err != nil {
+			return nil, false
+		}
+		docs = append(docs, d)
 	}
-	if rows.Close() != nil || rows.Err() != nil || !certain {
-		return nil, false
-	}
-
-	ids := must.NotFail(json.Marshal(rowids))
-	if rowids == nil {
-		ids = []byte("[]")
-	}
-	q = prepareSelectClause(table, params.Comment, false, params.OnlyRecordIDs) +
-		fmt.Sprintf(` WHERE %q.rowid IN (SELECT value FROM json_each(?))`, table)
-	found, err := db.QueryContext(ctx, q, string(ids))
-	if err != nil {
+	if rows.Err() != nil {
 		return nil, false
 	}
 	order.Pushed = true
-	return found, true
+	return iterator.Values(iterator.ForSlice(docs)), true
 }
 
 // exactTestsAndChecks are the SQL tests of exact conditions and their row checks, each check once.

@@ -22,9 +22,9 @@ import (
 // tests read it to know which path answered).
 const orderPushedFlag = "medsfhirOrderPushdown"
 
-// maxOrderedRows bounds limit + skip of a find answered in order (a page deep down a large result goes
-// on as before).
-const maxOrderedRows = 10000
+// maxOrderedRows bounds limit + skip of a find answered in order, whose documents the backend reads
+// into memory (a page deep down a large result goes on as before).
+const maxOrderedRows = 1000
 
 // medsfhirOrder is the order a find's Query may answer in, nil when it must return every candidate:
 // no limit, no sort, a tailable cursor, a capped collection, or a filter the handler stripped.
