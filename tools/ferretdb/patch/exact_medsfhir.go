@@ -435,6 +435,11 @@ func rowCheckSQL(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value,
 		kind, path := check[0], check[2:]
 		switch kind {
 		case 'n':
+			if !strings.Contains(doc, `"`+path+`"`) {
+				// No such key anywhere in the text (a plain name is written as is): missing, which
+				// `$ne: true` matches. Most documents have no `deleted`, and this spares reading them.
+				continue
+			}
 			switch topValueKind(doc, path) {
 			case 't':
 				result = 0
