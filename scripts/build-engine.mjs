@@ -5,7 +5,8 @@
 // conditions of a filter are pushed down to SQLite as a pre-filter on multikey side tables that
 // createIndexes builds (pushdown_medsfhir.go, paths_medsfhir.go), and update, findAndModify and
 // delete read-modify-write atomically per collection (statement_lock_medsfhir.go); counts are answered
-// in SQL when that is exactly MongoDB's answer (exact_medsfhir.go, count_medsfhir.go).
+// in SQL when that is exactly MongoDB's answer (exact_medsfhir.go, count_medsfhir.go), and so are the
+// first rows of a sorted, limited find (order_medsfhir.go, sort_medsfhir.go).
 // The copy is made from the Go module cache and edited here, so the repository holds only our patch.
 import { execFileSync } from 'node:child_process';
 import {
@@ -216,6 +217,45 @@ const EDITS = [
 `,
   },
   {
+    file: 'internal/backends/sqlite/collection.go',
+    // Query: a find with a sort and a limit answered with its first rows only, chosen in SQL, when
+    // they are exactly MongoDB's (order_medsfhir.go).
+    from: `	q := prepareSelectClause(meta.TableName, params.Comment, meta.Capped(), params.OnlyRecordIDs)
+`,
+    to: `	if iter, ok := orderedQuery(ctx, db, meta, params); ok {
+		return &backends.QueryResult{Iter: iter}, nil
+	}
+
+	q := prepareSelectClause(meta.TableName, params.Comment, meta.Capped(), params.OnlyRecordIDs)
+`,
+  },
+  {
+    file: 'internal/handler/msg_find.go',
+    // find: its sort and limit + skip passed to the backend's Query (sort_medsfhir.go).
+    from: `	queryRes, err := coll.Query(ctx, qp)
+`,
+    to: `	order := h.medsfhirOrder(params, qp, capped)
+	queryRes, err := coll.Query(medsfhirOrderContext(ctx, order), qp)
+`,
+  },
+  {
+    file: 'internal/handler/msg_find.go',
+    // ...and its answer flagged when the backend chose the rows in SQL.
+    from: `	return documentOpMsg(
+		must.NotFail(types.NewDocument(
+			"cursor", must.NotFail(types.NewDocument(
+				"firstBatch", firstBatch,
+				"id", cursorID,
+				"ns", params.DB+"."+params.Collection,
+			)),
+			"ok", float64(1),
+		)),
+	)
+`,
+    to: `	return documentOpMsg(findAnswer(firstBatch, cursorID, params.DB+"."+params.Collection, order))
+`,
+  },
+  {
     file: 'ferretdb/ferretdb.go',
     // find and aggregate strip dotted keys from what they pass to the backend unless this is set.
     from: `			CappedCleanupPercentage: 10,
@@ -234,6 +274,8 @@ const PATCH_FILES = [
   ['exact_medsfhir.go', 'internal/backends/sqlite'],
   ['hook_medsfhir.go', 'internal/backends'],
   ['count_medsfhir.go', 'internal/handler'],
+  ['order_medsfhir.go', 'internal/backends/sqlite'],
+  ['sort_medsfhir.go', 'internal/handler'],
 ];
 
 function ferretdbVersion() {

@@ -134,7 +134,7 @@ function matches(doc: Doc, filter: Document): boolean {
   return Object.entries(filter).every(([key, condition]) => {
     if (key === '$and') return (condition as Document[]).every((part) => matches(doc, part));
     if (key === '$or') return (condition as Document[]).some((part) => matches(doc, part));
-    if (key === '_id') return doc._id === condition;
+    if (key === '_id' && !isPlainObject(condition)) return doc._id === condition;
     return pathMatches(doc, key, condition);
   });
 }
@@ -193,6 +193,14 @@ const EXACT: [string, Document][] = [
     },
   ],
   ['$or with a branch of two conditions', { ...LIVE, $or: [{ 'sp.name.n': /^ri/, at: FEB }, { 'sp.name.n': '42' }] }],
+  // Every _id of the collection is a string (an ObjectId's text would look the same).
+  ['_id', { _id: 'scalar' }],
+  ['_id range, live (keyset paging)', { ...LIVE, _id: { $gt: 'n', $lte: 'scalar' } }],
+  ['_id $in', { _id: { $in: ['one', 'several', 'nobody'] } }],
+  [
+    'keyset $or with an _id tie-break',
+    { $or: [{ 'sp.name.n': { $gt: 'rivera' } }, { $and: [{ 'sp.name.n': 'rivera' }, { _id: { $lt: 'scalar' } }] }] },
+  ],
 ];
 
 /** Shapes left to FerretDB: not translated exactly. */
@@ -202,7 +210,6 @@ const NOT_EXACT: [string, Document][] = [
   ['unanchored regex', { 'sp.name.n': { $regex: 'iv' } }],
   ['$or with a branch not translated', { $or: [{ 'sp.name.n': 'ana' }, { 'sp.name.n': { $regex: 'iv' } }] }],
   ['$or with a $ne: true branch', { $or: [LIVE, { 'sp.name.n': 'ana' }] }],
-  ['_id', { _id: 'scalar' }],
   ['$ne: false', { deleted: { $ne: false } }],
   ['$exists', { 'sp.name.n': { $exists: true } }],
   ['path without an index', { 'sp.other': 'x' }],

@@ -5,8 +5,10 @@
 //
 // A count without a filter is `SELECT count(*)`. A count with a filter is answered here only when every
 // condition of the filter (through `$and` and `$or`) is one we translate exactly (exactConditions):
-// string equality, `$eq`, `$in` of strings, each bound of a range on a string or a date, an anchored
-// literal regex (a prefix range), and a top-level `{field: {$ne: true}}`. Anything else (and any error)
+// string or date equality, `$eq`, `$in` of strings, each bound of a range on a string or a date, an
+// anchored literal regex (a prefix range), a top-level `{field: {$ne: true}}`, `{path: null}` and
+// `{path: {$ne: null}}`, and string equality, `$in` and bounds on `_id` (the shapes of keyset paging,
+// see src/search/paging.ts). Anything else (and any error)
 // answers "not exact", and the handler counts as before. A condition has two parts:
 //
 //   - a superset test in SQL, which lets through every document MongoDB matches (the side tables of
@@ -15,7 +17,8 @@
 //     test is exactly MongoDB's answer: along the path the stored schema shows no array directly inside
 //     an array (which the side table expands and MongoDB does not) and no value whose stored JSON looks
 //     like the compared type but is another (an ObjectID, binary or regex stored as text, an int, long,
-//     double or timestamp stored as a number like a date).
+//     double or timestamp stored as a number like a date); for `_id`, that it is a string; for a null
+//     test, no array on the path and no boolean or document at its end (neither null nor in the side table).
 //
 // The count is that of the documents passing every superset test; if any of them is uncertain, the
 // answer is "not exact" and FerretDB counts as before. A document that fails a superset test does not
@@ -168,9 +171,14 @@ func exactConditions(ctx context.Context, db *fsql.DB, table string, filter *typ
 				return nil, false
 			}
 			into = append(into, condition)
-		case !pushdownPath(key) || key == "_id":
-			// `$nor`, `$expr`…, numeric or escaped segments, and `_id` (whose stored text does
-			// not tell a string from an ObjectID) are left to FerretDB.
+		case key == "_id":
+			condition, ok := exactIDCondition(table, value)
+			if !ok {
+				return nil, false
+			}
+			into = append(into, condition)
+		case !pushdownPath(key):
+			// `$nor`, `$expr`…, numeric or escaped segments are left to FerretDB.
 			return nil, false
 		default:
 			conditions, ok := exactPathConditions(ctx, db, table, key, value)
@@ -247,7 +255,27 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 	text := func(where string, args ...any) exactCondition {
 		return exactCondition{test: sideCondition(table, side, `typeof(v) = 'text' AND `+where, args), checks: []string{"s:" + path}}
 	}
+	date := func(where string, ms int64) exactCondition {
+		return exactCondition{
+			test:   sideCondition(table, side, `typeof(v) = 'integer' AND `+where, []any{ms}),
+			checks: []string{"d:" + path},
+		}
+	}
+	// `{path: null}` (missing or null) and `{path: {$ne: null}}`, as keyset paging sends them: the side
+	// table holds no row for the document, or one. Certain where no array is on the path and the value
+	// is not one the side table leaves out and that is not null either (a boolean, a document).
+	hasValue := fmt.Sprintf(`EXISTS (SELECT 1 FROM %q WHERE rid = %q.rowid)`, side, table)
+	nullCheck := []string{"v:" + path}
+	if doc, ok := value.(*types.Document); ok && doc.Len() == 1 {
+		if operand, err := doc.Get("$ne"); err == nil && operand == types.Null {
+			return []exactCondition{{test: pushdownCondition{filter: hasValue}, checks: nullCheck}}, true
+		}
+	}
 	switch v := value.(type) {
+	case types.NullType:
+		return []exactCondition{{test: pushdownCondition{filter: "NOT " + hasValue}, checks: nullCheck}}, true
+	case time.Time:
+		return []exactCondition{date(`v = ?`, v.UnixMilli())}, true
 	case string:
 		if !pushable(v) {
 			return nil, false
@@ -291,6 +319,10 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 			switch op {
 			case "$regex", "$options":
 			case "$eq":
+				if t, ok := operand.(time.Time); ok {
+					out = append(out, date(`v = ?`, t.UnixMilli()))
+					continue
+				}
 				s, ok := operand.(string)
 				if !ok || !pushable(s) {
 					return nil, false
@@ -326,10 +358,7 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 					c.test.rank = 2
 					out = append(out, c)
 				case time.Time:
-					c := exactCondition{
-						test:   sideCondition(table, side, `typeof(v) = 'integer' AND v `+sqlOp+` ?`, []any{b.UnixMilli()}),
-						checks: []string{"d:" + path},
-					}
+					c := date(`v `+sqlOp+` ?`, b.UnixMilli())
 					c.test.rank = 2
 					out = append(out, c)
 				default:
@@ -406,6 +435,11 @@ func rowCheckSQL(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value,
 		kind, path := check[0], check[2:]
 		switch kind {
 		case 'n':
+			if !strings.Contains(doc, `"`+path+`"`) {
+				// No such key anywhere in the text (a plain name is written as is): missing, which
+				// `$ne: true` matches. Most documents have no `deleted`, and this spares reading them.
+				continue
+			}
 			switch topValueKind(doc, path) {
 			case 't':
 				result = 0
@@ -416,6 +450,14 @@ func rowCheckSQL(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value,
 			}
 		case 's', 'd':
 			if !certainPath(doc, strings.Split(path, "."), kind) && result != 0 {
+				result = 2
+			}
+		case 'i':
+			if t, ok := topSchemaType(doc, path); (!ok || t != "string") && result != 0 {
+				result = 2
+			}
+		case 'v':
+			if !certainNullable(doc, strings.Split(path, ".")) && result != 0 {
 				result = 2
 			}
 		default:
@@ -556,6 +598,112 @@ func certainElem(s string, at int, rest []string, kind byte, inArray bool) bool 
 	case 'd':
 		// Stored as a JSON number like a date, but not one.
 		return t != "double" && t != "int" && t != "long" && t != "timestamp"
+	}
+	return false
+}
+
+// exactIDCondition translates a condition on `_id` when it is a string: equality, `$in` of strings (by
+// the _id index, as FerretDB's own pushdown) or each bound of a range on a string (on the stored text).
+// The stored text does not tell a string from an ObjectID, so each row's `_id` must be a string ("i:_id").
+func exactIDCondition(table string, value any) (exactCondition, bool) {
+	checks := []string{"i:_id"}
+	if s, ok := value.(string); ok && pushable(s) {
+		condition, ok := idCondition(s)
+		return exactCondition{test: condition, checks: checks}, ok
+	}
+	doc, ok := value.(*types.Document)
+	if !ok || doc.Len() == 0 {
+		return exactCondition{}, false
+	}
+	if _, err := doc.Get("$in"); err == nil {
+		if doc.Len() != 1 {
+			return exactCondition{}, false
+		}
+		array, ok := must.NotFail(doc.Get("$in")).(*types.Array)
+		if !ok {
+			return exactCondition{}, false
+		}
+		for i := 0; i < array.Len(); i++ {
+			if s, ok := must.NotFail(array.Get(i)).(string); !ok || !pushable(s) {
+				return exactCondition{}, false
+			}
+		}
+		condition, ok := idCondition(doc)
+		return exactCondition{test: condition, checks: checks}, ok
+	}
+	id := fmt.Sprintf(`%q.%s->>'$._id'`, table, metadata.DefaultColumn)
+	var clauses []string
+	var args []any
+	for _, op := range doc.Keys() {
+		sqlOp, known := rangeOperators[op]
+		s, isString := must.NotFail(doc.Get(op)).(string)
+		if !known || !isString || !pushable(s) {
+			return exactCondition{}, false
+		}
+		clauses = append(clauses, fmt.Sprintf(`typeof(%s) = 'text' AND %[1]s %s ?`, id, sqlOp))
+		args = append(args, s)
+	}
+	test := pushdownCondition{filter: "(" + strings.Join(clauses, " AND ") + ")", filterArgs: args}
+	return exactCondition{test: test, checks: checks}, true
+}
+
+// topSchemaType is the stored type of a top-level field ("" when it is missing).
+func topSchemaType(s, field string) (string, bool) {
+	schema, ok := objectField(s, skipSpace(s, 0), "$s")
+	if !ok || schema < 0 {
+		return "", false
+	}
+	props, ok := objectField(s, schema, "p")
+	if !ok || props < 0 {
+		return "", ok
+	}
+	elem, ok := objectField(s, props, field)
+	if !ok || elem < 0 {
+		return "", ok
+	}
+	return schemaType(s, elem)
+}
+
+// certainNullable tells whether, in the stored document s, "the side table of path holds no row" is
+// exactly MongoDB's `{path: null}`: no array on the way, and at the end nothing that is neither null
+// nor held by the side table (a boolean, a document).
+func certainNullable(s string, path []string) bool {
+	schema, ok := objectField(s, skipSpace(s, 0), "$s")
+	if !ok || schema < 0 {
+		return false
+	}
+	for i, segment := range path {
+		props, ok := objectField(s, schema, "p")
+		if !ok {
+			return false
+		}
+		if props < 0 {
+			return true // missing
+		}
+		elem, ok := objectField(s, props, segment)
+		if !ok {
+			return false
+		}
+		if elem < 0 {
+			return true // missing
+		}
+		t, ok := schemaType(s, elem)
+		if !ok {
+			return false
+		}
+		last := i == len(path)-1
+		switch {
+		case t == "array":
+			return false
+		case t == "object" && !last:
+			if schema, ok = objectField(s, elem, "$s"); !ok || schema < 0 {
+				return false
+			}
+		case t == "object" || t == "bool":
+			return false
+		default:
+			return true // a scalar on the way (missing, in MongoDB and in the side table) or at the end
+		}
 	}
 	return false
 }

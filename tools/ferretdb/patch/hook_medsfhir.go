@@ -1,6 +1,7 @@
 // meds-fhir patch, copied into FerretDB's internal/backends package at build time
 // (scripts/build-engine.mjs): the hook by which the handler asks the SQLite backend for an exact count
-// (internal/backends/sqlite/exact_medsfhir.go), without the handler depending on that backend.
+// (internal/backends/sqlite/exact_medsfhir.go), and the order and row count a find lets it answer
+// in SQL (internal/backends/sqlite/order_medsfhir.go), without the handler depending on that backend.
 
 package backends
 
@@ -14,3 +15,26 @@ import (
 // backend can answer exactly what MongoDB answers; ok is false when it cannot, and the caller counts
 // the documents itself. Nil when the backend has no such count.
 var MedsfhirExactCount func(ctx context.Context, dbName, collName string, filter *types.Document) (n int64, ok bool, err error)
+
+// MedsfhirOrder is the sort and the number of rows (limit + skip) of a find that the handler lets the
+// backend answer in order (internal/handler/sort_medsfhir.go): the backend may return only the first
+// Rows documents of the matches in that order, instead of every candidate. The handler still filters,
+// sorts, skips and limits what it gets. Pushed is set by the backend when it did so.
+type MedsfhirOrder struct {
+	Sort   *types.Document
+	Rows   int64
+	Pushed bool
+}
+
+type medsfhirOrderKey struct{}
+
+// WithMedsfhirOrder is ctx carrying order to the backend's Query.
+func WithMedsfhirOrder(ctx context.Context, order *MedsfhirOrder) context.Context {
+	return context.WithValue(ctx, medsfhirOrderKey{}, order)
+}
+
+// MedsfhirOrderFrom is the order a find's Query may answer in, nil when there is none.
+func MedsfhirOrderFrom(ctx context.Context) *MedsfhirOrder {
+	order, _ := ctx.Value(medsfhirOrderKey{}).(*MedsfhirOrder)
+	return order
+}
