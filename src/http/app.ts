@@ -12,6 +12,7 @@ import { AuthenticationError } from '../auth/authenticate';
 import { ANONYMOUS, type Requester } from '../auth/requester';
 import { smartConfiguration } from '../auth/smart-configuration';
 import { authorizationOffWarning, corsPolicy, securityHeaders } from './security';
+import { safeError } from '../logger';
 
 const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const REQUEST_ID = /^[\w\-.:]{1,128}$/;
@@ -46,6 +47,17 @@ function toFhirError(error: unknown, res: Response): FhirError {
   }
   res.locals.unexpectedError = error;
   return serverError(`Internal error; quote request id ${String(res.getHeader('X-Request-Id') ?? '')}`);
+}
+
+/** A URL for the log: the path and the query's parameter names, values elided. */
+export function withoutQueryValues(url: string | undefined): string | undefined {
+  const start = url?.indexOf('?') ?? -1;
+  if (!url || start < 0) return url;
+  const names = url
+    .slice(start + 1)
+    .split('&')
+    .map((pair) => `${pair.split('=')[0]}=…`);
+  return `${url.slice(0, start)}?${names.join('&')}`;
 }
 
 /** PUBLIC_BASE_URL when set (always in production: see checkDeployment), else from the request's Host. */
@@ -109,10 +121,24 @@ export function createApp(context: ServerContext): express.Express {
   app.use(
     pinoHttp({
       logger: context.logger,
-      // Tokens and cookies never reach a log line (nor do bodies: pino-http logs none).
+      // Tokens and cookies never reach a log line, nor do bodies (pino-http logs none) or search
+      // values (the audit trail keeps the query; the log keeps the parameter names).
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        paths: [
+          'req.headers.authorization',
+          'req.headers["proxy-authorization"]',
+          'req.headers.cookie',
+          'req.headers["if-none-exist"]',
+          'res.headers["set-cookie"]',
+        ],
         censor: '[redacted]',
+      },
+      serializers: {
+        req: ({ query: _query, params: _params, ...req }: { url?: string; query?: unknown; params?: unknown }) => ({
+          ...req,
+          url: withoutQueryValues(req.url),
+        }),
+        err: safeError,
       },
       genReqId: (req, res) => {
         const incoming = req.headers['x-request-id'];
