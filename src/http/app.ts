@@ -65,11 +65,22 @@ function baseUrlOf(req: Request, context: ServerContext): string {
   return context.config.publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
 }
 
+/** The request without its body: what the audit of a request refused at the edge (401) records. */
+function requestLine(req: Request, context: ServerContext): FhirRequest {
+  const url = new URL(req.originalUrl, 'http://localhost');
+  return {
+    method: req.method as FhirMethod,
+    path: req.path.replace(/^\/+|\/+$/g, ''),
+    query: [...url.searchParams.entries()],
+    headers: {},
+    baseUrl: baseUrlOf(req, context),
+    requestId: String(req.id),
+    remoteAddress: req.socket.remoteAddress,
+  };
+}
+
 /** Builds the transport-free request the FHIR pipeline works on. */
 function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
-  const url = new URL(req.originalUrl, 'http://localhost');
-  const path = req.path.replace(/^\/+|\/+$/g, '');
-  const baseUrl = baseUrlOf(req, context);
   let body: unknown;
   const raw = req.body as unknown;
   const contentType =
@@ -81,9 +92,7 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
         : parseJsonBody(raw);
   }
   return {
-    method: req.method as FhirMethod,
-    path,
-    query: [...url.searchParams.entries()],
+    ...requestLine(req, context),
     headers: {
       ifMatch: headerValue(req, 'if-match'),
       ifNoneMatch: headerValue(req, 'if-none-match'),
@@ -93,8 +102,6 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
       contentType,
     },
     body,
-    baseUrl,
-    requestId: String(req.id),
   };
 }
 
@@ -179,7 +186,12 @@ export function createApp(context: ServerContext): express.Express {
         const response = await dispatch({ ...toFhirRequest(req, context), requester }, context);
         sendFhir(res, response, pretty);
       } catch (error) {
-        if (error instanceof AuthenticationError) res.setHeader('WWW-Authenticate', error.challenge);
+        if (error instanceof AuthenticationError) {
+          res.setHeader('WWW-Authenticate', error.challenge);
+          const refused = requestLine(req, context);
+          for (const interceptor of context.interceptors)
+            await interceptor.afterAuthenticationFailure?.(refused, error);
+        }
         const fhirError = toFhirError(error, res);
         if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
         sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, pretty);

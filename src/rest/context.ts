@@ -42,6 +42,8 @@ export interface Interaction {
  */
 export interface Interceptor {
   name: string;
+  /** Before authorization: throw a FhirError to refuse what no requester may do (405 on the audit trail). */
+  beforeAuthorization?(request: FhirRequest, interaction: Interaction): Promise<void> | void;
   /** Before the handler runs; throw a FhirError to refuse the request. */
   beforeInteraction?(request: FhirRequest, interaction: Interaction): Promise<void> | void;
   /** Before a resource version is stored; an error-severity issue rejects the write with 422. */
@@ -57,6 +59,8 @@ export interface Interceptor {
     interaction: Interaction,
     result: { response?: FhirResponse; error?: FhirError },
   ): Promise<void> | void;
+  /** A request refused at the HTTP edge (401: no token, or one that failed verification); it has no body. */
+  afterAuthenticationFailure?(request: FhirRequest, error: FhirError): Promise<void> | void;
 }
 
 export type OperationLevel = 'system' | 'type' | 'instance';
@@ -89,6 +93,8 @@ export interface CapabilityContributor {
   searchParams?(resourceType: string): CapabilityStatementRestResourceSearchParam[];
   supportedProfiles?(resourceType: string): string[];
   searchInteractions?: boolean;
+  /** Interactions a module refuses on a type for everyone (405), left out of the type's interactions. */
+  refusesInteraction?(resourceType: string, interaction: string): boolean;
 }
 
 /** What a search runs over: one type, all types (system search), or one type within a compartment. */

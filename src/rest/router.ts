@@ -142,6 +142,7 @@ export async function dispatch(request: FhirRequest, context: ServerContext): Pr
     ...(params.compartment ? { compartment: { type: params.compartment, id: params.id } } : {}),
   };
   try {
+    for (const interceptor of context.interceptors) await interceptor.beforeAuthorization?.(request, interaction);
     const policy = await policyOf(request, context);
     const operation = params.op ? context.operations.find((o) => o.name === params.op) : undefined;
     authorizeInteraction(policy, interaction, operation);

@@ -41,7 +41,11 @@ export async function commitWrites(
     : writes;
   // Every version is authorized as staged (compartments computed), before anything is written.
   const authorize = (w: StagedWrite) => authorizeStagedWrite(policy, w.type, w.previous, w.next);
-  if (request.unitOfWork) return request.unitOfWork.stage(labelled, authorize);
+  if (request.unitOfWork) {
+    const staged = request.unitOfWork.stage(labelled, authorize);
+    request.written?.push(...staged.map((doc, i) => ({ type: labelled[i].type, doc })));
+    return staged;
+  }
   let docs: CurrentDocument[];
   try {
     docs = await context.store.commit(labelled, authorize);
@@ -54,6 +58,7 @@ export async function commitWrites(
     throw error;
   }
   const committed = docs.map((doc, i) => ({ type: labelled[i].type, doc }));
+  request.written?.push(...committed);
   for (const interceptor of context.interceptors) await interceptor.afterCommit?.(committed);
   return docs;
 }

@@ -89,6 +89,8 @@ function entryRequest(parent: FhirRequest, entry: BundleEntry, index: number): F
     // One decision for the whole Bundle; each entry is authorized on its own against it.
     requester: parent.requester,
     access: parent.access,
+    remoteAddress: parent.remoteAddress,
+    bundle: { request: parent, index },
   };
 }
 

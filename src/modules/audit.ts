@@ -1,0 +1,283 @@
+import type { AuditEvent, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { sensitiveCodesOf } from '../auth/labels';
+import { compartmentsOf } from '../fhir/compartments';
+import { FhirError, methodNotAllowed, serviceUnavailable } from '../fhir/outcome';
+import type { FhirRequest, FhirResponse, UnitOfWork } from '../fhir/request';
+import { auditEvent, type AuditAction, type AuditFacts, type AuditServer } from '../audit/balp';
+import { AuditLog, type AuditLogOptions } from '../audit/audit-log';
+import { rawRequest, touchedBy } from '../audit/touched';
+import type { Interaction, ServerContext } from '../rest/context';
+import { matchRoute } from '../rest/router';
+import { newId } from '../store/resource-store';
+
+/** The audit trail is append-only through the API: these are 405 for everyone, in Bundles too. */
+const IMMUTABLE_INTERACTIONS = new Set<string>(['update', 'patch', 'delete']);
+const AUDIT_TYPE = 'AuditEvent';
+
+const ACTIONS: Record<Interaction['kind'], AuditAction> = {
+  read: 'R',
+  vread: 'R',
+  'history-instance': 'R',
+  'history-type': 'R',
+  'history-system': 'R',
+  // BALP Query: a search executes the query the client sent.
+  'search-type': 'E',
+  'search-system': 'E',
+  create: 'C',
+  update: 'U',
+  patch: 'U',
+  delete: 'D',
+  operation: 'E',
+  batch: 'E',
+  transaction: 'E',
+  capabilities: 'R',
+};
+
+/** Interactions whose audit is durable before their answer (they may change data). */
+const WRITES = new Set<Interaction['kind']>(['create', 'update', 'patch', 'delete', 'batch', 'transaction']);
+
+const METHOD_INTERACTIONS: Record<string, Interaction['kind']> = {
+  GET: 'read',
+  HEAD: 'read',
+  POST: 'create',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
+
+/** Longest outcomeDesc kept: the answer's first issue, never stored content (error texts hold none). */
+const MAX_OUTCOME_TEXT = 500;
+
+const LOCATION = /\/([A-Z][A-Za-z]{0,63})\/([A-Za-z0-9\-.]{1,64})\/_history\/(\d{1,16})$/;
+
+function outcomeText(error: FhirError): string {
+  const first = error.outcome.issue?.find((i) => i.severity === 'error' || i.severity === 'fatal');
+  const text = `HTTP ${error.status} ${first?.code ?? ''}: ${first?.details?.text ?? error.message}`.trim();
+  return text.length > MAX_OUTCOME_TEXT ? `${text.slice(0, MAX_OUTCOME_TEXT)}...` : text;
+}
+
+/** An entry's audit, kept until its Bundle is answered: only then is its outcome known. */
+interface EntryDraft {
+  index: number;
+  facts: AuditFacts;
+  /** The transaction attempt it was staged in (a lost race runs every entry again). */
+  work?: UnitOfWork;
+}
+
+/**
+ * The audit trail (issue 11; IHE BALP): every interaction but `metadata`, allowed or refused, and
+ * every Bundle entry becomes an AuditEvent stored through the resource store (indexed, searchable,
+ * never through the dispatcher, so auditing neither audits itself nor needs a token). Writes are
+ * durable before their answer, reads within a second (src/audit/audit-log.ts). AuditEvents cannot be
+ * updated, patched or deleted through the API.
+ */
+export function registerAudit(context: ServerContext, options: Partial<AuditLogOptions> = {}): AuditLog {
+  const { logger, store, config } = context;
+  const log = new AuditLog({
+    store: async (events) => {
+      await store.commit(
+        events.map((resource) => ({
+          type: AUDIT_TYPE,
+          id: newId(),
+          method: 'POST' as const,
+          previous: null,
+          resource,
+        })),
+      );
+    },
+    onError: (error, waiting) => logger.error({ err: error, waiting }, 'audit events could not be stored'),
+    onLost: (count, error) => logger.error({ err: error, lost: count }, 'audit events were given up'),
+    ...options,
+  });
+  const audited = new WeakSet<FhirRequest>();
+  const drafts = new WeakMap<FhirRequest, EntryDraft[]>();
+
+  const serverFor = (request: FhirRequest): AuditServer => ({
+    id: config.serverId,
+    baseUrl: request.baseUrl,
+    issuer: config.auth.issuer,
+  });
+
+  const factsOf = (
+    request: FhirRequest,
+    interaction: Interaction,
+    result: { response?: FhirResponse; error?: FhirError },
+  ): AuditFacts => {
+    const operation = interaction.operation
+      ? context.operations.find((o) => o.name === interaction.operation)
+      : undefined;
+    return {
+      interaction: bundleTypeOf(request, interaction) ?? interaction.kind,
+      ...(interaction.operation
+        ? { operation: { name: interaction.operation, definition: operation?.definition } }
+        : {}),
+      action: ACTIONS[interaction.kind],
+      recorded: new Date(),
+      status: result.response?.status ?? result.error?.status ?? 500,
+      ...(result.error ? { outcomeText: outcomeText(result.error) } : {}),
+      requester: request.requester,
+      clientAddress: request.remoteAddress,
+      requestId: request.requestId,
+      ...touchedBy(request, interaction, result.response),
+    };
+  };
+
+  const durableFor = (interaction: Interaction): boolean => {
+    if (WRITES.has(interaction.kind)) return true;
+    if (interaction.kind !== 'operation') return false;
+    return context.operations.find((o) => o.name === interaction.operation)?.affectsState !== false;
+  };
+
+  const record = async (request: FhirRequest, facts: AuditFacts[], durable: boolean): Promise<void> => {
+    const server = serverFor(request);
+    const events: AuditEvent[] = facts.map((f) => auditEvent(f, server));
+    try {
+      await log.record(events, { durable });
+    } catch (error) {
+      logger.error({ err: error, requestId: request.requestId }, 'interaction refused: its audit could not be stored');
+      const changed = facts[0].status < 400 && durable;
+      throw serviceUnavailable(
+        changed
+          ? 'The change was made, but its audit record could not be stored; the server answers nothing it has not audited. Check the change before retrying'
+          : 'The audit record of this request could not be stored, so it is not answered; try again',
+      );
+    }
+  };
+
+  context.interceptors.push({
+    name: 'audit',
+    beforeAuthorization(_request, interaction) {
+      if (interaction.resourceType === AUDIT_TYPE && IMMUTABLE_INTERACTIONS.has(interaction.kind)) {
+        throw methodNotAllowed(
+          `AuditEvents are the audit trail: they cannot be ${interaction.kind === 'delete' ? 'deleted' : `${interaction.kind}d`}`,
+        );
+      }
+    },
+    beforeInteraction(request) {
+      request.written = [];
+    },
+    async afterInteraction(request, interaction, result) {
+      if (audited.has(request) || interaction.kind === 'capabilities') return;
+      audited.add(request);
+      const facts = factsOf(request, interaction, result);
+      const bundle = request.bundle;
+      if (bundle) {
+        // Recorded with its Bundle, once the Bundle's outcome (a transaction's commit) is known.
+        const list = drafts.get(bundle.request) ?? [];
+        list.push({ index: bundle.index, facts, work: request.unitOfWork });
+        drafts.set(bundle.request, list);
+        return;
+      }
+      const all = [facts];
+      if (interaction.kind === 'transaction') {
+        all.push(...entryFacts(request, interaction, result, facts, drafts.get(request) ?? []));
+        drafts.delete(request);
+      }
+      await record(request, all, durableFor(interaction));
+    },
+    async afterAuthenticationFailure(request, error) {
+      const facts = factsOf(request, unauthenticatedInteraction(request), { error });
+      // Who is unknown; where from, and what was asked for (the raw request), is what the audit has.
+      facts.query = rawRequest(request);
+      try {
+        await log.record([auditEvent(facts, serverFor(request))], { durable: false });
+      } catch (failure) {
+        // A 401 reveals nothing and changes nothing: it is answered even when its audit cannot be stored.
+        logger.error({ err: failure, requestId: request.requestId }, 'audit of a refused request could not be stored');
+      }
+    },
+  });
+  context.capabilities.push({
+    refusesInteraction: (type, interaction) => type === AUDIT_TYPE && IMMUTABLE_INTERACTIONS.has(interaction),
+  });
+  return log;
+}
+
+/** One route serves both Bundle types: the subtype is what the Bundle says it is. */
+function bundleTypeOf(request: FhirRequest, interaction: Interaction): 'batch' | 'transaction' | undefined {
+  if (interaction.kind !== 'transaction') return undefined;
+  return (request.body as Bundle | undefined)?.type === 'batch' ? 'batch' : 'transaction';
+}
+
+/** What an unauthenticated request asked for, as the route table reads it (nothing when no route matches). */
+function unauthenticatedInteraction(request: FhirRequest): Interaction {
+  try {
+    const { route, params } = matchRoute(request.method, request.path);
+    return { kind: route.interaction, resourceType: params.type, id: params.id, operation: params.op };
+  } catch {
+    return { kind: METHOD_INTERACTIONS[request.method] ?? 'read' };
+  }
+}
+
+/**
+ * The entries' audits, outcomes settled now that the Bundle is answered. A transaction that failed
+ * stored none of its entries, whatever they answered before; entries answered without running
+ * (ifNoneExist matched while preparing, or refused before routing) are audited from the response.
+ */
+function entryFacts(
+  request: FhirRequest,
+  interaction: Interaction,
+  result: { response?: FhirResponse; error?: FhirError },
+  bundleFacts: AuditFacts,
+  drafts: EntryDraft[],
+): AuditFacts[] {
+  let kept = drafts;
+  if (interaction.kind === 'transaction') {
+    const lastWork = [...drafts].reverse().find((d) => d.work)?.work;
+    kept = drafts.filter((d) => !d.work || d.work === lastWork);
+  }
+  const byIndex = new Map<number, AuditFacts>();
+  for (const draft of kept) {
+    let facts = draft.facts;
+    if (interaction.kind === 'transaction' && result.error && draft.work && facts.status < 400) {
+      facts = {
+        ...facts,
+        status: result.error.status,
+        outcomeText: `Not stored: the transaction failed (${outcomeText(result.error)})`,
+        resources: facts.resources.map(({ version: _v, ...unversioned }) => unversioned),
+      };
+    }
+    byIndex.set(draft.index, facts);
+  }
+  const requestEntries = (request.body as Bundle | undefined)?.entry;
+  const responseEntries = (result.response?.body as Bundle | undefined)?.entry;
+  if (Array.isArray(responseEntries)) {
+    responseEntries.forEach((entry, index) => {
+      if (byIndex.has(index)) return;
+      const requested = Array.isArray(requestEntries) ? requestEntries[index] : undefined;
+      byIndex.set(index, unroutedEntryFacts(bundleFacts, requested, entry, `${request.requestId}#${index}`));
+    });
+  }
+  return [...byIndex.entries()].sort(([a], [b]) => a - b).map(([, facts]) => facts);
+}
+
+/** The audit of an entry that no handler ran, from its request and the answer the Bundle gave it. */
+function unroutedEntryFacts(
+  bundleFacts: AuditFacts,
+  requested: BundleEntry | undefined,
+  answered: BundleEntry,
+  requestId: string,
+): AuditFacts {
+  const method = requested?.request?.method ?? 'GET';
+  const kind = METHOD_INTERACTIONS[method] ?? 'read';
+  const status = Number.parseInt(answered.response?.status ?? '', 10) || 500;
+  const location = LOCATION.exec(answered.response?.location ?? '');
+  const resource = answered.resource as Resource | undefined;
+  const labels = resource ? sensitiveCodesOf(resource) : [];
+  const query = [`${method} ${requested?.request?.url ?? ''}`];
+  if (requested?.request?.ifNoneExist) query.push(`If-None-Exist: ${requested.request.ifNoneExist}`);
+  const issueText = answered.response?.outcome?.issue?.[0]?.details?.text;
+  return {
+    ...bundleFacts,
+    interaction: kind,
+    operation: undefined,
+    action: ACTIONS[kind],
+    status,
+    outcomeText: status >= 400 && issueText ? `HTTP ${status}: ${issueText}`.slice(0, MAX_OUTCOME_TEXT) : undefined,
+    requestId,
+    resources: location ? [{ type: location[1], id: location[2], version: Number(location[3]), labels }] : [],
+    patients: resource ? compartmentsOf(resource) : [],
+    labels,
+    query: query.join('\n'),
+  };
+}
