@@ -48,6 +48,8 @@ export function send(
         headers: {
           accept: 'application/fhir+json',
           ...(payload ? { 'content-type': 'application/fhir+json', 'content-length': payload.length } : {}),
+          // BENCH_AUTHORIZATION="Bearer <token>" runs the benchmark with access control on.
+          ...(process.env.BENCH_AUTHORIZATION ? { authorization: process.env.BENCH_AUTHORIZATION } : {}),
           ...options.headers,
         },
       },

@@ -3,6 +3,7 @@ import { sensitiveCodesOf } from '../auth/labels';
 import { compartmentsOf } from '../fhir/compartments';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { Interaction } from '../rest/context';
+import type { CurrentDocument } from '../store/documents';
 import type { TouchedResource } from './balp';
 
 /** What an interaction touched: the resources it showed or wrote, their patients and their labels. */
@@ -114,10 +115,14 @@ const QUERIES = new Set<Interaction['kind']>([
  * it wrote, the resources it shows (their compartments computed from their content), and for queries
  * the patients the query names. A refused or failed interaction names what it was aimed at.
  */
-export function touchedBy(request: FhirRequest, interaction: Interaction, response: FhirResponse | undefined): Touched {
+export function touchedBy(
+  request: FhirRequest,
+  interaction: Interaction,
+  response: FhirResponse | undefined,
+  written: { type: string; doc: CurrentDocument }[] = request.written ?? [],
+): Touched {
   const into = new Collector();
   const { kind, resourceType: type, id } = interaction;
-  const written = request.written ?? [];
   for (const { type: writtenType, doc } of written) {
     into.resource({ type: writtenType, id: doc._id, version: doc.v, labels: sensitiveCodesOf(doc.resource) });
     into.content(doc.resource, doc.compartments);

@@ -3,6 +3,7 @@ import { sensitiveCodesOf } from '../auth/labels';
 import { compartmentsOf } from '../fhir/compartments';
 import { FhirError, methodNotAllowed, serviceUnavailable } from '../fhir/outcome';
 import type { FhirRequest, FhirResponse, UnitOfWork } from '../fhir/request';
+import type { CurrentDocument } from '../store/documents';
 import { auditEvent, type AuditAction, type AuditFacts, type AuditServer } from '../audit/balp';
 import { AuditLog, type AuditLogOptions } from '../audit/audit-log';
 import { rawRequest, touchedBy } from '../audit/touched';
@@ -56,6 +57,14 @@ function outcomeText(error: FhirError): string {
   return text.length > MAX_OUTCOME_TEXT ? `${text.slice(0, MAX_OUTCOME_TEXT)}...` : text;
 }
 
+/** A request in the pipeline, as its commits find it (through the copies handlers make of it). */
+interface InFlight {
+  request: FhirRequest;
+  interaction: Interaction;
+  /** AuditEvents staged into its commits: committed when the version staged with them was written. */
+  companions: { anchor: CurrentDocument; entries: number[] }[];
+}
+
 /** An entry's audit, kept until its Bundle is answered: only then is its outcome known. */
 interface EntryDraft {
   index: number;
@@ -91,6 +100,15 @@ export function registerAudit(context: ServerContext, options: Partial<AuditLogO
   });
   const audited = new WeakSet<FhirRequest>();
   const drafts = new WeakMap<FhirRequest, EntryDraft[]>();
+  // Keyed by the request's `written` array, which the copies handlers make of a request share.
+  const inFlight = new WeakMap<object, InFlight>();
+  /** Per Bundle, the entries whose events were committed with their own writes. */
+  const storedEntries = new WeakMap<FhirRequest, Set<number>>();
+  const storedOf = (bundle: FhirRequest): Set<number> => {
+    let set = storedEntries.get(bundle);
+    if (!set) storedEntries.set(bundle, (set = new Set()));
+    return set;
+  };
 
   const serverFor = (request: FhirRequest): AuditServer => ({
     id: config.serverId,
@@ -102,10 +120,16 @@ export function registerAudit(context: ServerContext, options: Partial<AuditLogO
     request: FhirRequest,
     interaction: Interaction,
     result: { response?: FhirResponse; error?: FhirError },
+    written = request.written ?? [],
   ): AuditFacts => {
     const operation = interaction.operation
       ? context.operations.find((o) => o.name === interaction.operation)
       : undefined;
+    // A Bundle's own event says that it ran and how it ended; its entries' events say what they touched.
+    const touched =
+      interaction.kind === 'transaction'
+        ? { resources: [], patients: [], labels: [] }
+        : touchedBy(request, interaction, result.response, written);
     return {
       interaction: bundleTypeOf(request, interaction) ?? interaction.kind,
       ...(interaction.operation
@@ -118,7 +142,7 @@ export function registerAudit(context: ServerContext, options: Partial<AuditLogO
       requester: request.requester,
       clientAddress: request.remoteAddress,
       requestId: request.requestId,
-      ...touchedBy(request, interaction, result.response),
+      ...touched,
     };
   };
 
@@ -128,18 +152,26 @@ export function registerAudit(context: ServerContext, options: Partial<AuditLogO
     return context.operations.find((o) => o.name === interaction.operation)?.affectsState !== false;
   };
 
-  const record = async (request: FhirRequest, facts: AuditFacts[], durable: boolean): Promise<void> => {
+  /**
+   * Records events through the log. What changed data was audited in its own commit, so an event
+   * that cannot be stored here belongs to an interaction that changed nothing: it is answered 503
+   * (its answer would be unaudited), except the reads of a transaction already committed, whose
+   * answer must reach the client so that it does not send the transaction again.
+   */
+  const record = async (
+    request: FhirRequest,
+    facts: AuditFacts[],
+    options: { durable: boolean; answerAnyway?: boolean },
+  ): Promise<void> => {
     const server = serverFor(request);
     const events: AuditEvent[] = facts.map((f) => auditEvent(f, server));
     try {
-      await log.record(events, { durable });
+      await log.record(events, { durable: options.durable });
     } catch (error) {
-      logger.error({ err: error, requestId: request.requestId }, 'interaction refused: its audit could not be stored');
-      const changed = facts[0].status < 400 && durable;
+      logger.error({ err: error, requestId: request.requestId }, 'audit events could not be recorded');
+      if (options.answerAnyway) return;
       throw serviceUnavailable(
-        changed
-          ? 'The change was made, but its audit record could not be stored; the server answers nothing it has not audited. Check the change before retrying'
-          : 'The audit record of this request could not be stored, so it is not answered; try again',
+        'The audit record of this request could not be stored, so it is not answered; try again',
       );
     }
   };
@@ -153,27 +185,74 @@ export function registerAudit(context: ServerContext, options: Partial<AuditLogO
         );
       }
     },
-    beforeInteraction(request) {
+    beforeInteraction(request, interaction) {
       request.written = [];
+      inFlight.set(request.written, { request, interaction, companions: [] });
+    },
+    companionWrites(request, staged) {
+      const state = request.written ? inFlight.get(request.written) : undefined;
+      if (!state || !staged.length) return [];
+      const success = { response: { status: 200, headers: {} } };
+      let facts: AuditFacts[];
+      let entries: number[] = [];
+      if (state.interaction.kind === 'transaction') {
+        // The Bundle and the entries staged in this attempt; reads run after the commit.
+        const staging = currentAttempt(drafts.get(state.request) ?? []);
+        entries = staging.map((d) => d.index);
+        facts = [factsOf(state.request, state.interaction, success), ...staging.map((d) => d.facts)];
+      } else {
+        const written = staged.map((w) => ({ type: w.type, doc: w.next }));
+        facts = [factsOf(state.request, state.interaction, success, written)];
+      }
+      state.companions.push({ anchor: staged[0].next, entries });
+      const server = serverFor(state.request);
+      return facts.map((f) => ({
+        type: AUDIT_TYPE,
+        id: newId(),
+        method: 'POST' as const,
+        previous: null,
+        resource: auditEvent(f, server),
+      }));
     },
     async afterInteraction(request, interaction, result) {
       if (audited.has(request) || interaction.kind === 'capabilities') return;
       audited.add(request);
-      const facts = factsOf(request, interaction, result);
-      const bundle = request.bundle;
-      if (bundle) {
-        // Recorded with its Bundle, once the Bundle's outcome (a transaction's commit) is known.
-        const list = drafts.get(bundle.request) ?? [];
-        list.push({ index: bundle.index, facts, work: request.unitOfWork });
-        drafts.set(bundle.request, list);
+      const state = request.written ? inFlight.get(request.written) : undefined;
+      const written = request.written ?? [];
+      // A companion was committed when the version it was staged with is among those written.
+      const committed = (state?.companions ?? []).filter((c) => written.some((w) => w.doc === c.anchor));
+      if (interaction.kind !== 'transaction') {
+        if (result.response && committed.length) {
+          // Its event was committed with its writes (a batch entry's too: its Bundle leaves it out).
+          if (request.bundle) storedOf(request.bundle.request).add(request.bundle.index);
+          return;
+        }
+        const facts = factsOf(request, interaction, result);
+        const bundle = request.bundle;
+        if (bundle) {
+          // Recorded with its Bundle, once the Bundle's outcome (a transaction's commit) is known.
+          const list = drafts.get(bundle.request) ?? [];
+          list.push({ index: bundle.index, facts, work: request.unitOfWork });
+          drafts.set(bundle.request, list);
+          return;
+        }
+        await record(request, [facts], { durable: durableFor(interaction) });
         return;
       }
-      const all = [facts];
-      if (interaction.kind === 'transaction') {
-        all.push(...entryFacts(request, interaction, result, facts, drafts.get(request) ?? []));
-        drafts.delete(request);
-      }
-      await record(request, all, durableFor(interaction));
+      const stored = storedOf(request);
+      for (const c of committed) for (const index of c.entries) stored.add(index);
+      storedEntries.delete(request);
+      const all = committed.length && !result.error ? [] : [factsOf(request, interaction, result)];
+      all.push(
+        ...entryFacts(request, result, all[0] ?? factsOf(request, interaction, result), drafts.get(request) ?? [], {
+          stored,
+          committed: committed.length > 0,
+        }),
+      );
+      drafts.delete(request);
+      // What the commit did not carry: reads run after it, entries matched while preparing.
+      const done = committed.length > 0 && !result.error;
+      await record(request, all, { durable: !done, answerAnyway: done });
     },
     async afterAuthenticationFailure(request, error) {
       const facts = factsOf(request, unauthenticatedInteraction(request), { error });
@@ -216,20 +295,18 @@ function unauthenticatedInteraction(request: FhirRequest): Interaction {
  */
 function entryFacts(
   request: FhirRequest,
-  interaction: Interaction,
   result: { response?: FhirResponse; error?: FhirError },
   bundleFacts: AuditFacts,
   drafts: EntryDraft[],
+  commit: { stored: Set<number>; committed: boolean },
 ): AuditFacts[] {
-  let kept = drafts;
-  if (interaction.kind === 'transaction') {
-    const lastWork = [...drafts].reverse().find((d) => d.work)?.work;
-    kept = drafts.filter((d) => !d.work || d.work === lastWork);
-  }
+  const transaction = (request.body as Bundle | undefined)?.type !== 'batch';
+  const kept = transaction ? currentAttempt(drafts, true) : drafts;
   const byIndex = new Map<number, AuditFacts>();
   for (const draft of kept) {
+    if (commit.stored.has(draft.index)) continue;
     let facts = draft.facts;
-    if (interaction.kind === 'transaction' && result.error && draft.work && facts.status < 400) {
+    if (transaction && !commit.committed && result.error && draft.work && facts.status < 400) {
       facts = {
         ...facts,
         status: result.error.status,
@@ -243,12 +320,25 @@ function entryFacts(
   const responseEntries = (result.response?.body as Bundle | undefined)?.entry;
   if (Array.isArray(responseEntries)) {
     responseEntries.forEach((entry, index) => {
-      if (byIndex.has(index)) return;
+      if (byIndex.has(index) || commit.stored.has(index)) return;
       const requested = Array.isArray(requestEntries) ? requestEntries[index] : undefined;
       byIndex.set(index, unroutedEntryFacts(bundleFacts, requested, entry, `${request.requestId}#${index}`));
     });
   }
   return [...byIndex.entries()].sort(([a], [b]) => a - b).map(([, facts]) => facts);
+}
+
+/**
+ * The drafts of a transaction's last attempt (a lost race runs every entry again, in a new unit of
+ * work): those staged in it, and with `reads` also those that ran without one (after the commit).
+ */
+function currentAttempt(drafts: EntryDraft[], reads = false): EntryDraft[] {
+  const lastWork = [...drafts].reverse().find((d) => d.work)?.work;
+  const latest = new Map<number, EntryDraft>();
+  for (const draft of drafts) {
+    if (draft.work ? draft.work === lastWork : reads) latest.set(draft.index, draft);
+  }
+  return [...latest.values()];
 }
 
 /** The audit of an entry that no handler ran, from its request and the answer the Bundle gave it. */

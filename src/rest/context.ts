@@ -9,7 +9,8 @@ import type { PageTokens } from '../fhir/page-token';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
 import type { Reader } from '../store/read-view';
-import type { ResourceStore } from '../store/resource-store';
+import type { StagedWrite } from '../store/journal';
+import type { PlannedWrite, ResourceStore } from '../store/resource-store';
 
 /** What a request asks of the server, once routed: what authorization and audit reason about. */
 export interface Interaction {
@@ -51,6 +52,11 @@ export interface Interceptor {
     resource: Resource,
     context: { request: FhirRequest; interaction: Interaction },
   ): Promise<OperationOutcomeIssue[]> | OperationOutcomeIssue[];
+  /**
+   * Resources to store in the same commit as a request's writes, all or nothing with them (the
+   * request's audit record). Asked once per commit: for a transaction, once for the whole Bundle.
+   */
+  companionWrites?(request: FhirRequest, staged: StagedWrite[]): PlannedWrite[];
   /** After versions are durably stored (caches of conformance resources, reindexing, subscriptions). */
   afterCommit?(documents: { type: string; doc: CurrentDocument }[]): Promise<void> | void;
   /** After the handler, whether it succeeded or failed. */

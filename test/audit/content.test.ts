@@ -244,7 +244,15 @@ describe('Bundles', () => {
     const response = await as(clinician, id).send('post', '/fhir', bundle).expect(200);
     const locations = (response.body as Bundle).entry?.map((e) => e.response?.location ?? '') ?? [];
     const patient = /Patient\/([^/]+)\//.exec(locations[0])?.[1];
-    const events = await auditsOf(server, id, { flush: false });
+    // The Bundle's and its writes' events are committed with the transaction itself, before the answer.
+    const committed = await auditsOf(server, id, { flush: false });
+    expect(committed.map((e) => [subtypeOf(e), e.action, e.outcome])).toEqual([
+      ['transaction', 'E', '0'],
+      ['create', 'C', '0'],
+      ['create', 'C', '0'],
+    ]);
+    // The read that ran after the commit is batched like any read.
+    const events = await auditsOf(server, id);
     expect(events.map((e) => [subtypeOf(e), e.action, e.outcome])).toEqual([
       ['transaction', 'E', '0'],
       ['create', 'C', '0'],
@@ -289,17 +297,22 @@ describe('Bundles', () => {
         { request: { method: 'GET', url: 'Patient/aud-p2' } },
         { request: { method: 'GET', url: 'Patient/no-such-patient' } },
         { request: { method: 'GET', url: 'NoSuchType/1' } },
+        { resource: prescription('aud-p2'), request: { method: 'POST', url: 'MedicationRequest' } },
       ],
     };
-    await as(clinician, id).send('post', '/fhir', bundle).expect(200);
-    const events = await auditsOf(server, id);
+    const response = await as(clinician, id).send('post', '/fhir', bundle).expect(200);
+    // Every event is stored before the answer: the create's in its own commit, the others with the Bundle's.
+    const events = await auditsOf(server, id, { flush: false });
     expect(events.map((e) => [subtypeOf(e), e.outcome])).toEqual([
       ['batch', '0'],
       ['read', '0'],
       ['read', '4'],
       ['read', '4'],
+      ['create', '0'],
     ]);
     expect(patientsOf(events[1])).toEqual(['Patient/aud-p2']);
+    const location = (response.body as Bundle).entry?.[3].response?.location ?? '';
+    expect(dataOf(events[4])[0].what?.reference).toBe(/MedicationRequest\/[^/]+\/_history\/1/.exec(location)?.[0]);
   });
 });
 

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { AuditLog, AuditUnavailableError } from '../../src/audit/audit-log';
 import { newId } from '../../src/store/resource-store';
 import { createResource, expectOutcome, FHIR_JSON, startTestServer, type TestServer } from '../support/server';
-import { auditOf, requestId, requestIdOf, requestorOf } from './support';
+import { auditOf, auditsOf, requestId, requestIdOf, requestorOf } from './support';
 
 /**
  * How the audit trail reaches the database (issue 11): writes durable before their answer, reads in
@@ -142,22 +142,53 @@ describe('the server and its audit trail', () => {
     }
   });
 
-  it('answers 503 rather than unaudited when the audit trail cannot store events, for writes and reads', async () => {
+  it('answers 503 rather than unaudited when the audit trail cannot take events', async () => {
     const file = `${__filename.replace(/\.test\.ts$/, '')}-unavailable.test.ts`;
     const broken = await startTestServer(file);
     try {
       const patient = await createResource(broken.app, { resourceType: 'Patient' } as Resource);
       await broken.running.audit.close();
-      const write = await request(broken.app)
+      const read = await request(broken.app).get(`/fhir/Patient/${patient.id}`);
+      expectOutcome(read, 503, { code: 'transient' });
+      expect(read.body.issue[0].details.text).toMatch(/audit record of this request could not be stored/);
+      // A write that changes nothing has no commit of its own to carry its audit.
+      expectOutcome(await request(broken.app).delete('/fhir/Patient/never-existed'), 503);
+      // A write that changes data carries its audit in its own commit.
+      await request(broken.app)
         .post('/fhir/Patient')
         .set('Content-Type', FHIR_JSON)
-        .send({ resourceType: 'Patient' });
-      expectOutcome(write, 503, { code: 'transient' });
-      expect(write.body.issue[0].details.text).toMatch(/change was made, but its audit record could not be stored/);
-      expectOutcome(await request(broken.app).get(`/fhir/Patient/${patient.id}`), 503);
+        .send({ resourceType: 'Patient' })
+        .expect(201);
     } finally {
       await broken.close();
     }
+  });
+
+  it('stores a write and its AuditEvent in one commit: a commit that fails stores neither, and the failure is audited', async () => {
+    const journal = server.running.context.store.journal;
+    const id = requestId('commit-fails');
+    // Only the write's commit fails: the audit of the failure is a commit of its own.
+    journal.beforeDecisionHook = () => {
+      journal.beforeDecisionHook = undefined;
+      throw new Error('injected: the commit fails before its decision');
+    };
+    try {
+      const response = await request(server.app)
+        .put('/fhir/Patient/atomic-audit')
+        .set('X-Request-Id', id)
+        .set('Content-Type', FHIR_JSON)
+        .send({ resourceType: 'Patient', id: 'atomic-audit' });
+      expectOutcome(response, 500);
+    } finally {
+      journal.beforeDecisionHook = undefined;
+    }
+    await request(server.app).get('/fhir/Patient/atomic-audit').expect(404);
+    const [event] = await auditsOf(server, id, { flush: false });
+    expect(event.outcome).toBe('8');
+    expect(event.entity?.filter((e) => e.role?.code === '4').map((e) => e.what?.reference)).toEqual([
+      'Patient/atomic-audit',
+    ]);
+    expect(await auditsOf(server, id)).toHaveLength(1);
   });
 
   it('audits with AUTH=off too: audit is not authorization', async () => {
