@@ -50,7 +50,9 @@ export class AuditLog {
 
   constructor(private readonly options: AuditLogOptions) {
     this.batchMs = options.batchMs ?? 1000;
-    this.maxBatch = options.maxBatch ?? 500;
+    // The store checks a commit's versions with one `_id $in` look-up, which the embedded engine
+    // answers in time that grows faster than the list: a few hundred ids take seconds.
+    this.maxBatch = options.maxBatch ?? 100;
     this.highWater = options.highWater ?? 5000;
     this.maxAttempts = options.maxAttempts ?? 10;
   }

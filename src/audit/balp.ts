@@ -106,11 +106,15 @@ function userAgent(facts: AuditFacts, server: AuditServer): AuditEventAgent | un
       ...(fhirUser ? { reference: fhirUser } : {}),
       ...(subject ? { identifier: { ...(server.issuer ? { system: server.issuer } : {}), value: subject } } : {}),
     },
-    ...(subject ? { altId: subject } : {}),
     requestor: true,
   };
 }
 
+/**
+ * The requester's agents: the user (when the token names one) and the client application. The
+ * server is the event's `source`: BALP's separate server agent would repeat it in every event, and
+ * every element stored costs the embedded engine at audit rates.
+ */
 function agents(facts: AuditFacts, server: AuditServer): AuditEventAgent[] {
   const destination = clientIsDestination(facts);
   const requester = facts.requester;
@@ -124,15 +128,7 @@ function agents(facts: AuditFacts, server: AuditServer): AuditEventAgent[] {
     ...(facts.clientAddress ? { network: { address: facts.clientAddress, type: '2' } } : {}),
     ...(!user && purpose ? { purposeOfUse: purpose } : {}),
   };
-  const serverAgent: AuditEventAgent = {
-    type: concept(DICOM, destination ? '110153' : '110152'),
-    who: { identifier: { value: server.id } },
-    requestor: false,
-    network: { address: server.baseUrl, type: '5' },
-  };
-  return user
-    ? [{ ...user, ...(purpose ? { purposeOfUse: purpose } : {}) }, client, serverAgent]
-    : [client, serverAgent];
+  return user ? [{ ...user, ...(purpose ? { purposeOfUse: purpose } : {}) }, client] : [client];
 }
 
 function entities(facts: AuditFacts): AuditEventEntity[] {
@@ -177,7 +173,6 @@ export function auditEvent(facts: AuditFacts, server: AuditServer): AuditEvent {
   if (facts.operation)
     subtype.push(coding(facts.operation.definition ?? 'urn:meds-fhir:operation', facts.operation.name));
   const security = labelCodings(facts.labels);
-  const purpose = facts.requester?.purposeOfUse;
   return {
     resourceType: 'AuditEvent',
     ...(security.length ? { meta: { security } } : {}),
@@ -187,9 +182,9 @@ export function auditEvent(facts: AuditFacts, server: AuditServer): AuditEvent {
     recorded: facts.recorded.toISOString(),
     outcome: outcomeOf(facts.status),
     ...(facts.outcomeText ? { outcomeDesc: facts.outcomeText } : {}),
-    ...(purpose ? { purposeOfEvent: [concept(PURPOSE_OF_USE, purpose)] } : {}),
     agent: agents(facts, server),
-    source: { site: server.id, observer: { display: server.id }, type: [coding(SOURCE_TYPE, '4')] },
+    // The server that answered: SERVER_ID, at the FHIR base it answered on; an application server.
+    source: { observer: { display: `${server.id} ${server.baseUrl}` }, type: [coding(SOURCE_TYPE, '4')] },
     entity: entities(facts),
   };
 }

@@ -61,7 +61,4 @@ export const requestorOf = (event: AuditEvent): AuditEventAgent | undefined => e
 
 /** The client application's agent (DICOM Source or Destination Role ID, with a network address). */
 export const clientOf = (event: AuditEvent): AuditEventAgent | undefined =>
-  event.agent.find((a) => a.network?.type === '2' || a.who?.display === 'unauthenticated client');
-
-export const serverOf = (event: AuditEvent): AuditEventAgent | undefined =>
-  event.agent.find((a) => a.network?.type === '5');
+  event.agent.find((a) => a.type?.coding?.[0].system === DCM);
