@@ -1,11 +1,11 @@
-import type { AuditEvent, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import { sensitiveCodesOf } from '../auth/labels';
-import { compartmentsOf } from '../fhir/compartments';
-import { FhirError, methodNotAllowed, serviceUnavailable } from '../fhir/outcome';
-import type { FhirRequest, FhirResponse, UnitOfWork } from '../fhir/request';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { methodNotAllowed, serviceUnavailable, type FhirError } from '../fhir/outcome';
+import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
-import { auditEvent, type AuditAction, type AuditFacts, type AuditServer } from '../audit/balp';
 import { AuditLog, type AuditLogOptions } from '../audit/audit-log';
+import { auditEvent, type AuditFacts, type AuditServer } from '../audit/balp';
+import { currentAttempt, entryFacts, type EntryDraft } from '../audit/bundle-entries';
+import { ACTIONS, bundleTypeOf, METHOD_INTERACTIONS, outcomeText } from '../audit/interactions';
 import { rawRequest, touchedBy } from '../audit/touched';
 import type { Interaction, ServerContext } from '../rest/context';
 import { matchRoute } from '../rest/router';
@@ -15,47 +15,8 @@ import { newId } from '../store/resource-store';
 const IMMUTABLE_INTERACTIONS = new Set<string>(['update', 'patch', 'delete']);
 const AUDIT_TYPE = 'AuditEvent';
 
-const ACTIONS: Record<Interaction['kind'], AuditAction> = {
-  read: 'R',
-  vread: 'R',
-  'history-instance': 'R',
-  'history-type': 'R',
-  'history-system': 'R',
-  // BALP Query: a search executes the query the client sent.
-  'search-type': 'E',
-  'search-system': 'E',
-  create: 'C',
-  update: 'U',
-  patch: 'U',
-  delete: 'D',
-  operation: 'E',
-  batch: 'E',
-  transaction: 'E',
-  capabilities: 'R',
-};
-
 /** Interactions whose audit is durable before their answer (they may change data). */
 const WRITES = new Set<Interaction['kind']>(['create', 'update', 'patch', 'delete', 'batch', 'transaction']);
-
-const METHOD_INTERACTIONS: Record<string, Interaction['kind']> = {
-  GET: 'read',
-  HEAD: 'read',
-  POST: 'create',
-  PUT: 'update',
-  PATCH: 'patch',
-  DELETE: 'delete',
-};
-
-/** Longest outcomeDesc kept: the answer's first issue, never stored content (error texts hold none). */
-const MAX_OUTCOME_TEXT = 500;
-
-const LOCATION = /\/([A-Z][A-Za-z]{0,63})\/([A-Za-z0-9\-.]{1,64})\/_history\/(\d{1,16})$/;
-
-function outcomeText(error: FhirError): string {
-  const first = error.outcome.issue?.find((i) => i.severity === 'error' || i.severity === 'fatal');
-  const text = `HTTP ${error.status} ${first?.code ?? ''}: ${first?.details?.text ?? error.message}`.trim();
-  return text.length > MAX_OUTCOME_TEXT ? `${text.slice(0, MAX_OUTCOME_TEXT)}...` : text;
-}
 
 /** A request in the pipeline, as its commits find it (through the copies handlers make of it). */
 interface InFlight {
@@ -63,14 +24,6 @@ interface InFlight {
   interaction: Interaction;
   /** AuditEvents staged into its commits: committed when the version staged with them was written. */
   companions: { anchor: CurrentDocument; entries: number[] }[];
-}
-
-/** An entry's audit, kept until its Bundle is answered: only then is its outcome known. */
-interface EntryDraft {
-  index: number;
-  facts: AuditFacts;
-  /** The transaction attempt it was staged in (a lost race runs every entry again). */
-  work?: UnitOfWork;
 }
 
 /**
@@ -272,12 +225,6 @@ export function registerAudit(context: ServerContext, options: Partial<AuditLogO
   return log;
 }
 
-/** One route serves both Bundle types: the subtype is what the Bundle says it is. */
-function bundleTypeOf(request: FhirRequest, interaction: Interaction): 'batch' | 'transaction' | undefined {
-  if (interaction.kind !== 'transaction') return undefined;
-  return (request.body as Bundle | undefined)?.type === 'batch' ? 'batch' : 'transaction';
-}
-
 /** What an unauthenticated request asked for, as the route table reads it (nothing when no route matches). */
 function unauthenticatedInteraction(request: FhirRequest): Interaction {
   try {
@@ -286,88 +233,4 @@ function unauthenticatedInteraction(request: FhirRequest): Interaction {
   } catch {
     return { kind: METHOD_INTERACTIONS[request.method] ?? 'read' };
   }
-}
-
-/**
- * The entries' audits, outcomes settled now that the Bundle is answered. A transaction that failed
- * stored none of its entries, whatever they answered before; entries answered without running
- * (ifNoneExist matched while preparing, or refused before routing) are audited from the response.
- */
-function entryFacts(
-  request: FhirRequest,
-  result: { response?: FhirResponse; error?: FhirError },
-  bundleFacts: AuditFacts,
-  drafts: EntryDraft[],
-  commit: { stored: Set<number>; committed: boolean },
-): AuditFacts[] {
-  const transaction = (request.body as Bundle | undefined)?.type !== 'batch';
-  const kept = transaction ? currentAttempt(drafts, true) : drafts;
-  const byIndex = new Map<number, AuditFacts>();
-  for (const draft of kept) {
-    if (commit.stored.has(draft.index)) continue;
-    let facts = draft.facts;
-    if (transaction && !commit.committed && result.error && draft.work && facts.status < 400) {
-      facts = {
-        ...facts,
-        status: result.error.status,
-        outcomeText: `Not stored: the transaction failed (${outcomeText(result.error)})`,
-        resources: facts.resources.map(({ version: _v, ...unversioned }) => unversioned),
-      };
-    }
-    byIndex.set(draft.index, facts);
-  }
-  const requestEntries = (request.body as Bundle | undefined)?.entry;
-  const responseEntries = (result.response?.body as Bundle | undefined)?.entry;
-  if (Array.isArray(responseEntries)) {
-    responseEntries.forEach((entry, index) => {
-      if (byIndex.has(index) || commit.stored.has(index)) return;
-      const requested = Array.isArray(requestEntries) ? requestEntries[index] : undefined;
-      byIndex.set(index, unroutedEntryFacts(bundleFacts, requested, entry, `${request.requestId}#${index}`));
-    });
-  }
-  return [...byIndex.entries()].sort(([a], [b]) => a - b).map(([, facts]) => facts);
-}
-
-/**
- * The drafts of a transaction's last attempt (a lost race runs every entry again, in a new unit of
- * work): those staged in it, and with `reads` also those that ran without one (after the commit).
- */
-function currentAttempt(drafts: EntryDraft[], reads = false): EntryDraft[] {
-  const lastWork = [...drafts].reverse().find((d) => d.work)?.work;
-  const latest = new Map<number, EntryDraft>();
-  for (const draft of drafts) {
-    if (draft.work ? draft.work === lastWork : reads) latest.set(draft.index, draft);
-  }
-  return [...latest.values()];
-}
-
-/** The audit of an entry that no handler ran, from its request and the answer the Bundle gave it. */
-function unroutedEntryFacts(
-  bundleFacts: AuditFacts,
-  requested: BundleEntry | undefined,
-  answered: BundleEntry,
-  requestId: string,
-): AuditFacts {
-  const method = requested?.request?.method ?? 'GET';
-  const kind = METHOD_INTERACTIONS[method] ?? 'read';
-  const status = Number.parseInt(answered.response?.status ?? '', 10) || 500;
-  const location = LOCATION.exec(answered.response?.location ?? '');
-  const resource = answered.resource as Resource | undefined;
-  const labels = resource ? sensitiveCodesOf(resource) : [];
-  const query = [`${method} ${requested?.request?.url ?? ''}`];
-  if (requested?.request?.ifNoneExist) query.push(`If-None-Exist: ${requested.request.ifNoneExist}`);
-  const issueText = answered.response?.outcome?.issue?.[0]?.details?.text;
-  return {
-    ...bundleFacts,
-    interaction: kind,
-    operation: undefined,
-    action: ACTIONS[kind],
-    status,
-    outcomeText: status >= 400 && issueText ? `HTTP ${status}: ${issueText}`.slice(0, MAX_OUTCOME_TEXT) : undefined,
-    requestId,
-    resources: location ? [{ type: location[1], id: location[2], version: Number(location[3]), labels }] : [],
-    patients: resource ? compartmentsOf(resource) : [],
-    labels,
-    query: query.join('\n'),
-  };
 }
