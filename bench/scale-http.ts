@@ -56,6 +56,8 @@ export function send(
           accept: 'application/fhir+json',
           ...(authorization ? { authorization } : {}),
           ...(payload ? { 'content-type': 'application/fhir+json', 'content-length': payload.length } : {}),
+          // BENCH_AUTHORIZATION="Bearer <token>" runs the benchmark with access control on.
+          ...(process.env.BENCH_AUTHORIZATION ? { authorization: process.env.BENCH_AUTHORIZATION } : {}),
           ...options.headers,
         },
       },

@@ -9,6 +9,8 @@ import type { ServerContext } from './rest/context';
 import { registerSearch, registerSearchIndexes } from './modules/search';
 import { runIndexMigration } from './search/index-migration';
 import { startDefinitionsFeed } from './modules/definitions-feed';
+import type { AuditLog } from './audit/audit-log';
+import { registerAudit } from './modules/audit';
 import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
@@ -50,7 +52,9 @@ export const MEDICATION_SET = [
 export interface RunningContext {
   context: ServerContext;
   connection: DatabaseConnection;
-  /** Stops background work and closes the database connection. */
+  /** The audit trail's queue (tests and shutdown flush it). */
+  audit: AuditLog;
+  /** Stores the audit events still waiting, stops background work and closes the database connection. */
   close(): Promise<void>;
 }
 
@@ -115,6 +119,8 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerSearch(context, searchParameters);
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   await registerMedicationReview(context);
+  // Last: it sees every other interceptor's refusals, and nothing runs after its own.
+  const audit = registerAudit(context);
   // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.
   const feed = startDefinitionsFeed(context);
   const backfill = backfillHistoryCompartments(connection.db, logger).catch((error: unknown) =>
@@ -123,8 +129,11 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   return {
     context,
     connection,
+    audit,
     async close() {
       clearInterval(sweep);
+      // The reads' batch still waiting is committed before the store stops.
+      await audit.close();
       await feed.stop();
       await backfill;
       await store.stop();

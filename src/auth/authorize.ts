@@ -1,7 +1,7 @@
 import { forbidden } from '../fhir/outcome';
 import type { Interaction, OperationHandler } from '../rest/context';
 import type { AccessPolicy } from './access-policy';
-import type { Permission } from './scopes';
+import { grantsFor, type Permission } from './scopes';
 
 /**
  * Types whose resources change what the server does for everyone (profiles, search parameters,
@@ -45,9 +45,7 @@ function refuse(permission: Permission, type: string): never {
 /** A write of `type` by the requester's scopes: `permission` granted, and not by a `patient/` scope alone for conformance types. */
 export function authorizeWrite(policy: AccessPolicy, type: string, permission: Permission): void {
   if (policy.requester.unrestricted) return;
-  const grants = policy.requester.grants.filter(
-    (g) => (g.resourceType === '*' || g.resourceType === type) && g.permissions.has(permission),
-  );
+  const grants = grantsFor(policy.requester.grants, type, permission);
   if (!grants.length) refuse(permission, type);
   if (CONFORMANCE_TYPES.has(type) && !grants.some((g) => g.context !== 'patient')) {
     throw forbidden(`${type} changes what the server does for everyone: writing it needs a system/ or user/ scope`);

@@ -69,7 +69,19 @@ export function parseScopes(scope: unknown): ScopeGrant[] {
     .flatMap((text) => parseScope(text) ?? []);
 }
 
+/**
+ * Types a `*` scope does not reach: the audit trail is the record of who looked at the record, shown
+ * only to a token whose scope names it (`system/AuditEvent.rs`, `patient/AuditEvent.rs`: a patient's
+ * own accounting of disclosures), never to one granted "everything" for clinical work.
+ */
+export const NAMED_SCOPE_TYPES: ReadonlySet<string> = new Set(['AuditEvent']);
+
+/** Whether a grant is about `type` at all (its own type, or `*` for any type a wildcard reaches). */
+export function grantCovers(grant: ScopeGrant, type: string): boolean {
+  return grant.resourceType === type || (grant.resourceType === '*' && !NAMED_SCOPE_TYPES.has(type));
+}
+
 /** The grants that allow `permission` on `type`. */
 export function grantsFor(grants: readonly ScopeGrant[], type: string, permission: Permission): ScopeGrant[] {
-  return grants.filter((g) => (g.resourceType === '*' || g.resourceType === type) && g.permissions.has(permission));
+  return grants.filter((g) => grantCovers(g, type) && g.permissions.has(permission));
 }

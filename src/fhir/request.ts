@@ -60,6 +60,15 @@ export interface FhirRequest {
   requester?: Requester;
   /** The requester's access decision, computed once per request and shared with its Bundle entries. */
   access?: AccessPolicy;
+  /** The client's network address (the TCP peer), for the audit trail. */
+  remoteAddress?: string;
+  /** Set for the entries of a batch or transaction: the Bundle request and the entry's index. */
+  bundle?: { request: FhirRequest; index: number };
+  /**
+   * The versions this request wrote (committed, or staged into a transaction), for the audit. Set to
+   * an array before the handler runs, so the copies a handler makes of its request share it.
+   */
+  written?: { type: string; doc: CurrentDocument }[];
 }
 
 export interface FhirResponseHeaders {

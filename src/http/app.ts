@@ -16,6 +16,7 @@ import { isClientAbort, toFhirError } from './errors';
 import { checkRequestContentType, checkResponseFormat, parseFormBody, parseJsonBody } from './negotiation';
 import { requestLogHooks } from './request-log';
 import { authorizationOffWarning, corsPolicy, securityHeaders } from './security';
+import { safeError } from '../logger';
 
 const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const REQUEST_ID = /^[\w\-.:]{1,128}$/;
@@ -41,16 +42,38 @@ function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void 
   res.send(stringifyJson(response.body, pretty ? 2 : undefined));
 }
 
+/** A URL for the log: the path and the query's parameter names, values elided. */
+export function withoutQueryValues(url: string | undefined): string | undefined {
+  const start = url?.indexOf('?') ?? -1;
+  if (!url || start < 0) return url;
+  const names = url
+    .slice(start + 1)
+    .split('&')
+    .map((pair) => `${pair.split('=')[0]}=…`);
+  return `${url.slice(0, start)}?${names.join('&')}`;
+}
+
 /** PUBLIC_BASE_URL when set (always in production: see checkDeployment), else from the request's Host. */
 function baseUrlOf(req: Request, context: ServerContext): string {
   return context.config.publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
 }
 
+/** The request without its body: what the audit of a request refused at the edge (401) records. */
+function requestLine(req: Request, context: ServerContext): FhirRequest {
+  const url = new URL(req.originalUrl, 'http://localhost');
+  return {
+    method: req.method as FhirMethod,
+    path: req.path.replace(/^\/+|\/+$/g, ''),
+    query: [...url.searchParams.entries()],
+    headers: {},
+    baseUrl: baseUrlOf(req, context),
+    requestId: String(req.id),
+    remoteAddress: req.socket.remoteAddress,
+  };
+}
+
 /** Builds the transport-free request the FHIR pipeline works on. */
 function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
-  const url = new URL(req.originalUrl, 'http://localhost');
-  const path = req.path.replace(/^\/+|\/+$/g, '');
-  const baseUrl = baseUrlOf(req, context);
   let body: unknown;
   const raw = req.body as unknown;
   const contentType =
@@ -62,9 +85,7 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
         : parseJsonBody(raw, bodyLimits(context.config));
   }
   return {
-    method: req.method as FhirMethod,
-    path,
-    query: [...url.searchParams.entries()],
+    ...requestLine(req, context),
     headers: {
       ifMatch: headerValue(req, 'if-match'),
       ifNoneMatch: headerValue(req, 'if-none-match'),
@@ -74,8 +95,6 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
       contentType,
     },
     body,
-    baseUrl,
-    requestId: String(req.id),
   };
 }
 
@@ -102,10 +121,25 @@ export function createApp(context: ServerContext): express.Express {
   app.use(
     pinoHttp({
       logger: context.logger,
-      // Tokens and cookies never reach a log line (nor do bodies: pino-http logs none).
+      // Tokens and cookies never reach a log line, nor do bodies (pino-http logs none) or search
+      // values (the audit trail keeps the query; the log keeps the parameter names).
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        paths: [
+          'req.headers.authorization',
+          'req.headers["proxy-authorization"]',
+          'req.headers.cookie',
+          'req.headers["if-none-exist"]',
+          'res.headers["set-cookie"]',
+        ],
         censor: '[redacted]',
+      },
+      serializers: {
+        req: ({ query: _query, params: _params, ...req }: { url?: string; query?: unknown; params?: unknown }) => ({
+          ...req,
+          url: withoutQueryValues(req.url),
+        }),
+        err: safeError,
+        res: requestLogHooks.serializers.res,
       },
       genReqId: (req, res) => {
         const incoming = req.headers['x-request-id'];
@@ -114,7 +148,8 @@ export function createApp(context: ServerContext): express.Express {
         return id;
       },
       customErrorObject: (_req, res, _error, value) => ({ ...value, err: res.locals.unexpectedError }),
-      ...requestLogHooks,
+      customLogLevel: requestLogHooks.customLogLevel,
+      customSuccessMessage: requestLogHooks.customSuccessMessage,
     }),
   );
 
@@ -150,7 +185,12 @@ export function createApp(context: ServerContext): express.Express {
         const response = await dispatch({ ...toFhirRequest(req, context), requester }, context);
         sendFhir(res, response, pretty);
       } catch (error) {
-        if (error instanceof AuthenticationError) res.setHeader('WWW-Authenticate', error.challenge);
+        if (error instanceof AuthenticationError) {
+          res.setHeader('WWW-Authenticate', error.challenge);
+          const refused = requestLine(req, context);
+          for (const interceptor of context.interceptors)
+            await interceptor.afterAuthenticationFailure?.(refused, error);
+        }
         const fhirError = toFhirError(error, req, res);
         if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
         sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, pretty);

@@ -9,7 +9,8 @@ import type { PageTokens } from '../fhir/page-token';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
 import type { Reader } from '../store/read-view';
-import type { ResourceStore } from '../store/resource-store';
+import type { StagedWrite } from '../store/journal';
+import type { PlannedWrite, ResourceStore } from '../store/resource-store';
 
 /** What a request asks of the server, once routed: what authorization and audit reason about. */
 export interface Interaction {
@@ -42,6 +43,8 @@ export interface Interaction {
  */
 export interface Interceptor {
   name: string;
+  /** Before authorization: throw a FhirError to refuse what no requester may do (405 on the audit trail). */
+  beforeAuthorization?(request: FhirRequest, interaction: Interaction): Promise<void> | void;
   /** Before the handler runs; throw a FhirError to refuse the request. */
   beforeInteraction?(request: FhirRequest, interaction: Interaction): Promise<void> | void;
   /** Before a resource version is stored; an error-severity issue rejects the write with 422. */
@@ -49,6 +52,11 @@ export interface Interceptor {
     resource: Resource,
     context: { request: FhirRequest; interaction: Interaction },
   ): Promise<OperationOutcomeIssue[]> | OperationOutcomeIssue[];
+  /**
+   * Resources to store in the same commit as a request's writes, all or nothing with them (the
+   * request's audit record). Asked once per commit: for a transaction, once for the whole Bundle.
+   */
+  companionWrites?(request: FhirRequest, staged: StagedWrite[]): PlannedWrite[];
   /** After versions are durably stored (caches of conformance resources, reindexing, subscriptions). */
   afterCommit?(documents: { type: string; doc: CurrentDocument }[]): Promise<void> | void;
   /** After the handler, whether it succeeded or failed. */
@@ -57,6 +65,8 @@ export interface Interceptor {
     interaction: Interaction,
     result: { response?: FhirResponse; error?: FhirError },
   ): Promise<void> | void;
+  /** A request refused at the HTTP edge (401: no token, or one that failed verification); it has no body. */
+  afterAuthenticationFailure?(request: FhirRequest, error: FhirError): Promise<void> | void;
 }
 
 export type OperationLevel = 'system' | 'type' | 'instance';
@@ -89,6 +99,8 @@ export interface CapabilityContributor {
   searchParams?(resourceType: string): CapabilityStatementRestResourceSearchParam[];
   supportedProfiles?(resourceType: string): string[];
   searchInteractions?: boolean;
+  /** Interactions a module refuses on a type for everyone (405), left out of the type's interactions. */
+  refusesInteraction?(resourceType: string, interaction: string): boolean;
 }
 
 /** What a search runs over: one type, all types (system search), or one type within a compartment. */

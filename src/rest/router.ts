@@ -1,4 +1,11 @@
-import { FhirError, methodNotAllowed, notFound, serviceUnavailable, VersionRaceError } from '../fhir/outcome';
+import {
+  FhirError,
+  methodNotAllowed,
+  notFound,
+  serverError,
+  serviceUnavailable,
+  VersionRaceError,
+} from '../fhir/outcome';
 import { CommitAbortedError } from '../store/journal';
 import { NONE, ReadConflictError, type Restriction } from '../store/read-view';
 import type { AccessPolicy } from '../auth/access-policy';
@@ -142,6 +149,7 @@ export async function dispatch(request: FhirRequest, context: ServerContext): Pr
     ...(params.compartment ? { compartment: { type: params.compartment, id: params.id } } : {}),
   };
   try {
+    for (const interceptor of context.interceptors) await interceptor.beforeAuthorization?.(request, interaction);
     const policy = await policyOf(request, context);
     const operation = params.op ? context.operations.find((o) => o.name === params.op) : undefined;
     authorizeInteraction(policy, interaction, operation);
@@ -154,10 +162,10 @@ export async function dispatch(request: FhirRequest, context: ServerContext): Pr
       await interceptor.afterInteraction?.(request, interaction, { response });
     return response;
   } catch (error) {
-    if (error instanceof FhirError) {
-      for (const interceptor of context.interceptors)
-        await interceptor.afterInteraction?.(request, interaction, { error });
-    }
+    // An unexpected error is a 500 to the client: interceptors (the audit) see it as one.
+    const answered = error instanceof FhirError ? error : serverError('Internal error');
+    for (const interceptor of context.interceptors)
+      await interceptor.afterInteraction?.(request, interaction, { error: answered });
     throw error;
   }
 }

@@ -45,10 +45,20 @@ export async function commitWrites(
     : writes;
   // Every version is authorized as staged (compartments computed), before anything is written.
   const authorize = (w: StagedWrite) => authorizeStagedWrite(policy, w.type, w.previous, w.next);
-  if (request.unitOfWork) return request.unitOfWork.stage(labelled, authorize);
+  if (request.unitOfWork) {
+    const staged = request.unitOfWork.stage(labelled, authorize);
+    request.written?.push(...staged.map((doc, i) => ({ type: labelled[i].type, doc })));
+    return staged;
+  }
+  // The request's audit record is committed with its writes (src/modules/audit.ts): both or neither.
+  const staged = context.store.stage(labelled);
+  const companions = companionsOf(context, request, staged);
   let docs: CurrentDocument[];
   try {
-    docs = await context.store.commit(labelled, authorize);
+    const all = await context.store.commitStaged([...staged, ...companions], (w) => {
+      if (!companions.includes(w)) authorize(w);
+    });
+    docs = all.slice(0, staged.length);
   } catch (error) {
     if (error instanceof VersionConflictError) {
       const text = `${error.type}/${error.id} was changed by another request while this one was being processed`;
@@ -58,8 +68,15 @@ export async function commitWrites(
     throw error;
   }
   const committed = docs.map((doc, i) => ({ type: labelled[i].type, doc }));
+  request.written?.push(...committed);
   for (const interceptor of context.interceptors) await interceptor.afterCommit?.(committed);
   return docs;
+}
+
+/** What interceptors store in the same commit as `staged` (the audit record), staged in turn. */
+export function companionsOf(context: ServerContext, request: FhirRequest, staged: StagedWrite[]): StagedWrite[] {
+  const planned = context.interceptors.flatMap((i) => i.companionWrites?.(request, staged) ?? []);
+  return planned.length ? context.store.stage(planned) : [];
 }
 
 /**

@@ -24,7 +24,11 @@ export function databaseNameFor(testFile: string): string {
 }
 
 /** The real Express app on the real database engine the global setup started (or MONGODB_URI). */
-export async function startTestServer(testFile: string, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+export async function startTestServer(
+  testFile: string,
+  overrides: Partial<ServerConfig> = {},
+  options: { logger?: pino.Logger } = {},
+): Promise<TestServer> {
   const uri = process.env.MONGODB_URI;
   if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup starts the database engine');
   // A fixed base URL: supertest listens on a new port per request, which would change every link.
@@ -39,7 +43,7 @@ export async function startTestServer(testFile: string, overrides: Partial<Serve
   const client = await MongoClient.connect(uri);
   await client.db(config.databaseName).dropDatabase();
   await client.close();
-  const running = await createServerContext(config, uri, pino({ level: 'silent' }));
+  const running = await createServerContext(config, uri, options.logger ?? pino({ level: 'silent' }));
   const rawApp = createApp(running.context);
   return {
     app: withAdminToken(rawApp),

@@ -13,6 +13,7 @@ import { JSON_PATCH } from './patch';
 import { prepareTransaction } from './transaction-prepare';
 import { entryError } from './entry-error';
 import { CLAIM_ATTEMPTS, settleClaim } from '../conditional';
+import { companionsOf } from '../write';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -105,6 +106,8 @@ function entryRequest(context: ServerContext, parent: FhirRequest, entry: Bundle
     // One decision for the whole Bundle; each entry is authorized on its own against it.
     requester: parent.requester,
     access: parent.access,
+    remoteAddress: parent.remoteAddress,
+    bundle: { request: parent, index },
   };
 }
 
@@ -326,9 +329,11 @@ async function processTransaction(
 
   refuseDeletedConditionTargets(work, prepared.resolvedByCondition);
 
+  // The Bundle's audit record is committed with it (a transaction that stages nothing commits nothing).
+  const companions = work.staged.length ? companionsOf(context, request, work.staged) : [];
   let committed: CurrentDocument[] = [];
   try {
-    committed = await context.store.commitStaged(work.staged);
+    committed = (await context.store.commitStaged([...work.staged, ...companions])).slice(0, work.staged.length);
   } catch (error) {
     // A lost claim race is retried from the start by processTransaction's caller.
     if (error instanceof ClaimTakenError) throw error;
@@ -342,6 +347,7 @@ async function processTransaction(
     throw error;
   }
   const documents = committed.map((doc, i) => ({ type: work.staged[i].type, doc }));
+  request.written?.push(...documents);
   for (const interceptor of context.interceptors) await interceptor.afterCommit?.(documents);
 
   for (const { entry, index } of reads) {

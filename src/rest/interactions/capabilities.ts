@@ -48,22 +48,24 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
       .map((op) => ({ name: op.name, definition: op.definition }));
     const searchParam = context.capabilities.flatMap((c) => c.searchParams?.(type) ?? []);
     const supportedProfile = context.capabilities.flatMap((c) => c.supportedProfiles?.(type) ?? []);
+    const refused = (code: string) => context.capabilities.some((c) => c.refusesInteraction?.(type, code));
     return {
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
       ...(supportedProfile.length ? { supportedProfile } : {}),
-      interaction: interactions,
+      interaction: interactions.filter(({ code }) => !refused(code)),
       versioning: 'versioned-update',
       readHistory: true,
-      updateCreate: true,
+      updateCreate: !refused('update'),
       conditionalCreate: conditional,
       conditionalRead: 'full-support',
-      conditionalUpdate: conditional,
-      conditionalDelete: !conditional
-        ? 'not-supported'
-        : context.config.conditionalDeleteMax > 1
-          ? 'multiple'
-          : 'single',
+      conditionalUpdate: conditional && !refused('update'),
+      conditionalDelete:
+        !conditional || refused('delete')
+          ? 'not-supported'
+          : context.config.conditionalDeleteMax > 1
+            ? 'multiple'
+            : 'single',
       ...(searchParam.length ? { searchParam } : {}),
       ...(operations.length ? { operation: operations } : {}),
     };
