@@ -1,7 +1,8 @@
 // The engine's document size limit: a body under MAX_BODY_BYTES can become a document over the
-// engine's 16 MB limit once its search values are added (eight 1 MB given names are indexed as name,
-// given and phonetic values). Such a write is refused with a clear 413 and an OperationOutcome before
-// anything is committed, whether it comes alone (POST, PUT) or inside a transaction.
+// engine's 16 MB limit (seventeen 1 MB given names, each within MAX_STRING_LENGTH; their search values
+// keep 256 characters each, so it is the resource itself that does not fit). Such a write is refused
+// with a clear 413 and an OperationOutcome before anything is committed, whether it comes alone (POST,
+// PUT) or inside a transaction.
 import type { Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
 import { bundleOf, describeAnswer, fhir, FhirAnswer } from './fhir-client';
 import { FaultCluster } from './harness';
@@ -14,7 +15,7 @@ const IDENTIFIER_SYSTEM = 'https://meds-fhir.test/size-limit';
 let cluster: FaultCluster;
 
 function hugePatient(mrn: string, tag: string): Patient {
-  const given = Array.from({ length: 8 }, (_, i) => String.fromCharCode(97 + i).repeat(1024 * 1024));
+  const given = Array.from({ length: 17 }, (_, i) => String.fromCharCode(97 + i).repeat(1024 * 1024));
   return {
     resourceType: 'Patient',
     meta: { tag: [{ system: FAULT_TAG_SYSTEM, code: tag }] },
