@@ -6,49 +6,13 @@
 // Usage: npx tsx bench/validation-ab.ts /path/to/other/checkout   (env: AB_ROUNDS, default 16)
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { typicalRequest } from './validation-fixtures';
 
-const PRESCRIPTION = 'http://meds-fhir.example.org/fhir/StructureDefinition/meds-prescription';
 const UCUM = 'http://unitsofmeasure.org';
 
 /** bench/validation.ts's typical prescription, and the same with its film quantities in UCUM. */
 function cases(): [string, Record<string, unknown>][] {
-  const typical = {
-    resourceType: 'MedicationRequest',
-    id: 'rx-1001',
-    meta: { profile: [PRESCRIPTION] },
-    text: {
-      status: 'generated',
-      div: '<div xmlns="http://www.w3.org/1999/xhtml">Suboxone 8/2 mg, 2 films daily</div>',
-    },
-    identifier: [{ system: 'http://clinic.example.org/rx', value: '1001' }],
-    status: 'active',
-    intent: 'order',
-    medicationCodeableConcept: {
-      coding: [
-        {
-          system: 'http://www.nlm.nih.gov/research/umls/rxnorm',
-          code: '1010606',
-          display: 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film [Suboxone]',
-        },
-      ],
-    },
-    subject: { reference: 'Patient/p-17', display: 'Pat Example' },
-    authoredOn: '2026-09-01T10:00:00Z',
-    requester: { reference: 'Practitioner/dr-9' },
-    dosageInstruction: [
-      {
-        text: '2 films under the tongue daily',
-        timing: { repeat: { frequency: 1, period: 1, periodUnit: 'd' } },
-        route: { coding: [{ system: 'http://snomed.info/sct', code: '37839007', display: 'Sublingual route' }] },
-        doseAndRate: [{ doseQuantity: { value: 2, unit: 'film' } }],
-      },
-    ],
-    dispenseRequest: {
-      numberOfRepeatsAllowed: 0,
-      quantity: { value: 56, unit: 'film' },
-      expectedSupplyDuration: { value: 28, unit: 'days', system: UCUM, code: 'd' },
-    },
-  };
+  const typical = structuredClone(typicalRequest);
   const ucum = structuredClone(typical);
   ucum.dosageInstruction[0].doseAndRate = [
     { doseQuantity: { value: 2, unit: 'film', system: UCUM, code: '{film}' } as never },
