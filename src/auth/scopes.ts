@@ -18,7 +18,12 @@ export interface ScopeGrant {
 }
 
 const SCOPE = /^(patient|user|system)\/([A-Z][A-Za-z]{0,63}|\*)\.([a-z*]+)(?:\?(.*))?$/;
-const V1_PERMISSIONS: Record<string, string> = { read: 'rs', write: 'cud', '*': 'cruds' };
+// A Map, not an object: a scope's text (`patient/*.constructor`) must not reach Object's prototype.
+const V1_PERMISSIONS = new Map([
+  ['read', 'rs'],
+  ['write', 'cud'],
+  ['*', 'cruds'],
+]);
 const V2_PERMISSIONS = /^c?r?u?d?s?$/;
 
 /** Scopes that grant no data access by themselves (SECURITY.md). */
@@ -38,7 +43,7 @@ export function parseScope(text: string): ScopeGrant | undefined {
   const match = SCOPE.exec(text);
   if (!match) return undefined;
   const [, context, resourceType, rawPermissions, rawQuery] = match;
-  let letters = V1_PERMISSIONS[rawPermissions];
+  let letters = V1_PERMISSIONS.get(rawPermissions);
   if (letters === undefined) {
     // v1 has no query restrictions; v2 letters must be in the order c, r, u, d, s.
     if (!V2_PERMISSIONS.test(rawPermissions) || rawPermissions === '') return undefined;
