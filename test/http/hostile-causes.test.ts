@@ -14,6 +14,7 @@ import { createServerContext, type RunningContext } from '../../src/app-context'
 import { loadConfig } from '../../src/config';
 import { createApp } from '../../src/http/app';
 import { answerClientError } from '../../src/http/client-error';
+import { resourceTypes } from '../../src/fhir/definitions';
 import {
   createResource,
   databaseNameFor,
@@ -38,8 +39,10 @@ beforeAll(async () => {
 afterAll(async () => server.close());
 
 // Versions of the record; the audit trail's own events (stored for every request, refused or not) aside.
+// An `$in` of the types, not `$ne`, so that the engine counts in SQL rather than decoding every version.
+const RECORD_TYPES = resourceTypes().filter((type) => type !== 'AuditEvent');
 const versions = () =>
-  server.running.connection.db.collection('_history').countDocuments({ type: { $ne: 'AuditEvent' } });
+  server.running.connection.db.collection('_history').countDocuments({ type: { $in: RECORD_TYPES } });
 
 /** Sends a request that must be refused: the answer, once it is known that nothing was stored. */
 async function refused(send: () => request.Test | Promise<request.Response>): Promise<request.Response> {

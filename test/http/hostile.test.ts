@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { hostileRequest, render, type HostileSpec } from '../support/hostile';
 import { createResource, FHIR_JSON, ISSUE_TYPES, startTestServer, TestServer } from '../support/server';
+import { resourceTypes } from '../../src/fhir/definitions';
 
 /** Bounded for CI; HOSTILE_RUNS=10000 (and HOSTILE_SEED to replay a failure) for a longer probe. */
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 2000);
@@ -32,8 +33,10 @@ beforeAll(async () => {
 afterAll(async () => server.close());
 
 // Versions of the record; the audit trail's own events (stored for every request, refused or not) aside.
+// An `$in` of the types, not `$ne`, so that the engine counts in SQL rather than decoding every version.
+const RECORD_TYPES = resourceTypes().filter((type) => type !== 'AuditEvent');
 const versions = () =>
-  server.running.connection.db.collection('_history').countDocuments({ type: { $ne: 'AuditEvent' } });
+  server.running.connection.db.collection('_history').countDocuments({ type: { $in: RECORD_TYPES } });
 
 function send(spec: HostileSpec): Promise<request.Response> {
   const { method, url, headers, body } = render(spec);
