@@ -168,14 +168,31 @@ export function createApp(context: ServerContext): express.Express {
     res.json(smartConfiguration(context.config, baseUrlOf(req, context)));
   });
 
+  // Before anything else, the body included: no token, no answer about what exists (not even a 404
+  // or 405), and no request body read for a client that has not authenticated.
+  app.use('/fhir', async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      res.locals.requester = await requesterOf(req, context);
+      next();
+    } catch (error) {
+      if (error instanceof AuthenticationError) {
+        res.setHeader('WWW-Authenticate', error.challenge);
+        const refused = requestLine(req, context);
+        for (const interceptor of context.interceptors) await interceptor.afterAuthenticationFailure?.(refused, error);
+      }
+      const fhirError = toFhirError(error, req, res);
+      if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
+      sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, false);
+    }
+  });
+
   app.use(
     '/fhir',
     express.raw({ type: () => true, limit: context.config.maxBodyBytes }),
     async (req: Request, res: Response) => {
       const pretty = req.query._pretty === 'true';
       try {
-        // Before anything else: no token, no answer about what exists (not even a 404 or 405).
-        const requester = await requesterOf(req, context);
+        const requester = res.locals.requester as Requester;
         if (!FHIR_METHODS.has(req.method as FhirMethod))
           throw methodNotAllowed(`${req.method} is not a FHIR interaction`);
         checkResponseFormat(
@@ -185,12 +202,6 @@ export function createApp(context: ServerContext): express.Express {
         const response = await dispatch({ ...toFhirRequest(req, context), requester }, context);
         sendFhir(res, response, pretty);
       } catch (error) {
-        if (error instanceof AuthenticationError) {
-          res.setHeader('WWW-Authenticate', error.challenge);
-          const refused = requestLine(req, context);
-          for (const interceptor of context.interceptors)
-            await interceptor.afterAuthenticationFailure?.(refused, error);
-        }
         const fhirError = toFhirError(error, req, res);
         if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
         sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, pretty);

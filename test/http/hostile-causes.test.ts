@@ -23,6 +23,7 @@ import {
   startTestServer,
   TestServer,
 } from '../support/server';
+import { adminAuthorization, TEST_AUTH } from '../support/tokens';
 
 let server: TestServer;
 let stored: Patient;
@@ -224,7 +225,11 @@ describe('a client that hangs up, or sends more than Node reads', () => {
         done();
       },
     });
-    const config = { ...loadConfig({}), databaseName: `${databaseNameFor(__filename)}_abort`.slice(0, 60) };
+    const config = {
+      ...loadConfig({}),
+      databaseName: `${databaseNameFor(__filename)}_abort`.slice(0, 60),
+      auth: TEST_AUTH,
+    };
     running = await createServerContext(config, process.env.MONGODB_URI as string, pino({ level: 'info' }, sink));
     http = createServer(createApp(running.context)).listen(0, '127.0.0.1');
     http.on('clientError', answerClientError);
@@ -240,8 +245,10 @@ describe('a client that hangs up, or sends more than Node reads', () => {
     const { port } = http.address() as { port: number };
     const socket = connect(port, '127.0.0.1');
     await once(socket, 'connect');
+    // Authenticated: a client without a token is refused before its body is read.
     socket.write(
-      'POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{"resource',
+      `POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nAuthorization: ${await adminAuthorization()}\r\n` +
+        'Content-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{"resource',
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
     socket.destroy();
