@@ -3,9 +3,8 @@ import { compile } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import { carryNumberTexts } from '../fhir/number-text';
 import { findElement, isPrimitiveType, type PatchElement, upperFirst } from './elements';
-import { FhirError, issue, outcome } from '../fhir/outcome';
 import { malformedPatch, patchNotApplicable } from './errors';
-import { DEFAULT_PATCH_LIMITS, type PatchLimits } from './limits';
+import { checkOperationCount, DEFAULT_PATCH_LIMITS, type PatchLimits } from './limits';
 
 /**
  * FHIRPath Patch (R4 fhirpatch.html): a Parameters resource whose `operation` parameters add, insert,
@@ -86,19 +85,7 @@ function listOf(value: unknown, expression: string): ParametersParameter[] {
 
 function parseOperations(patch: Parameters, limits: PatchLimits): PatchOperation[] {
   const parameters = listOf(patch.parameter, 'Parameters.parameter');
-  if (parameters.length > limits.maxOperations) {
-    throw new FhirError(
-      413,
-      outcome([
-        issue(
-          'error',
-          'too-costly',
-          `The FHIRPath Patch has ${parameters.length} operations; at most ${limits.maxOperations} are accepted (MAX_PATCH_OPERATIONS)`,
-          'Parameters.parameter',
-        ),
-      ]),
-    );
-  }
+  checkOperationCount('FHIRPath Patch', parameters.length, limits, 'Parameters.parameter');
   return parameters.map((parameter, at) => {
     const expression = [`Parameters.parameter[${at}]`];
     if (parameter.name !== 'operation') {

@@ -4,7 +4,7 @@ import { countJsonValues, FORBIDDEN_KEYS } from '../fhir/json-limits';
 import { carryNumberTexts, collectNumberTexts, numberText, restoreNumberTexts } from '../fhir/number-text';
 import { FhirError, issue, outcome } from '../fhir/outcome';
 import { malformedPatch, patchNotApplicable } from './errors';
-import { DEFAULT_PATCH_LIMITS, type PatchLimits } from './limits';
+import { checkOperationCount, DEFAULT_PATCH_LIMITS, type PatchLimits } from './limits';
 
 /** Errors that say the patch document itself is wrong, whatever resource it is applied to. */
 const MALFORMED = new Set([
@@ -156,19 +156,7 @@ export function applyJsonPatch(
   if (!Array.isArray(patch)) {
     throw malformedPatch('A JSON Patch document must be an array of operations', [type]);
   }
-  if (patch.length > limits.maxOperations) {
-    throw new FhirError(
-      413,
-      outcome([
-        issue(
-          'error',
-          'too-costly',
-          `The JSON Patch has ${patch.length} operations; at most ${limits.maxOperations} are accepted (MAX_PATCH_OPERATIONS)`,
-          type,
-        ),
-      ]),
-    );
-  }
+  checkOperationCount('JSON Patch', patch.length, limits, type);
   // Shape first, without the document, so a malformed op is 400 even where the resource would also fail.
   const shapeError = validate(patch as Operation[]);
   if (shapeError) throw toFhirError(shapeError, type, malformedPatch);

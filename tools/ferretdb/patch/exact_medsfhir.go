@@ -90,20 +90,7 @@ func exactCount(ctx context.Context, dbName, collName string, filter *types.Docu
 		return n, err == nil, err
 	}
 
-	var tests []pushdownCondition
-	var checks []string
-	seen := map[string]bool{}
-	for _, c := range conditions {
-		if c.test.filter != "" {
-			tests = append(tests, c.test)
-		}
-		for _, check := range c.checks {
-			if !seen[check] {
-				seen[check] = true
-				checks = append(checks, check)
-			}
-		}
-	}
+	tests, checks := exactTestsAndChecks(conditions)
 	where, args := composeWhere(ctx, db, table, tests)
 	q := fmt.Sprintf(`SELECT count(*) FROM %q%s`, table, where)
 	if len(checks) > 0 {
