@@ -61,9 +61,13 @@ let commitSteps = 0;
 let commitContentWrites = 0;
 const outcomes: TrialOutcome[] = [];
 
-/** Sends sets without crashing, to learn how many commands a commit sends; also warms the server up. */
+/**
+ * Sends sets without crashing, to learn how many commands a commit sends; also warms the server up.
+ * The most seen over several: the audit trail's batched commits and the reads' checks make the count
+ * vary, and a count too low puts every crash before the commit becomes durable.
+ */
 async function calibrate(): Promise<void> {
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 5; i++) {
     const set = medicationSet(`calibrate-${RUN}-${i}`);
     const watch = watchCommit(cluster.proxy, set.tag);
     const answer = await postTransaction(cluster.server.base, set);
