@@ -9,7 +9,7 @@ import type { PageTokens } from '../fhir/page-token';
 import type { FhirRequest, FhirResponse } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
 import type { Reader } from '../store/read-view';
-import type { StagedWrite } from '../store/journal';
+import type { SideDocument, StagedWrite } from '../store/journal';
 import type { PlannedWrite, ResourceStore } from '../store/resource-store';
 
 /** What a request asks of the server, once routed: what authorization and audit reason about. */
@@ -57,6 +57,11 @@ export interface Interceptor {
    * request's audit record). Asked once per commit: for a transaction, once for the whole Bundle.
    */
   companionWrites?(request: FhirRequest, staged: StagedWrite[]): PlannedWrite[];
+  /**
+   * Internal documents (a work queue's entries, a subscription outbox's events) to write in the same
+   * commit as `staged`: they exist if and only if the commit happened, even across a crash.
+   */
+  commitDocuments?(request: FhirRequest, staged: StagedWrite[]): SideDocument[];
   /** After versions are durably stored (caches of conformance resources, reindexing, subscriptions). */
   afterCommit?(documents: { type: string; doc: CurrentDocument }[]): Promise<void> | void;
   /** After the handler, whether it succeeded or failed. */

@@ -4,7 +4,7 @@ import { issue, outcome, preconditionFailed, unprocessable, VersionRaceError } f
 import { sameNumberTexts } from '../fhir/number-text';
 import type { FhirRequest } from '../fhir/request';
 import type { CurrentDocument } from '../store/documents';
-import { VersionConflictError, type StagedWrite } from '../store/journal';
+import { VersionConflictError, type SideDocument, type StagedWrite } from '../store/journal';
 import { authorizeStagedWrite, withWriteLabels } from '../auth/write-access';
 import type { PlannedWrite } from '../store/resource-store';
 import type { Interaction, ServerContext } from './context';
@@ -55,9 +55,14 @@ export async function commitWrites(
   const companions = companionsOf(context, request, staged);
   let docs: CurrentDocument[];
   try {
-    const all = await context.store.commitStaged([...staged, ...companions], (w) => {
+    const check = (w: StagedWrite) => {
       if (!companions.includes(w)) authorize(w);
-    });
+    };
+    const all = await context.store.commitStaged(
+      [...staged, ...companions],
+      check,
+      commitDocumentsOf(context, request, staged),
+    );
     docs = all.slice(0, staged.length);
   } catch (error) {
     if (error instanceof VersionConflictError) {
@@ -77,6 +82,11 @@ export async function commitWrites(
 export function companionsOf(context: ServerContext, request: FhirRequest, staged: StagedWrite[]): StagedWrite[] {
   const planned = context.interceptors.flatMap((i) => i.companionWrites?.(request, staged) ?? []);
   return planned.length ? context.store.stage(planned) : [];
+}
+
+/** What interceptors write to internal collections in the same commit as `staged`. */
+export function commitDocumentsOf(context: ServerContext, request: FhirRequest, staged: StagedWrite[]): SideDocument[] {
+  return context.interceptors.flatMap((i) => i.commitDocuments?.(request, staged) ?? []);
 }
 
 /**

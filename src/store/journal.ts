@@ -25,6 +25,21 @@ export interface StagedWrite {
   claims?: string[];
 }
 
+/**
+ * A document of an internal collection (a work queue, an outbox) written by the same commit as its
+ * resources: it is there if and only if the commit happened. It travels in the intent, so recovery
+ * writes it when it finishes a commit; writing it again is harmless, which is why it is keyed by `_id`:
+ * - `insert-once`: written only if absent (an outbox event, never reset once its consumer changed it);
+ * - `upsert`: `fields` set whether or not it exists (a queue entry whose `fields` tell its consumer
+ *   that something arrived after it had started, see src/store/work-queue.ts).
+ */
+export interface SideDocument {
+  collection: string;
+  _id: string;
+  mode: 'insert-once' | 'upsert';
+  fields: Record<string, unknown>;
+}
+
 /** A commit in flight: what recovery needs to finish it (its versions are in history) or discard it. */
 export interface IntentDocument {
   _id: string;
@@ -32,6 +47,7 @@ export interface IntentDocument {
   startedAt: Date;
   types: string[];
   writes: { type: string; id: string; v: number; claims?: string[] }[];
+  sides?: SideDocument[];
 }
 
 /** Inserted once per commit; `settled` is far in the future until every current document is in place. */
@@ -88,10 +104,18 @@ function isDuplicateKey(error: unknown): boolean {
   return (error as { code?: unknown }).code === 11000 || duplicateKeyIndex(error) !== undefined;
 }
 
-function byType(writes: StagedWrite[]): Map<string, StagedWrite[]> {
-  const groups = new Map<string, StagedWrite[]>();
-  for (const write of writes) groups.set(write.type, [...(groups.get(write.type) ?? []), write]);
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
+  }
   return groups;
+}
+
+function byType(writes: StagedWrite[]): Map<string, StagedWrite[]> {
+  return groupBy(writes, (write) => write.type);
 }
 
 /** How a recovering process rebuilds a current document from a history version (search values included). */
@@ -157,12 +181,12 @@ export class Journal {
     return this.db.collection<HistoryDocument>(HISTORY_COLLECTION);
   }
 
-  async commit(writes: StagedWrite[]): Promise<void> {
+  async commit(writes: StagedWrite[], sides: SideDocument[] = []): Promise<void> {
     const tx = randomUUID();
     let done = (): void => undefined;
     this.inFlight.set(tx, new Promise<void>((resolve) => (done = resolve)));
     try {
-      await this.commitAs(tx, writes);
+      await this.commitAs(tx, writes, sides);
     } finally {
       this.inFlight.delete(tx);
       done();
@@ -174,7 +198,7 @@ export class Journal {
     await Promise.all([...this.inFlight.values()]);
   }
 
-  private async commitAs(tx: string, writes: StagedWrite[]): Promise<void> {
+  private async commitAs(tx: string, writes: StagedWrite[], sides: SideDocument[]): Promise<void> {
     const types = [...new Set(writes.map((w) => w.type))];
     await this.intents.insertOne({
       _id: tx,
@@ -182,6 +206,7 @@ export class Journal {
       startedAt: new Date(),
       types,
       writes: writes.map((w) => ({ type: w.type, id: w.id, v: w.next.v, ...(w.claims ? { claims: w.claims } : {}) })),
+      ...(sides.length ? { sides } : {}),
     });
     try {
       await this.claim(writes, tx);
@@ -198,7 +223,7 @@ export class Journal {
     }
     await this.decide(tx, types);
     // Decided: from here on the commit happens, whoever finishes it.
-    await withEngineRetry(() => this.applyStaged(writes));
+    await withEngineRetry(() => this.applyStaged(writes, sides));
     await this.settle(tx);
   }
 
@@ -293,7 +318,7 @@ export class Journal {
   }
 
   /** Puts the staged current documents in place: creates in one insert per type, updates one by one. */
-  private async applyStaged(writes: StagedWrite[]): Promise<void> {
+  private async applyStaged(writes: StagedWrite[], sides: SideDocument[]): Promise<void> {
     const apply = async (session?: ClientSession) => {
       let applied = 0;
       for (const [type, group] of byType(writes.filter((w) => !w.previous))) {
@@ -311,11 +336,25 @@ export class Journal {
         applied++;
         await this.afterWriteHook?.(applied);
       }
+      await this.writeSides(sides, session);
     };
     if (this.transactions) {
       await this.transactions.withSession((session) => session.withTransaction(() => apply(session)));
     } else {
       await apply();
+    }
+  }
+
+  private async writeSides(sides: SideDocument[], session?: ClientSession): Promise<void> {
+    for (const [collection, group] of groupBy(sides, (side) => side.collection)) {
+      await this.db.collection<{ _id: string }>(collection).bulkWrite(
+        group.map((side) =>
+          side.mode === 'upsert'
+            ? { updateOne: { filter: { _id: side._id }, update: { $set: side.fields }, upsert: true } }
+            : { updateOne: { filter: { _id: side._id }, update: { $setOnInsert: side.fields }, upsert: true } },
+        ),
+        { ordered: false, session },
+      );
     }
   }
 
@@ -407,6 +446,7 @@ export class Journal {
       if (current) await this.replaceCurrent(write.type, current.v, next);
       else await this.insertCurrent(write.type, [next]);
     }
+    await this.writeSides(intent.sides ?? []);
     await this.settle(tx);
   }
 

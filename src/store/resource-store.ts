@@ -13,7 +13,7 @@ import {
   HistoryDocument,
   historyId,
 } from './documents';
-import { Journal, StagedWrite } from './journal';
+import { Journal, StagedWrite, type SideDocument } from './journal';
 import { ProcessRegistry } from './processes';
 import { directReader, ReadView, type Reader, type Restriction } from './read-view';
 
@@ -319,7 +319,11 @@ export class ResourceStore {
   }
 
   /** Commits staged writes all-or-nothing; throws VersionConflictError when one lost a race. */
-  async commitStaged(staged: StagedWrite[], check?: (write: StagedWrite) => void): Promise<CurrentDocument[]> {
+  async commitStaged(
+    staged: StagedWrite[],
+    check?: (write: StagedWrite) => void,
+    sides: SideDocument[] = [],
+  ): Promise<CurrentDocument[]> {
     // A re-sent transaction whose entries all matched or changed nothing has nothing to commit.
     if (!staged.length) return [];
     try {
@@ -327,7 +331,7 @@ export class ResourceStore {
       for (const write of staged) checkDocumentSize(write);
       for (const write of staged) await this.ensureTypeIndexes(write.type);
       await this.start();
-      await this.journal.commit(staged);
+      await this.journal.commit(staged, sides);
     } finally {
       for (const write of staged) this.stagedAt.delete(write);
     }
@@ -350,8 +354,12 @@ export class ResourceStore {
   }
 
   /** Stages and commits in one step: the path of every single-resource interaction. */
-  async commit(writes: PlannedWrite[], check?: (write: StagedWrite) => void): Promise<CurrentDocument[]> {
-    return this.commitStaged(this.stage(writes), check);
+  async commit(
+    writes: PlannedWrite[],
+    check?: (write: StagedWrite) => void,
+    sides: SideDocument[] = [],
+  ): Promise<CurrentDocument[]> {
+    return this.commitStaged(this.stage(writes), check, sides);
   }
 
   async history(query: HistoryQuery): Promise<HistoryDocument[]> {

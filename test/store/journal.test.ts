@@ -6,6 +6,7 @@ import { stringifyJson } from '../../src/fhir/json-text';
 import { CLAIMS_COLLECTION, HISTORY_COLLECTION, INTENTS_COLLECTION } from '../../src/store/documents';
 import { ClaimTakenError, VersionConflictError } from '../../src/store/journal';
 import { ResourceStore } from '../../src/store/resource-store';
+import { CRASH_OUTBOX } from '../support/crash-during-commit';
 import { databaseNameFor } from '../support/server';
 
 const run = promisify(execFile);
@@ -31,6 +32,7 @@ async function stateOf() {
     observation: await db.collection('Observation').findOne({ _id: 'crash-obs' as never }),
     history: await db.collection(HISTORY_COLLECTION).find({}).sort({ _id: 1 }).toArray(),
     intents: await db.collection(INTENTS_COLLECTION).countDocuments(),
+    outbox: await db.collection(CRASH_OUTBOX).find({}).toArray(),
   };
 }
 
@@ -93,7 +95,7 @@ describe('journaled commits', () => {
       ]),
     ).rejects.toMatchObject({ stderr: '', signal: 'SIGKILL' });
   const clear = async () => {
-    for (const name of ['Patient', 'Observation', HISTORY_COLLECTION, INTENTS_COLLECTION]) {
+    for (const name of ['Patient', 'Observation', HISTORY_COLLECTION, INTENTS_COLLECTION, CRASH_OUTBOX]) {
       await client.db(dbName).collection(name).deleteMany({});
     }
   };
@@ -108,6 +110,7 @@ describe('journaled commits', () => {
     // Decided; the new Observation is in place (creates go first), the Patient's update is not.
     expect(crashed.observation?.v).toBe(1);
     expect(crashed.patient?.v).toBe(1);
+    expect(crashed.outbox).toEqual([]);
     // A reader does not see the commit half-done: it waits for the commit to settle, finishing it itself.
     const reader = new ResourceStore(client.db(dbName), { serverId: 'a-reader' });
     const patientRead = await reader.read('Patient', 'crash-patient', reader.readView());
@@ -121,6 +124,8 @@ describe('journaled commits', () => {
     expect(done.patient?.nt).toEqual([{ p: '/extension/0/valueDecimal', t: '1.50' }]);
     expect(stringifyJson(patientRead?.resource)).toContain('"valueDecimal":1.50');
     expect(done.intents).toBe(0);
+    // The commit's outbox document is written by whoever finishes it.
+    expect(done.outbox).toEqual([{ _id: 'crash-event', about: 'Patient/crash-patient' }]);
     expect(done.history.map((h) => h._id)).toEqual([
       'Observation/crash-obs/1',
       'Patient/crash-patient/1',
@@ -145,6 +150,36 @@ describe('journaled commits', () => {
     // ...and the crashed server, restarted under its SERVER_ID, recovers it without waiting for a lease.
     expect(await new ResourceStore(client.db(dbName), { serverId: 'crash-test-server' }).journal.recover()).toBe(1);
     expect(await stateOf()).toEqual(before);
+    expect(before.outbox).toEqual([]);
+  });
+});
+
+describe('documents written with a commit', () => {
+  const outbox = () => client.db(dbName).collection<{ _id: string }>('_test_side_documents');
+  const write = (id: string, side: { _id: string; mode: 'insert-once' | 'upsert'; fields: Record<string, unknown> }) =>
+    store.commit(
+      [{ type: 'Patient', id, method: 'PUT', previous: null, resource: { resourceType: 'Patient' } }],
+      undefined,
+      [{ collection: '_test_side_documents', ...side }],
+    );
+
+  it('insert once, leave a document its consumer changed, and set the fields of an upserted one', async () => {
+    await write('side-1', { _id: 'event', mode: 'insert-once', fields: { state: 'pending' } });
+    await outbox().updateOne({ _id: 'event' }, { $set: { state: 'delivered' } });
+    await write('side-2', { _id: 'event', mode: 'insert-once', fields: { state: 'pending' } });
+    expect(await outbox().findOne({ _id: 'event' })).toEqual({ _id: 'event', state: 'delivered' });
+
+    await write('side-3', { _id: 'queued', mode: 'upsert', fields: { token: 'a' } });
+    await outbox().updateOne({ _id: 'queued' }, { $set: { lease: 1 } });
+    await write('side-4', { _id: 'queued', mode: 'upsert', fields: { token: 'b' } });
+    expect(await outbox().findOne({ _id: 'queued' })).toEqual({ _id: 'queued', token: 'b', lease: 1 });
+  });
+
+  it('are not written by a commit that fails', async () => {
+    await expect(write('side-1', { _id: 'never', mode: 'insert-once', fields: {} })).rejects.toThrow(
+      /changed by another request/,
+    );
+    expect(await outbox().findOne({ _id: 'never' })).toBeNull();
   });
 });
 

@@ -13,7 +13,7 @@ import { JSON_PATCH } from './patch';
 import { prepareTransaction } from './transaction-prepare';
 import { entryError } from './entry-error';
 import { CLAIM_ATTEMPTS, settleClaim } from '../conditional';
-import { companionsOf } from '../write';
+import { commitDocumentsOf, companionsOf } from '../write';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -333,7 +333,11 @@ async function processTransaction(
   const companions = work.staged.length ? companionsOf(context, request, work.staged) : [];
   let committed: CurrentDocument[] = [];
   try {
-    committed = (await context.store.commitStaged([...work.staged, ...companions])).slice(0, work.staged.length);
+    const sides = work.staged.length ? commitDocumentsOf(context, request, work.staged) : [];
+    committed = (await context.store.commitStaged([...work.staged, ...companions], undefined, sides)).slice(
+      0,
+      work.staged.length,
+    );
   } catch (error) {
     // A lost claim race is retried from the start by processTransaction's caller.
     if (error instanceof ClaimTakenError) throw error;
