@@ -278,7 +278,9 @@ export class Journal {
    * lost at the lock, but check that none names a version past the current one either.
    */
   private async verifyPrevious(writes: StagedWrite[]): Promise<void> {
-    for (const [type, group] of byType(writes)) {
+    // A create's lock is version 1 itself, which only a first write can take: history versions are
+    // never removed but for those of aborted commits, so there is nothing more to check for it.
+    for (const [type, group] of byType(writes.filter((w) => w.previous !== null))) {
       const current = await this.db
         .collection<CurrentDocument>(type)
         .find({ _id: { $in: group.map((w) => w.id) } }, { projection: { v: 1 } })
