@@ -1,9 +1,8 @@
-import type { Bundle, Resource } from '@medplum/fhirtypes';
+import type { Resource } from '@medplum/fhirtypes';
 import type { Express } from 'express';
 import type { JWTPayload } from 'jose';
-import request from 'supertest';
 import { ACT_CODE } from '../../src/auth/labels';
-import { FHIR_JSON } from '../support/server';
+import { putAll } from '../support/server';
 import { tokenFor } from '../support/tokens';
 
 /**
@@ -111,16 +110,10 @@ export function worldResources(): Resource[] {
 
 /** Stores the world in one transaction, as an administrator. */
 export async function loadWorld(app: Express): Promise<void> {
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: worldResources().map((resource) => ({
-      resource: JSON.parse(JSON.stringify(resource)) as Resource,
-      request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
-    })),
-  };
-  const response = await request(app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle);
-  if (response.status !== 200) throw new Error(`world: ${response.status} ${JSON.stringify(response.body)}`);
+  await putAll(
+    app,
+    worldResources().map((resource) => JSON.parse(JSON.stringify(resource)) as Resource),
+  );
 }
 
 export interface Persona {

@@ -1,6 +1,6 @@
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import request from 'supertest';
-import { FHIR_JSON, startTestServer, type TestServer } from '../support/server';
+import { FHIR_JSON, putAll, startTestServer, type TestServer } from '../support/server';
 import { tokenFor } from '../support/tokens';
 
 /** Who a user/ token reaches beyond care teams, and scopes restricted by a query. */
@@ -28,16 +28,7 @@ beforeAll(async () => {
     observation('obs-a-vital', 'reach-a', 'vital-signs'),
     observation('obs-b-lab', 'reach-b', 'laboratory'),
   ];
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: resources.map((resource) => ({
-      resource,
-      request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
-    })),
-  };
-  const response = await request(server.app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle);
-  expect(response.status).toBe(200);
+  await putAll(server.app, resources);
 });
 afterAll(async () => server.close());
 

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
-  Bundle,
   CapabilityStatement,
   DetectedIssue,
   Observation,
@@ -19,7 +18,7 @@ import { MEDICATION_CLASS_EXTENSION } from '../../src/checks';
 import { exampleResources, loadExamplesIfEmpty } from '../../src/examples';
 import { createApp } from '../../src/http/app';
 import { MEDICATION_REVIEW_DEFINITION } from '../../src/modules/medication-review';
-import { expectOutcome, FHIR_JSON, startTestServer, TestServer } from '../support/server';
+import { expectOutcome, FHIR_JSON, putAll, startTestServer, TestServer } from '../support/server';
 import { withAdminToken } from '../support/tokens';
 
 const SCENARIOS = path.join(__dirname, '../fixtures/checks/scenarios');
@@ -45,18 +44,7 @@ beforeAll(async () => {
 afterAll(async () => server.close());
 
 /** Stores resources all-or-nothing, as an EHR sync would: one transaction Bundle of PUTs. */
-async function loadTransaction(resources: Resource[]): Promise<void> {
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: resources.map((resource) => ({
-      resource,
-      request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
-    })),
-  };
-  const response = await request(server.app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle);
-  if (response.status !== 200) throw new Error(`transaction: ${response.status} ${JSON.stringify(response.body)}`);
-}
+const loadTransaction = (resources: Resource[]): Promise<void> => putAll(server.app, resources);
 
 async function review(patientId: string, query: Record<string, string>): Promise<Parameters> {
   const response = await request(server.app).get(`/fhir/Patient/${patientId}/$medication-review`).query(query);

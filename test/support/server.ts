@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Express } from 'express';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
@@ -65,6 +65,20 @@ export async function createResource<T extends Resource>(app: Express, resource:
     .send(resource);
   if (response.status !== 201) throw new Error(`create failed: ${response.status} ${JSON.stringify(response.body)}`);
   return response.body as T;
+}
+
+/** Stores resources with their ids in one transaction of PUTs (as the app's requester: the administrator). */
+export async function putAll(app: Express, resources: Resource[]): Promise<void> {
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: resources.map((resource) => ({
+      resource,
+      request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
+    })),
+  };
+  const response = await request(app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle);
+  if (response.status !== 200) throw new Error(`transaction: ${response.status} ${JSON.stringify(response.body)}`);
 }
 
 /** Everything stored for a resource: current state and its whole history, to prove a rejected request changed nothing. */
