@@ -31,8 +31,25 @@ const FERRETDB = 'github.com/FerretDB/FerretDB';
 
 const goEnv = { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
 
-/** Each edit of FerretDB's sources: the text that must be there, and what replaces it. */
+/**
+ * FerretDB logs every SQL statement with its arguments through l.With(...), which formats them
+ * whatever the level; debugSQL (debug_log_medsfhir.go) formats them only when debug logging is on.
+ * Every such call in `file` is replaced, and fmt, then unused there, is no longer imported.
+ */
+function quietStatementLogs(file, receiver) {
+  const call = (direction) => ({
+    file,
+    all: true,
+    from: `${receiver}.l.With(fields...).DebugContext(ctx, fmt.Sprintf("${direction}%s", query))`,
+    to: `debugSQL(ctx, ${receiver}.l, fields, "${direction}", query)`,
+  });
+  return [call('>>> '), call('<<< '), { file, from: '\t"fmt"\n', to: '' }];
+}
+
+/** Each edit of FerretDB's sources: the text that must be there, and what replaces it (`all`: everywhere). */
 const EDITS = [
+  ...quietStatementLogs('internal/util/fsql/tx.go', 'tx'),
+  ...quietStatementLogs('internal/util/fsql/db.go', 'db'),
   {
     file: 'internal/backends/sqlite/collection.go',
     // Query: FerretDB's `{_id: value}`-only pushdown becomes ours (the first of two such blocks).
@@ -276,6 +293,7 @@ const PATCH_FILES = [
   ['count_medsfhir.go', 'internal/handler'],
   ['order_medsfhir.go', 'internal/backends/sqlite'],
   ['sort_medsfhir.go', 'internal/handler'],
+  ['debug_log_medsfhir.go', 'internal/util/fsql'],
 ];
 
 function ferretdbVersion() {
@@ -298,7 +316,7 @@ function preparePatchedModule() {
     const file = join(copy, edit.file);
     const text = readFileSync(file, 'utf8');
     if (!text.includes(edit.from)) throw new Error(`FerretDB ${version}: ${edit.file} no longer has the code we patch`);
-    writeFileSync(file, text.replace(edit.from, edit.to));
+    writeFileSync(file, edit.all ? text.replaceAll(edit.from, edit.to) : text.replace(edit.from, edit.to));
   }
   for (const [file, into] of PATCH_FILES) copyFileSync(join(source, 'patch', file), join(copy, into, file));
 

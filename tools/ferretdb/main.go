@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof: CPU and heap profiles of the engine, for benchmarks
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -64,7 +66,12 @@ const sqliteOptions = "_pragma=busy_timeout(30000)&_txlock=immediate"
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27018", "TCP address to listen on")
 	dir := flag.String("dir", "./data/ferretdb", "directory for the SQLite files")
+	pprof := flag.String("pprof", os.Getenv("ENGINE_PPROF"), "address for Go's profiling endpoints (off when empty)")
 	flag.Parse()
+
+	if *pprof != "" {
+		go func() { log.Println(http.ListenAndServe(*pprof, nil)) }()
+	}
 
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
