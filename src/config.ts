@@ -8,6 +8,8 @@ export interface ServerConfig {
   mongodbUri?: string;
   databaseName: string;
   dataDir: string;
+  /** The embedded engine's binary (ENGINE_BINARY; default: the one npm run engine:build makes), for A/B benchmarks. */
+  engineBinary?: string;
   /** Public base URL of the FHIR endpoint; default derived from each request's Host header. */
   publicBaseUrl?: string;
   /** Largest request body accepted, in bytes. */
@@ -136,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     mongodbUri: env.MONGODB_URI || undefined,
     databaseName: env.MONGODB_DATABASE ?? 'meds_fhir',
     dataDir: env.DATA_DIR ?? './data',
+    engineBinary: env.ENGINE_BINARY || undefined,
     publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/$/, '') || undefined,
     maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1),
     maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000, 1),

@@ -30,7 +30,11 @@ async function main(): Promise<void> {
   let uri = config.mongodbUri;
   if (!uri) {
     const dataDir = resolve(config.dataDir);
-    engine = await startEmbeddedEngine({ dataDir, log: (line) => logger.debug({ engine: line.trim() }, 'engine') });
+    engine = await startEmbeddedEngine({
+      dataDir,
+      binary: config.engineBinary,
+      log: (line) => logger.debug({ engine: line.trim() }, 'engine'),
+    });
     uri = engine.uri;
     logger.info({ dataDir }, 'embedded database engine started (FerretDB on SQLite)');
   }
