@@ -25,6 +25,7 @@ import {
 import { CURSOR_PARAM, parseSearch, type IncludeSpec, type ParsedSearch } from './parse';
 import type { SearchParameterRegistry } from './registry';
 import { engineFeatures } from './engine';
+import { SORT_KEY } from './keys';
 import { subset } from './summary';
 
 export interface SearchRequest {
@@ -124,6 +125,22 @@ export function pageQuery(
   };
 }
 
+/**
+ * What a page needs of each matching document when nothing is included: all but the search index,
+ * whose sort keys (for the page's links) excepted. The index is most of a stored document, and every
+ * byte of it would be decoded by the engine and sent; `_include` reads references from it.
+ */
+const PAGE_FIELDS = {
+  v: 1,
+  ts: 1,
+  deleted: 1,
+  resource: 1,
+  compartments: 1,
+  nt: 1,
+  tx: 1,
+  [`sp.${SORT_KEY}`]: 1,
+} as const;
+
 /** Fetches one page in sort order across the searched collections (one for type-level searches). */
 async function fetchPage(
   reader: Reader,
@@ -131,12 +148,17 @@ async function fetchPage(
   fields: SortField[],
   cursor: Cursor | undefined,
   limit: number,
+  withIndex: boolean,
 ): Promise<Match[]> {
   const reverse = cursor?.direction === 'previous';
   const pages = await Promise.all(
     [...filters].map(async ([type, filter]) => {
       const query = pageQuery(filter, fields, cursor, type);
-      const docs = await reader.find<CurrentDocument>(type, asFilter(query.filter), { sort: query.sort, limit });
+      const docs = await reader.find<CurrentDocument>(type, asFilter(query.filter), {
+        sort: query.sort,
+        limit,
+        ...(withIndex ? {} : { projection: PAGE_FIELDS }),
+      });
       return docs.map((doc) => ({ type, doc }));
     }),
   );
@@ -297,7 +319,7 @@ export async function search(
 
   const reader = options.reader ?? directReader(db);
   const wantEntries = parsed.summary !== 'count' && count > 0;
-  const fetched = wantEntries ? await fetchPage(reader, filters, fields, cursor, count + 1) : [];
+  const fetched = wantEntries ? await fetchPage(reader, filters, fields, cursor, count + 1, includes.length > 0) : [];
   const more = fetched.length > count;
 
   let total = cursor?.total;
