@@ -5,7 +5,7 @@ import { bundleConfidentiality } from '../auth/labels';
 import { isResourceType } from '../fhir/definitions';
 import { badRequest, issue, outcome } from '../fhir/outcome';
 import { PageTokens } from '../fhir/page-token';
-import type { CurrentDocument } from '../store/documents';
+import { SERVED_FIELDS, type CurrentDocument } from '../store/documents';
 import { directReader, type Reader } from '../store/read-view';
 import { allOf, asFilter, type MongoFilter } from './compile/element';
 import { compileFilter, LIVE, type CompileContext } from './compile/query';
@@ -125,21 +125,8 @@ export function pageQuery(
   };
 }
 
-/**
- * What a page needs of each matching document when nothing is included: all but the search index,
- * whose sort keys (for the page's links) excepted. The index is most of a stored document, and every
- * byte of it would be decoded by the engine and sent; `_include` reads references from it.
- */
-const PAGE_FIELDS = {
-  v: 1,
-  ts: 1,
-  deleted: 1,
-  resource: 1,
-  compartments: 1,
-  nt: 1,
-  tx: 1,
-  [`sp.${SORT_KEY}`]: 1,
-} as const;
+/** A page's documents without their search index, but for its sort keys (the page's links). */
+const PAGE_FIELDS = { ...SERVED_FIELDS, [`sp.${SORT_KEY}`]: 1 } as const;
 
 /** Fetches one page in sort order across the searched collections (one for type-level searches). */
 async function fetchPage(

@@ -57,6 +57,12 @@ export interface CurrentDocument {
   nt?: NumberTextEntry[];
 }
 
+/**
+ * A projection of a current document to what is served of it: everything but its search index `sp`,
+ * which is most of a stored document, decoded by the engine and sent for nothing when not used.
+ */
+export const SERVED_FIELDS = { v: 1, ts: 1, deleted: 1, resource: 1, compartments: 1, nt: 1, tx: 1 } as const;
+
 /** One version of a resource, in HISTORY_COLLECTION. */
 export interface HistoryDocument {
   /** "Type/id/versionId": unique, so vread is a look-up by _id. */

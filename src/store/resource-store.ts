@@ -202,8 +202,13 @@ export class ResourceStore {
   }
 
   /** The current document; pass the request's ReadView where the answer is shown to a client. */
-  async read(type: string, id: string, reader: Reader = this.directReader()): Promise<CurrentDocument | null> {
-    return reader.findOne<CurrentDocument>(type, { _id: id });
+  async read(
+    type: string,
+    id: string,
+    reader: Reader = this.directReader(),
+    projection?: Record<string, 1>,
+  ): Promise<CurrentDocument | null> {
+    return reader.findOne<CurrentDocument>(type, { _id: id }, projection ? { projection } : undefined);
   }
 
   /** A version, once the commit that wrote it is decided committed. */

@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { allOk, badRequest, gone, issue, notFound, outcome, preconditionFailed } from '../../fhir/outcome';
 import type { FhirRequest, FhirResponse } from '../../fhir/request';
-import type { CurrentDocument } from '../../store/documents';
+import { SERVED_FIELDS, type CurrentDocument } from '../../store/documents';
 import type { AccessPolicy } from '../../auth/access-policy';
 import { NOTHING } from '../../search/compile/element';
 import { requireVisibleForWrite, visibleOrAbsent } from '../../auth/write-access';
@@ -21,8 +21,9 @@ export async function readCurrent(
   id: string,
   reader?: Reader,
   access?: AccessPolicy,
+  projection?: typeof SERVED_FIELDS,
 ): Promise<CurrentDocument> {
-  const doc = await context.store.read(type, id, reader);
+  const doc = await context.store.read(type, id, reader, projection);
   // A write reads unfiltered (it must see the true current version); what the requester may not see is absent.
   if (!doc || (access && !access.sees(type, doc))) throw notFound(`${type}/${id} is not known`);
   if (doc.deleted) throw gone(`${type}/${id} was deleted (version ${doc.v})`);
@@ -51,7 +52,7 @@ export async function read(
   id: string,
 ): Promise<FhirResponse> {
   requireValidId(id, type);
-  const doc = await readCurrent(context, type, id, request.reads);
+  const doc = await readCurrent(context, type, id, request.reads, undefined, SERVED_FIELDS);
   if (notModified(request, doc)) return { status: 304, headers: versionHeaders(doc) };
   return { status: 200, headers: versionHeaders(doc), body: doc.resource };
 }
