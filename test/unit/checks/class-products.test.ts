@@ -1,0 +1,182 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Medication, MedicationDispense, ValueSet } from '@medplum/fhirtypes';
+import { RXNORM, loadMedicationClasses } from '../../../src/checks';
+import { indexResources, medicationOf } from '../../../src/checks/medications';
+import { dispense, medication } from '../../fixtures/checks/builders';
+
+/**
+ * Pharmacies and EHRs code what they dispensed as an RxNorm product (SCD, SBD, GPCK, BPCK), not as the
+ * ingredient. Every shipped class must recognise such codes, alone in medicationCodeableConcept and as
+ * the code of a referenced Medication that lists no ingredients.
+ */
+
+const classes = loadMedicationClasses();
+const TERMINOLOGY = path.join(__dirname, '../../../terminology');
+
+type Tty = 'SCD' | 'SBD' | 'GPCK' | 'BPCK';
+/** [class, term type, RxNorm code, RxNorm name]: one or more products of every shipped class. */
+const PRODUCTS: [string, Tty, string, string][] = [
+  ['buprenorphine', 'SCD', '1010604', 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film'],
+  ['buprenorphine', 'SBD', '1010606', 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film [Suboxone]'],
+  ['buprenorphine', 'SBD', '1996189', '0.5 ML buprenorphine 200 MG/ML Prefilled Syringe [Sublocade]'],
+  ['methadone', 'SCD', '864706', 'methadone hydrochloride 10 MG Oral Tablet'],
+  ['methadone', 'SBD', '864708', 'methadone hydrochloride 10 MG Oral Tablet [Dolophine]'],
+  ['naltrexone', 'SCD', '1483744', 'naltrexone hydrochloride 50 MG Oral Tablet'],
+  ['naltrexone', 'SCD', '637213', 'naltrexone 380 MG Injection'],
+  ['antidepressants', 'SCD', '312941', 'sertraline 50 MG Oral Tablet'],
+  ['antidepressants', 'SCD', '596926', 'duloxetine 20 MG Delayed Release Oral Capsule'],
+  [
+    'antidepressants',
+    'GPCK',
+    '1653469',
+    '{7 (vilazodone hydrochloride 10 MG Oral Tablet) / 23 (vilazodone hydrochloride 20 MG Oral Tablet) } Pack',
+  ],
+  ['antidepressants', 'SBD', '352272', 'escitalopram 10 MG Oral Tablet [Lexapro]'],
+  ['statins', 'SCD', '617312', 'atorvastatin 10 MG Oral Tablet'],
+  ['statins', 'SCD', '859751', 'rosuvastatin calcium 20 MG Oral Tablet'],
+  ['statins', 'SCD', '1422086', 'atorvastatin 10 MG / ezetimibe 10 MG Oral Tablet'],
+  ['statins', 'SBD', '750227', 'amlodipine 5 MG / atorvastatin 10 MG Oral Tablet [Caduet]'],
+  ['ras-antagonists', 'SCD', '314076', 'lisinopril 10 MG Oral Tablet'],
+  ['ras-antagonists', 'SCD', '979492', 'losartan potassium 50 MG Oral Tablet'],
+  ['ras-antagonists', 'SBD', '979494', 'losartan potassium 50 MG Oral Tablet [Cozaar]'],
+  ['ras-antagonists', 'SBD', '104377', 'lisinopril 10 MG Oral Tablet [Zestril]'],
+  ['ras-antagonists', 'SCD', '1011736', 'aliskiren 150 MG Oral Tablet'],
+  ['ras-antagonists', 'SCD', '1656349', 'sacubitril 49 MG / valsartan 51 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SCD', '310490', 'glipizide 5 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SCD', '861740', 'glipizide 5 MG / metformin hydrochloride 500 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SCD', '1551295', '0.5 ML dulaglutide 1.5 MG/ML Auto-Injector'],
+  ['opioid-analgesics', 'SCD', '1049683', 'oxycodone hydrochloride 10 MG Oral Tablet'],
+  [
+    'opioid-analgesics',
+    'SBD',
+    '1049504',
+    'Abuse-Deterrent 12 HR oxycodone hydrochloride 10 MG Extended Release Oral Tablet [Oxycontin]',
+  ],
+  ['opioid-analgesics', 'GPCK', '1740007', '{2 (fentanyl 0.6 MG/ACTUAT Mucosal Spray) } Pack'],
+  [
+    'opioid-analgesics',
+    'BPCK',
+    '1740008',
+    '{2 (fentanyl 0.6 MG/ACTUAT Mucosal Spray [Subsys]) } Pack [Subsys 1200 MCG]',
+  ],
+  ['benzodiazepines', 'SCD', '308048', 'alprazolam 0.5 MG Oral Tablet'],
+  ['benzodiazepines', 'SBD', '141928', 'alprazolam 0.5 MG Oral Tablet [Xanax]'],
+  ['benzodiazepines', 'GPCK', '2272621', '{1 (0.1 ML) (diazepam 100 MG/ML Nasal Spray) } Pack'],
+  [
+    'benzodiazepines',
+    'BPCK',
+    '2272622',
+    '{1 (0.1 ML) (diazepam 100 MG/ML Nasal Spray [Valtoco]) } Pack [Valtoco 10 MG Dose Kit]',
+  ],
+];
+
+/** The classes a dispense falls in, given the resources it may reference. */
+function classesOf(fill: MedicationDispense, extra: Medication[] = []): string[] {
+  const info = medicationOf(fill, indexResources([fill, ...extra]));
+  return classes
+    .classes()
+    .filter((c) => classes.matcher(c.key).matches(info))
+    .map((c) => c.key);
+}
+
+const coded = (code: string, display: string) => ({ coding: [{ system: RXNORM, code, display }] });
+
+describe('RxNorm product codes of every shipped class', () => {
+  test('the table covers every shipped class', () => {
+    expect(new Set(PRODUCTS.map(([key]) => key))).toEqual(new Set(classes.classes().map((c) => c.key)));
+  });
+
+  test.each(PRODUCTS)('%s: %s %s (%s) alone in medicationCodeableConcept', (key, _tty, code, display) => {
+    expect(classesOf(dispense('d', coded(code, display), '2026-01-01', 30))).toContain(key);
+  });
+
+  test.each(PRODUCTS)('%s: %s %s through a referenced Medication with no ingredients', (key, _tty, code, display) => {
+    const med = medication('m', coded(code, display), []);
+    const fill = dispense('d', { text: 'see Medication' }, '2026-01-01', 30, {
+      medicationCodeableConcept: undefined,
+      medicationReference: { reference: 'Medication/m' },
+    });
+    expect(classesOf(fill, [med])).toContain(key);
+  });
+
+  test('a product is in its own classes and no others', () => {
+    const only = (code: string, display: string) => classesOf(dispense('d', coded(code, display), '2026-01-01', 30));
+    expect(only('617312', 'atorvastatin 10 MG Oral Tablet')).toEqual(['statins']);
+    // Amlodipine / atorvastatin is a statin product; amlodipine alone is in no class.
+    expect(only('750227', 'amlodipine 5 MG / atorvastatin 10 MG Oral Tablet [Caduet]')).toEqual(['statins']);
+    expect(only('197361', 'amlodipine 5 MG Oral Tablet')).toEqual([]);
+    expect(only('979494', 'losartan potassium 50 MG Oral Tablet [Cozaar]')).toEqual(['ras-antagonists']);
+    // Buprenorphine products are opioid analgesics too (the CDC set says so); naltrexone is not an opioid.
+    expect(only('1010606', 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film [Suboxone]').sort()).toEqual([
+      'buprenorphine',
+      'opioid-analgesics',
+    ]);
+    expect(only('1483744', 'naltrexone hydrochloride 50 MG Oral Tablet')).toEqual(['naltrexone']);
+    // The bupropion / naltrexone weight-loss tablet is left out of the naltrexone class.
+    expect(
+      only(
+        '1551468',
+        '12 HR bupropion hydrochloride 90 MG / naltrexone hydrochloride 8 MG Extended Release Oral Tablet',
+      ),
+    ).not.toContain('naltrexone');
+  });
+
+  test('no insulin product is a non-insulin diabetes drug', () => {
+    // Insulins listed next to the sulfonylureas in the VSAC set the diabetes products come from.
+    for (const [code, display] of [
+      ['311041', 'insulin glargine 100 UNT/ML Injectable Solution'],
+      ['1860167', '3 ML insulin degludec 100 UNT/ML / liraglutide 3.6 MG/ML Pen Injector'],
+      ['311034', 'insulin, regular, human 100 UNT/ML Injectable Solution'],
+    ]) {
+      expect(classesOf(dispense('d', coded(code, display), '2026-01-01', 30))).toEqual([]);
+    }
+    const shipped = JSON.parse(
+      fs.readFileSync(path.join(TERMINOLOGY, 'classes/diabetes-non-insulin.json'), 'utf8'),
+    ) as ValueSet;
+    const displays = (shipped.compose?.include ?? []).flatMap((i) => (i.concept ?? []).map((c) => c.display ?? ''));
+    expect(displays.length).toBeGreaterThan(40);
+    expect(displays.filter((d) => /insulin/i.test(d))).toEqual([]);
+  });
+});
+
+/** code → display of every row of the transcribed sources (terminology/sources/*.tsv). */
+function sourceRows(): Map<string, string> {
+  const rows = new Map<string, string>();
+  const dir = path.join(TERMINOLOGY, 'sources');
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.tsv'))) {
+    for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
+      if (!line.trim() || line.startsWith('#')) continue;
+      const [code, display] = line.split('\t');
+      const known = rows.get(code);
+      if (known !== undefined && known !== display)
+        throw new Error(`${file}: ${code} is "${display}" here, "${known}" elsewhere`);
+      rows.set(code, display);
+    }
+  }
+  return rows;
+}
+
+describe('provenance of the product codes', () => {
+  test('every RxNorm product we ship (outside the CDC sets) is a row of a named source, with the same name', () => {
+    const rows = sourceRows();
+    const shipped: { file: string; code: string; display: string }[] = [];
+    for (const sub of ['classes', 'vsac']) {
+      for (const file of fs.readdirSync(path.join(TERMINOLOGY, sub))) {
+        const vs = JSON.parse(fs.readFileSync(path.join(TERMINOLOGY, sub, file), 'utf8')) as ValueSet;
+        for (const c of vs.expansion?.contains ?? []) {
+          if (c.system === RXNORM) shipped.push({ file, code: c.code!, display: c.display ?? '' });
+        }
+        for (const inc of vs.compose?.include ?? []) {
+          if (inc.system !== RXNORM) continue;
+          // Products carry a strength or a pack count; ingredients (IN) are bare names and predate this.
+          for (const c of inc.concept ?? [])
+            if (/\d/.test(c.display ?? '')) shipped.push({ file, code: c.code, display: c.display! });
+        }
+      }
+    }
+    expect(shipped.length).toBeGreaterThan(600);
+    const unsourced = shipped.filter((s) => rows.get(s.code) !== s.display);
+    expect(unsourced).toEqual([]);
+  });
+});
