@@ -46,10 +46,32 @@ function quietStatementLogs(file, receiver) {
   return [call('>>> '), call('<<< '), { file, from: '\t"fmt"\n', to: '' }];
 }
 
+/** The decoding of an object or array in `file` tries `split` (decode_medsfhir.go) first. */
+function splitFirst(file, type, split) {
+  const decode = (t) =>
+    `${t}if err := dec.Decode(&rawMessages); err != nil {\n${t}\treturn lazyerrors.Error(err)\n${t}}\n\n` +
+    `${t}if err := checkConsumed(dec, r); err != nil {\n${t}\treturn lazyerrors.Error(err)\n${t}}\n`;
+  const open = (t) => `${t}r := bytes.NewReader(data)\n${t}dec := json.NewDecoder(r)\n\n`;
+  return {
+    file,
+    from: `${open('\t')}\tvar rawMessages ${type}\n${decode('\t')}`,
+    to: `\trawMessages, fast := ${split}(data)\n\tif !fast {\n${open('\t\t')}${decode('\t\t')}\t}\n`,
+  };
+}
+
 /** Each edit of FerretDB's sources: the text that must be there, and what replaces it (`all`: everywhere). */
 const EDITS = [
   ...quietStatementLogs('internal/util/fsql/tx.go', 'tx'),
   ...quietStatementLogs('internal/util/fsql/db.go', 'db'),
+  // A stored document's objects, arrays and plain strings are read in one scan (decode_medsfhir.go);
+  // FerretDB's decoding stays for anything else.
+  splitFirst('internal/handler/sjson/document.go', 'map[string]json.RawMessage', 'splitObject'),
+  splitFirst('internal/handler/sjson/array.go', '[]json.RawMessage', 'splitArray'),
+  {
+    file: 'internal/handler/sjson/string.go',
+    from: `\tr := bytes.NewReader(data)\n\tdec := json.NewDecoder(r)\n\n\tvar o string\n`,
+    to: `\tif s, ok := plainString(data); ok {\n\t\t*str = stringType(s)\n\n\t\treturn nil\n\t}\n\n\tr := bytes.NewReader(data)\n\tdec := json.NewDecoder(r)\n\n\tvar o string\n`,
+  },
   {
     file: 'internal/util/resource/resource.go',
     // Track records a stack trace of every iterator and document it is given (a leak detector of
@@ -307,6 +329,7 @@ const PATCH_FILES = [
   ['order_medsfhir.go', 'internal/backends/sqlite'],
   ['sort_medsfhir.go', 'internal/handler'],
   ['debug_log_medsfhir.go', 'internal/util/fsql'],
+  ['decode_medsfhir.go', 'internal/handler/sjson'],
 ];
 
 function ferretdbVersion() {

@@ -1,0 +1,200 @@
+// meds-fhir patch, copied into FerretDB's internal/handler/sjson package at build time
+// (scripts/build-engine.mjs).
+//
+// FerretDB decodes a stored document level by level: each object and array, and each string, is
+// handed to a new encoding/json Decoder, which copies every member's bytes out before the next level
+// decodes them again. That was about half of the engine's CPU on reads of FHIR resources, which are
+// deep. These functions split an object or an array in one scan of its bytes, without copies, and
+// read a string without escapes directly; anything they do not expect (escapes in a key, malformed
+// text) is left to FerretDB's own decoding, which keeps its answers and its errors.
+
+package sjson
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// plainString is the value of a JSON string literal without escapes, as encoding/json reads it: ok is
+// false when data is not such a literal (escapes, control characters, invalid UTF-8).
+func plainString(data []byte) (string, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+
+	inner := data[1 : len(data)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+
+	return string(inner), true
+}
+
+// splitObject is the members of a JSON object, keyed as encoding/json's map decoding keys them (a
+// repeated key: the last one); ok is false when data is not an object this scan reads.
+func splitObject(data []byte) (map[string]json.RawMessage, bool) {
+	i := skipBlank(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+
+	members := map[string]json.RawMessage{}
+
+	i = skipBlank(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return members, skipBlank(data, i+1) == len(data)
+	}
+
+	for {
+		end, ok := valueEnd(data, i)
+		if !ok || data[i] != '"' {
+			return nil, false
+		}
+
+		key, ok := plainString(data[i:end])
+		if !ok {
+			return nil, false
+		}
+
+		i = skipBlank(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return nil, false
+		}
+
+		i = skipBlank(data, i+1)
+		if end, ok = valueEnd(data, i); !ok {
+			return nil, false
+		}
+
+		members[key] = data[i:end]
+
+		if i = skipBlank(data, end); i >= len(data) {
+			return nil, false
+		}
+
+		switch data[i] {
+		case ',':
+			i = skipBlank(data, i+1)
+		case '}':
+			return members, skipBlank(data, i+1) == len(data)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// splitArray is the items of a JSON array; ok is false when data is not an array this scan reads.
+func splitArray(data []byte) ([]json.RawMessage, bool) {
+	i := skipBlank(data, 0)
+	if i >= len(data) || data[i] != '[' {
+		return nil, false
+	}
+
+	items := []json.RawMessage{}
+
+	i = skipBlank(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		return items, skipBlank(data, i+1) == len(data)
+	}
+
+	for {
+		end, ok := valueEnd(data, i)
+		if !ok {
+			return nil, false
+		}
+
+		items = append(items, data[i:end])
+
+		if i = skipBlank(data, end); i >= len(data) {
+			return nil, false
+		}
+
+		switch data[i] {
+		case ',':
+			i = skipBlank(data, i+1)
+		case ']':
+			return items, skipBlank(data, i+1) == len(data)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// valueEnd is the index just past the JSON value starting at data[i]. It only finds the value's end
+// (strings, nesting); the value's own decoder checks its content.
+func valueEnd(data []byte, i int) (int, bool) {
+	if i >= len(data) {
+		return 0, false
+	}
+
+	switch data[i] {
+	case '"':
+		for j := i + 1; j < len(data); j++ {
+			switch data[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, true
+			}
+		}
+
+		return 0, false
+	case '{', '[':
+		depth := 0
+
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				end, ok := valueEnd(data, j)
+				if !ok {
+					return 0, false
+				}
+
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1, true
+				}
+			}
+		}
+
+		return 0, false
+	default:
+		j := i
+		for j < len(data) && !isDelimiter(data[j]) {
+			j++
+		}
+
+		return j, j > i
+	}
+}
+
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ':', ' ', '\t', '\n', '\r':
+		return true
+	}
+
+	return false
+}
+
+func skipBlank(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+
+	return i
+}
