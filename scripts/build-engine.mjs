@@ -68,6 +68,11 @@ const EDITS = [
   splitFirst('internal/handler/sjson/document.go', 'map[string]json.RawMessage', 'splitObject'),
   splitFirst('internal/handler/sjson/array.go', '[]json.RawMessage', 'splitArray'),
   {
+    file: 'internal/handler/sjson/sjson.go',
+    from: `\tvar v map[string]json.RawMessage\n\tr := bytes.NewReader(data)\n\tdec := json.NewDecoder(r)\n\n\terr := dec.Decode(&v)\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n\tif err = checkConsumed(dec, r); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n\t// decode schema from the $s field of the document\n\tjsch, ok := v["$s"]\n\tif !ok {\n\t\treturn nil, lazyerrors.Errorf("schema is not set")\n\t}\n\n\tvar sch schema\n\tr = bytes.NewReader(jsch)\n\tdec = json.NewDecoder(r)\n\tdec.DisallowUnknownFields()\n\n\tif err := dec.Decode(&sch); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n\tif err := checkConsumed(dec, r); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n`,
+    to: `\tv, sch, err := splitStored(data)\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n`,
+  },
+  {
     file: 'internal/handler/sjson/string.go',
     from: `\tr := bytes.NewReader(data)\n\tdec := json.NewDecoder(r)\n\n\tvar o string\n`,
     to: `\tif s, ok := plainString(data); ok {\n\t\t*str = stringType(s)\n\n\t\treturn nil\n\t}\n\n\tr := bytes.NewReader(data)\n\tdec := json.NewDecoder(r)\n\n\tvar o string\n`,

@@ -11,8 +11,11 @@
 package sjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/FerretDB/FerretDB/internal/util/lazyerrors"
 )
 
 // plainString is the value of a JSON string literal without escapes, as encoding/json reads it: ok is
@@ -197,4 +200,164 @@ func skipBlank(data []byte, i int) int {
 	}
 
 	return i
+}
+
+// splitStored is a stored document's fields and its schema (the `$s` field, still among the fields),
+// as sjson.Unmarshal reads them: in one scan when it can, else with FerretDB's own decoding.
+func splitStored(data []byte) (map[string]json.RawMessage, schema, error) {
+	if fields, ok := splitObject(data); ok {
+		if sch, ok := readSchema(fields["$s"]); ok {
+			return fields, *sch, nil
+		}
+	}
+
+	var fields map[string]json.RawMessage
+	r := bytes.NewReader(data)
+	dec := json.NewDecoder(r)
+
+	if err := dec.Decode(&fields); err != nil {
+		return nil, schema{}, lazyerrors.Error(err)
+	}
+
+	if err := checkConsumed(dec, r); err != nil {
+		return nil, schema{}, lazyerrors.Error(err)
+	}
+
+	jsch, ok := fields["$s"]
+	if !ok {
+		return nil, schema{}, lazyerrors.Errorf("schema is not set")
+	}
+
+	var sch schema
+	r = bytes.NewReader(jsch)
+	dec = json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+
+	if err := dec.Decode(&sch); err != nil {
+		return nil, schema{}, lazyerrors.Error(err)
+	}
+
+	if err := checkConsumed(dec, r); err != nil {
+		return nil, schema{}, lazyerrors.Error(err)
+	}
+
+	return fields, sch, nil
+}
+
+var jsonNull = []byte("null")
+
+// readSchema is a schema as encoding/json decodes it into the schema type (unknown fields refused);
+// ok is false for anything this scan does not read (a binary subtype, escapes), left to encoding/json.
+func readSchema(data []byte) (*schema, bool) {
+	if data == nil {
+		return nil, false
+	}
+
+	members, ok := splitObject(data)
+	if !ok {
+		return nil, false
+	}
+
+	sch := new(schema)
+
+	for key, value := range members {
+		switch key {
+		case "p":
+			if bytes.Equal(value, jsonNull) {
+				continue
+			}
+
+			properties, ok := splitObject(value)
+			if !ok {
+				return nil, false
+			}
+
+			sch.Properties = make(map[string]*elem, len(properties))
+
+			for name, raw := range properties {
+				if sch.Properties[name], ok = readElem(raw); !ok {
+					return nil, false
+				}
+			}
+		case "$k":
+			if bytes.Equal(value, jsonNull) {
+				continue
+			}
+
+			items, ok := splitArray(value)
+			if !ok {
+				return nil, false
+			}
+
+			sch.Keys = make([]string, len(items))
+
+			for i, item := range items {
+				if sch.Keys[i], ok = plainString(item); !ok {
+					return nil, false
+				}
+			}
+		default:
+			return nil, false
+		}
+	}
+
+	return sch, true
+}
+
+// readElem is one schema element, as readSchema reads schemas; `null` is a nil element.
+func readElem(data []byte) (*elem, bool) {
+	if bytes.Equal(data, jsonNull) {
+		return nil, true
+	}
+
+	members, ok := splitObject(data)
+	if !ok {
+		return nil, false
+	}
+
+	e := new(elem)
+
+	for key, value := range members {
+		if bytes.Equal(value, jsonNull) {
+			continue
+		}
+
+		switch key {
+		case "t":
+			t, ok := plainString(value)
+			if !ok {
+				return nil, false
+			}
+
+			e.Type = elemType(t)
+		case "$s":
+			if e.Schema, ok = readSchema(value); !ok {
+				return nil, false
+			}
+		case "o":
+			o, ok := plainString(value)
+			if !ok {
+				return nil, false
+			}
+
+			e.Options = &o
+		case "i":
+			items, ok := splitArray(value)
+			if !ok {
+				return nil, false
+			}
+
+			e.Items = make([]*elem, len(items))
+
+			for i, item := range items {
+				if e.Items[i], ok = readElem(item); !ok {
+					return nil, false
+				}
+			}
+		default:
+			return nil, false
+		}
+	}
+
+	return e, true
 }
