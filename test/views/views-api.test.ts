@@ -242,6 +242,27 @@ describe('streaming', () => {
     const csv = await runInline(view, [patient, { name: '_format', valueCode: 'csv' }]);
     expect(csv.text.trimEnd().split('\r\n')).toHaveLength(count + 1);
   });
+
+  it('a view that fails after its first batch cuts the stream short rather than end it cleanly', async () => {
+    // Stored after the bulk ones: read in a later batch than the first (natural order), so the failure
+    // comes after the answer has started.
+    await put(dispense('bulk-two-notes', 'v-bulk', '2026-06-02', { note: [{ text: 'one' }, { text: 'two' }] }));
+    const view = {
+      ...RX_VIEW,
+      resource: 'MedicationDispense',
+      select: [{ column: [{ name: 'note', path: 'note.text', type: 'string' }] }],
+    };
+    const outcome = await runInline(view, [
+      { name: 'patient', valueString: 'v-bulk' },
+      { name: '_format', valueCode: 'ndjson' },
+    ]).then(
+      (response) => ({ status: response.status, body: response.text }),
+      (error: Error) => ({ status: 0, body: error.message }),
+    );
+    // Cut: the client sees the connection end before the chunked body did (never a 200 that completes).
+    expect(outcome.status).not.toBe(200);
+    if (outcome.status !== 0) expect(outcome.status).toBe(422);
+  });
 });
 
 describe('ViewDefinitions stored through the API', () => {
