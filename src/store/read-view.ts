@@ -18,11 +18,22 @@ export interface Reader {
    * cursor rather than a query per batch, because FerretDB pushes down neither an `_id` range nor its
    * sort (src/search/reindex.ts). A stream spans commits: it is not held to one commit boundary.
    */
-  batches<T extends Document>(collection: string, filter: Filter<T>, batchSize: number): AsyncGenerator<T[]>;
+  batches<T extends Document>(
+    collection: string,
+    filter: Filter<T>,
+    batchSize: number,
+    projection?: Document,
+  ): AsyncGenerator<T[]>;
 }
 
-async function* cursorBatches<T extends Document>(db: Db, collection: string, filter: Filter<T>, batchSize: number) {
-  const cursor = db.collection<T>(collection).find(filter, { batchSize });
+async function* cursorBatches<T extends Document>(
+  db: Db,
+  collection: string,
+  filter: Filter<T>,
+  batchSize: number,
+  projection?: Document,
+) {
+  const cursor = db.collection<T>(collection).find(filter, { batchSize, ...(projection ? { projection } : {}) });
   try {
     let batch: T[] = [];
     for await (const doc of cursor) {
@@ -56,8 +67,8 @@ export function directReader(db: Db): Reader {
     count: <T extends Document>(collection: string, filter: Filter<T>) =>
       db.collection<T>(collection).countDocuments(filter),
     estimatedCount: (collection) => db.collection(collection).estimatedDocumentCount(),
-    batches: <T extends Document>(collection: string, filter: Filter<T>, batchSize: number) =>
-      cursorBatches(db, collection, filter, batchSize),
+    batches: <T extends Document>(collection: string, filter: Filter<T>, batchSize: number, projection?: Document) =>
+      cursorBatches(db, collection, filter, batchSize, projection),
   };
 }
 
@@ -146,10 +157,15 @@ export class ReadView implements Reader {
     return this.db.collection(collection).estimatedDocumentCount();
   }
 
-  async *batches<T extends Document>(collection: string, filter: Filter<T>, batchSize: number): AsyncGenerator<T[]> {
+  async *batches<T extends Document>(
+    collection: string,
+    filter: Filter<T>,
+    batchSize: number,
+    projection?: Document,
+  ): AsyncGenerator<T[]> {
     const restricted = this.restrict(collection, filter);
     if (restricted === NONE) return;
-    yield* cursorBatches(this.db, collection, restricted, batchSize);
+    yield* cursorBatches(this.db, collection, restricted, batchSize, projection);
   }
 
   private restrict<T extends Document>(collection: string, filter: Filter<T>): Filter<T> | typeof NONE {

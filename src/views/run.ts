@@ -8,6 +8,9 @@ import { viewRows, type Row } from './rows';
 /** Resources read per batch: what a running view holds at once, whatever the collection's size. */
 export const VIEW_BATCH = 200;
 
+/** What a view reads of a document: the resource and its number texts (not the search index, which is most of it). */
+const PROJECTION = { resource: 1, nt: 1 };
+
 export interface RunScope {
   /** Patients whose compartments the rows come from; undefined for every resource. */
   compartments?: string[];
@@ -30,7 +33,7 @@ export function runFilter(scope: RunScope): Filter<CurrentDocument> {
 export async function* runView(reader: Reader, plan: ViewPlan, scope: RunScope): AsyncGenerator<Row[]> {
   if (scope.compartments && !scope.compartments.length) return;
   let left = scope.limit ?? Infinity;
-  for await (const docs of reader.batches<CurrentDocument>(plan.resource, runFilter(scope), VIEW_BATCH)) {
+  for await (const docs of reader.batches<CurrentDocument>(plan.resource, runFilter(scope), VIEW_BATCH, PROJECTION)) {
     const rows: Row[] = [];
     for (const doc of docs) for (const row of viewRows(plan, doc.resource)) rows.push(row);
     if (rows.length >= left) {
