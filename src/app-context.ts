@@ -13,6 +13,7 @@ import type { AuditLog } from './audit/audit-log';
 import { registerAudit } from './modules/audit';
 import { registerMedicationReview } from './modules/medication-review';
 import { registerValidation } from './modules/validation';
+import { registerViews } from './modules/views';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
 import { backfillHistoryCompartments } from './store/history-compartments';
 import { ResourceStore, type StoreIndexer } from './store/resource-store';
@@ -47,6 +48,7 @@ export const MEDICATION_SET = [
   'PlanDefinition',
   'Measure',
   'MeasureReport',
+  'ViewDefinition',
 ];
 
 export interface RunningContext {
@@ -119,6 +121,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerSearch(context, searchParameters);
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   await registerMedicationReview(context);
+  await registerViews(context);
   // Last: it sees every other interceptor's refusals, and nothing runs after its own.
   const audit = registerAudit(context);
   // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.

@@ -26,7 +26,13 @@ export function readR4File<T>(file: string): T {
 
 let resourceTypeList: string[] | undefined;
 
-/** Every concrete R4 resource type (Patient, MedicationRequest, ...), from the StructureDefinitions. */
+/**
+ * Types defined outside R4 that this server stores like resources: SQL-on-FHIR v2's ViewDefinition (a
+ * logical model). The module that owns each validates it (src/modules/views.ts); the R4 validator skips them.
+ */
+export const LOGICAL_RESOURCE_TYPES: readonly string[] = ['ViewDefinition'];
+
+/** Every concrete R4 resource type (Patient, MedicationRequest, ...), from the StructureDefinitions, and the logical ones. */
 export function resourceTypes(): readonly string[] {
   if (!resourceTypeList) {
     resourceTypeList = (loadR4Bundle('profiles-resources.json').entry ?? [])
@@ -39,6 +45,7 @@ export function resourceTypes(): readonly string[] {
           !sd.abstract,
       )
       .map((sd) => sd.type)
+      .concat(LOGICAL_RESOURCE_TYPES)
       .sort();
   }
   return resourceTypeList;

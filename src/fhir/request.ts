@@ -25,6 +25,8 @@ export interface FhirRequestHeaders {
   ifNoneExist?: string;
   prefer?: string;
   contentType?: string;
+  /** Read only by operations that answer in formats of their own (OperationHandler.responseFormats). */
+  accept?: string;
 }
 
 /**
@@ -78,9 +80,22 @@ export interface FhirResponseHeaders {
   contentLocation?: string;
 }
 
+/**
+ * An answer that is not one FHIR resource but a stream of text (a view's rows as CSV or NDJSON),
+ * produced while it is sent so that it is never held whole in memory. The HTTP layer pulls the first
+ * chunk before it sends the status, so an error found then is still an OperationOutcome; an error
+ * after that can only cut the stream short.
+ */
+export interface ResponseStream {
+  contentType: string;
+  chunks: AsyncIterable<string>;
+}
+
 export interface FhirResponse {
   status: number;
   body?: Resource;
+  /** Sent instead of `body` when set (HTTP only: not a Bundle entry's response). */
+  stream?: ResponseStream;
   headers: FhirResponseHeaders;
   /** What happened, for a Bundle entry's response.outcome (created, updated, unchanged, matched). */
   outcome?: OperationOutcome;

@@ -6,7 +6,7 @@ import { pingDatabase } from '../db/connection';
 import { bodyLimits } from '../fhir/json-limits';
 import { stringifyJson } from '../fhir/json-text';
 import { issue, methodNotAllowed, outcome } from '../fhir/outcome';
-import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
+import type { FhirMethod, FhirRequest, FhirResponse, ResponseStream } from '../fhir/request';
 import type { ServerContext } from '../rest/context';
 import { dispatch } from '../rest/router';
 import { AuthenticationError } from '../auth/authenticate';
@@ -40,6 +40,55 @@ function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void 
   }
   res.setHeader('Content-Type', FHIR_CONTENT_TYPE);
   res.send(stringifyJson(response.body, pretty ? 2 : undefined));
+}
+
+/** An operation that answers in formats of its own (`$viewdefinition-run`): it reads _format and Accept. */
+function negotiatesItself(req: Request, context: ServerContext): boolean {
+  const last = req.path.replace(/\/+$/, '').split('/').pop() ?? '';
+  if (!last.startsWith('$')) return false;
+  return !!context.operations.find((o) => o.name === last.slice(1))?.responseFormats;
+}
+
+/** Resolves when the response can take more (or is gone): writes wait for it rather than buffer. */
+function writable(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Sends a streamed answer. Its first chunk is awaited before anything is sent, so that what fails at
+ * once (a view that cannot run on the first resources) is thrown to the caller and answered with an
+ * OperationOutcome; what fails later can only end the stream early, which a client sees as a
+ * truncated body (the connection is reset, never a clean end).
+ */
+async function sendStream(req: Request, res: Response, response: FhirResponse, stream: ResponseStream): Promise<void> {
+  const iterator = stream.chunks[Symbol.asyncIterator]();
+  let next = await iterator.next();
+  res.status(response.status);
+  res.setHeader('Content-Type', stream.contentType);
+  let closed = false;
+  res.on('close', () => {
+    closed = true;
+  });
+  try {
+    while (!next.done && !closed) {
+      if (!res.write(next.value)) await writable(res);
+      next = await iterator.next();
+    }
+    if (!closed) res.end();
+  } catch (error) {
+    req.log.error({ err: error }, 'streamed answer failed after it started');
+    res.destroy();
+  } finally {
+    if (!next.done) await iterator.return?.(undefined);
+  }
 }
 
 /** A URL for the log: the path and the query's parameter names, values elided. */
@@ -92,6 +141,7 @@ function toFhirRequest(req: Request, context: ServerContext): FhirRequest {
       ifModifiedSince: headerValue(req, 'if-modified-since'),
       ifNoneExist: headerValue(req, 'if-none-exist'),
       prefer: headerValue(req, 'prefer'),
+      accept: headerValue(req, 'accept'),
       contentType,
     },
     body,
@@ -195,12 +245,15 @@ export function createApp(context: ServerContext): express.Express {
         const requester = res.locals.requester as Requester;
         if (!FHIR_METHODS.has(req.method as FhirMethod))
           throw methodNotAllowed(`${req.method} is not a FHIR interaction`);
-        checkResponseFormat(
-          typeof req.query._format === 'string' ? req.query._format : undefined,
-          headerValue(req, 'accept'),
-        );
+        if (!negotiatesItself(req, context)) {
+          checkResponseFormat(
+            typeof req.query._format === 'string' ? req.query._format : undefined,
+            headerValue(req, 'accept'),
+          );
+        }
         const response = await dispatch({ ...toFhirRequest(req, context), requester }, context);
-        sendFhir(res, response, pretty);
+        if (response.stream) await sendStream(req, res, response, response.stream);
+        else sendFhir(res, response, pretty);
       } catch (error) {
         const fhirError = toFhirError(error, req, res);
         if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');

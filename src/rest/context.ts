@@ -88,6 +88,11 @@ export interface OperationHandler {
   /** Canonical URL of its OperationDefinition, for the CapabilityStatement. */
   definition: string;
   /**
+   * `_format` values it answers in besides FHIR JSON: it reads `_format` and Accept itself, so the
+   * HTTP layer does not refuse them (406) before it runs.
+   */
+  responseFormats?: string[];
+  /**
    * What a token's scopes must grant to invoke it: one of `permissions` on `type` (default: the type
    * it is invoked on; at system level, on any type). What it then reads is filtered like any read.
    */

@@ -12,6 +12,41 @@ export interface Reader {
   count<T extends Document>(collection: string, filter: Filter<T>): Promise<number>;
   /** The collection's size from its metadata: an estimate, so not held to a commit boundary. */
   estimatedCount(collection: string): Promise<number>;
+  /**
+   * Every matching document through one cursor, `batchSize` at a time, in the engine's order: for
+   * answers that stream (views), which hold one batch in memory whatever the collection's size. One
+   * cursor rather than a query per batch, because FerretDB pushes down neither an `_id` range nor its
+   * sort (src/search/reindex.ts). A stream spans commits: it is not held to one commit boundary.
+   */
+  batches<T extends Document>(
+    collection: string,
+    filter: Filter<T>,
+    batchSize: number,
+    projection?: Document,
+  ): AsyncGenerator<T[]>;
+}
+
+async function* cursorBatches<T extends Document>(
+  db: Db,
+  collection: string,
+  filter: Filter<T>,
+  batchSize: number,
+  projection?: Document,
+) {
+  const cursor = db.collection<T>(collection).find(filter, { batchSize, ...(projection ? { projection } : {}) });
+  try {
+    let batch: T[] = [];
+    for await (const doc of cursor) {
+      batch.push(withNumberTexts(doc as T));
+      if (batch.length >= batchSize) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length) yield batch;
+  } finally {
+    await cursor.close();
+  }
 }
 
 /** Puts the written number texts a current document keeps beside its resource back on the resource. */
@@ -32,6 +67,8 @@ export function directReader(db: Db): Reader {
     count: <T extends Document>(collection: string, filter: Filter<T>) =>
       db.collection<T>(collection).countDocuments(filter),
     estimatedCount: (collection) => db.collection(collection).estimatedDocumentCount(),
+    batches: <T extends Document>(collection: string, filter: Filter<T>, batchSize: number, projection?: Document) =>
+      cursorBatches(db, collection, filter, batchSize, projection),
   };
 }
 
@@ -118,6 +155,17 @@ export class ReadView implements Reader {
     // The collection's size would count what the requester may not see: a restricted view counts.
     if (this.restriction?.(collection) !== undefined) return this.count(collection, { deleted: { $ne: true } });
     return this.db.collection(collection).estimatedDocumentCount();
+  }
+
+  async *batches<T extends Document>(
+    collection: string,
+    filter: Filter<T>,
+    batchSize: number,
+    projection?: Document,
+  ): AsyncGenerator<T[]> {
+    const restricted = this.restrict(collection, filter);
+    if (restricted === NONE) return;
+    yield* cursorBatches(this.db, collection, restricted, batchSize, projection);
   }
 
   private restrict<T extends Document>(collection: string, filter: Filter<T>): Filter<T> | typeof NONE {

@@ -1,3 +1,4 @@
+import { LOGICAL_RESOURCE_TYPES } from '../fhir/definitions';
 import { issue } from '../fhir/outcome';
 import { hasNumberText, numberText } from '../fhir/number-text';
 import { bindingProblem, isBindable } from './bindings';
@@ -79,6 +80,8 @@ export class StructureValidator {
       issues.push(issue('error', 'required', 'The resource has no resourceType', at));
       return undefined;
     }
+    // Validated by the module that defines them (a ViewDefinition's shape and FHIRPath: src/views).
+    if (LOGICAL_RESOURCE_TYPES.includes(type)) return undefined;
     const model = this.defs.resourceTypes.has(type) ? this.defs.models.get(type) : undefined;
     if (!model) issues.push(issue('error', 'not-supported', `Unknown resource type '${type}'`, `${at}.resourceType`));
     return model;

@@ -67,8 +67,10 @@ describe('history', () => {
 
     const patient = await createResource<Patient>(server.app, { resourceType: 'Patient', active: true });
     const systemEntries = await followAll('/fhir/_history?_count=4');
-    // Start-up stored the shipped conformance resources (profiles/) before the test's writes.
-    const shipped = systemEntries.filter((e) => /\/(StructureDefinition|ValueSet|CodeSystem)\//.test(e.fullUrl ?? ''));
+    // Start-up stored the shipped conformance resources (profiles/) and views (views/) before the test's writes.
+    const shipped = systemEntries.filter((e) =>
+      /\/(StructureDefinition|ValueSet|CodeSystem|ViewDefinition|OperationDefinition)\//.test(e.fullUrl ?? ''),
+    );
     expect(shipped.length).toBeGreaterThan(0);
     expect(systemEntries.length).toBe(typeEntries.length + 1 + shipped.length);
     expect(systemEntries[0].fullUrl).toBe(`http://meds-fhir.test/fhir/Patient/${patient.id}`);

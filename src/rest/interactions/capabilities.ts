@@ -11,6 +11,11 @@ import type { ServerContext } from '../context';
 import { routes } from '../router';
 import { restSecurity } from '../../auth/smart-configuration';
 
+/** The definitions of the types that are not R4's (LOGICAL_RESOURCE_TYPES). */
+const LOGICAL_PROFILES: Partial<Record<string, string>> = {
+  ViewDefinition: 'https://sql-on-fhir.org/ig/StructureDefinition/ViewDefinition',
+};
+
 type TypeInteraction = NonNullable<CapabilityStatementRestResource['interaction']>[number]['code'];
 
 /** Route interactions as the CapabilityStatement names them. */
@@ -51,7 +56,7 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
     const refused = (code: string) => context.capabilities.some((c) => c.refusesInteraction?.(type, code));
     return {
       type: type as CapabilityStatementRestResource['type'],
-      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      profile: LOGICAL_PROFILES[type] ?? `http://hl7.org/fhir/StructureDefinition/${type}`,
       ...(supportedProfile.length ? { supportedProfile } : {}),
       interaction: interactions.filter(({ code }) => !refused(code)),
       versioning: 'versioned-update',
