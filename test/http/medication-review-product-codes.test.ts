@@ -1,7 +1,7 @@
-import type { Bundle, DetectedIssue, Parameters, ParametersParameter, Resource, Task } from '@medplum/fhirtypes';
+import type { DetectedIssue, Parameters, ParametersParameter, Resource, Task } from '@medplum/fhirtypes';
 import request from 'supertest';
 import { dispense, medication, patient, request as prescription } from '../fixtures/checks/builders';
-import { FHIR_JSON, startTestServer, TestServer } from '../support/server';
+import { putAll, startTestServer, TestServer } from '../support/server';
 
 /**
  * Fills coded the way pharmacies send them: RxNorm products (SCD, SBD) only, no ingredient and no ATC
@@ -24,18 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => server.close());
 
-async function loadTransaction(resources: Resource[]): Promise<void> {
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: resources.map((resource) => ({
-      resource,
-      request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
-    })),
-  };
-  const response = await request(server.app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle);
-  if (response.status !== 200) throw new Error(`transaction: ${response.status} ${JSON.stringify(response.body)}`);
-}
+const loadTransaction = (resources: Resource[]): Promise<void> => putAll(server.app, resources);
 
 async function review(patientId: string): Promise<Parameters> {
   const response = await request(server.app).get(`/fhir/Patient/${patientId}/$medication-review`).query(REVIEW);

@@ -10,7 +10,7 @@ import type {
   ValueSet,
 } from '@medplum/fhirtypes';
 import request from 'supertest';
-import { FHIR_JSON } from '../support/server';
+import { FHIR_JSON, putAll } from '../support/server';
 import { startCluster, within, type ClusterMember } from './cluster';
 
 // Two server processes (contexts) on one database: what one stores, the other uses within 5 s.
@@ -161,15 +161,7 @@ describe('runtime checks', () => {
 
   it("a check PlanDefinition stored on A fires in B's $medication-review, and stops once deleted", async () => {
     const resources = JSON.parse(fs.readFileSync(path.join(SCENARIOS, `${name}.resources.json`), 'utf8')) as Resource[];
-    const bundle: Bundle = {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: resources.map((resource) => ({
-        resource,
-        request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
-      })),
-    };
-    await request(a.app).post('/fhir').set('Content-Type', FHIR_JSON).send(bundle).expect(200);
+    await putAll(a.app, resources);
     expect(await codesOn(b)).not.toContain('on-antidepressant');
 
     const created = await post(a, ANTIDEPRESSANT_CHECK);
