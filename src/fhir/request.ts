@@ -76,11 +76,24 @@ export interface FhirResponseHeaders {
   lastModified?: string;
   location?: string;
   contentLocation?: string;
+  /** Seconds a client should wait before asking again (async status, 429). */
+  retryAfter?: number;
+  /** How far an asynchronous request has come (Bulk Data's X-Progress). */
+  progress?: string;
+  expires?: string;
+}
+
+/** A body that is not a FHIR resource: a Bulk Data manifest, or an NDJSON file streamed as it is read. */
+export interface RawBody {
+  contentType: string;
+  content: string | AsyncIterable<string>;
 }
 
 export interface FhirResponse {
   status: number;
   body?: Resource;
+  /** Instead of `body`, for the few answers that are not FHIR JSON. */
+  raw?: RawBody;
   headers: FhirResponseHeaders;
   /** What happened, for a Bundle entry's response.outcome (created, updated, unchanged, matched). */
   outcome?: OperationOutcome;

@@ -6,7 +6,9 @@ import { pingDatabase } from '../db/connection';
 import { bodyLimits } from '../fhir/json-limits';
 import { stringifyJson } from '../fhir/json-text';
 import { issue, methodNotAllowed, outcome } from '../fhir/outcome';
-import type { FhirMethod, FhirRequest, FhirResponse } from '../fhir/request';
+import type { FhirMethod, FhirRequest, FhirResponse, RawBody } from '../fhir/request';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ServerContext } from '../rest/context';
 import { dispatch } from '../rest/router';
 import { AuthenticationError } from '../auth/authenticate';
@@ -33,13 +35,37 @@ function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void 
   if (headers.lastModified) res.setHeader('Last-Modified', headers.lastModified);
   if (headers.location) res.setHeader('Location', headers.location);
   if (headers.contentLocation) res.setHeader('Content-Location', headers.contentLocation);
+  if (headers.retryAfter !== undefined) res.setHeader('Retry-After', String(headers.retryAfter));
+  if (headers.progress) res.setHeader('X-Progress', headers.progress);
+  if (headers.expires) res.setHeader('Expires', headers.expires);
   res.status(response.status);
+  if (response.raw) {
+    sendRaw(res, response.raw);
+    return;
+  }
   if (response.body === undefined || response.status === 204 || response.status === 304) {
     res.end();
     return;
   }
   res.setHeader('Content-Type', FHIR_CONTENT_TYPE);
   res.send(stringifyJson(response.body, pretty ? 2 : undefined));
+}
+
+/**
+ * A body streamed as it is produced (an export file read from the database chunk by chunk), with
+ * backpressure. A failure midway can no longer change the status: the connection is cut, so the
+ * client sees a truncated transfer rather than a file that looks complete.
+ */
+function sendRaw(res: Response, raw: RawBody): void {
+  res.setHeader('Content-Type', raw.contentType);
+  if (typeof raw.content === 'string') {
+    res.send(raw.content);
+    return;
+  }
+  pipeline(Readable.from(raw.content), res).catch((error: unknown) => {
+    if (!isClientAbort(error)) res.req.log?.error({ err: error }, 'streaming a response failed');
+    res.destroy();
+  });
 }
 
 /** A URL for the log: the path and the query's parameter names, values elided. */

@@ -82,6 +82,12 @@ export interface OperationHandler {
   affectsState: boolean;
   /** Canonical URL of its OperationDefinition, for the CapabilityStatement. */
   definition: string;
+  /** A definition per type where the level changes it (Bulk Data's patient- and group-export). */
+  definitionFor?(resourceType: string | undefined): string;
+  /** True for the status URL of an asynchronous request, where DELETE cancels it. */
+  acceptsDelete?: boolean;
+  /** Left out of the CapabilityStatement: a URL clients follow from an answer, not one they invoke. */
+  unlisted?: boolean;
   /**
    * What a token's scopes must grant to invoke it: one of `permissions` on `type` (default: the type
    * it is invoked on; at system level, on any type). What it then reads is filtered like any read.
