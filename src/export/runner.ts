@@ -102,7 +102,12 @@ export async function runExport(job: ExportJob, deps: RunnerDeps): Promise<RunRe
     };
     if (filter !== NOTHING) {
       const elements = elementsOf(type);
-      for await (const doc of reads.stream<CurrentDocument>(type, range, { sort: { _id: 1 }, batchSize: BATCH })) {
+      for await (const doc of reads.stream<CurrentDocument>(type, range, {
+        sort: { _id: 1 },
+        batchSize: BATCH,
+        // The search values are most of a stored document: neither sent nor decoded.
+        projection: { _id: 1, resource: 1, nt: 1 },
+      })) {
         const resource: Resource = elements ? subset(doc.resource, undefined, elements) : doc.resource;
         text += `${stringifyJson(resource)}\n`;
         lines++;

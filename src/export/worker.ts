@@ -1,3 +1,4 @@
+import { FhirError } from '../fhir/outcome';
 import type { ServerContext } from '../rest/context';
 import type { ExportFiles } from './files';
 import type { ExportJob, ExportJobs, JobRunner } from './jobs';
@@ -107,7 +108,8 @@ export class ExportWorker {
       const expiresAt = new Date(Date.now() + this.context.config.exportRetentionSeconds * 1000);
       await this.jobs.update(job._id, this.runner, {
         state: 'failed',
-        failure: 'The export failed on the server; start it again',
+        // A refusal the job met late (a _typeFilter whose SearchParameter was deleted meanwhile) says why.
+        failure: error instanceof FhirError ? error.message : 'The export failed on the server; start it again',
         expiresAt,
         runner: null,
       });

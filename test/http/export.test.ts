@@ -1,4 +1,6 @@
-import type { CapabilityStatement, OperationOutcome, Parameters } from '@medplum/fhirtypes';
+import type { CapabilityStatement, OperationDefinition, OperationOutcome, Parameters } from '@medplum/fhirtypes';
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import { loadWorld } from '../auth/fixtures';
 import { auditsOf } from '../audit/support';
@@ -355,4 +357,18 @@ describe('CapabilityStatement', () => {
       definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export',
     });
   });
+
+  it.each(['export', 'patient-export', 'group-export'])(
+    'ships OperationDefinition %s, valid for this server',
+    async (id) => {
+      const file = path.join(__dirname, `../../checks/OperationDefinition-${id}.json`);
+      const definition = JSON.parse(fs.readFileSync(file, 'utf8')) as OperationDefinition;
+      expect(definition.url).toBe(`http://hl7.org/fhir/uv/bulkdata/OperationDefinition/${id}`);
+      await request(server.app)
+        .put(`/fhir/OperationDefinition/${id}`)
+        .set('Content-Type', FHIR_JSON)
+        .send(definition)
+        .expect(201);
+    },
+  );
 });
