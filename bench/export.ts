@@ -4,11 +4,13 @@
  * server as its own process on that database, runs a system-level `$export` of everything through HTTP
  * as a real client does (kick-off, polls waiting Retry-After, then every file streamed and counted), and
  * prints resources/s of the export and of the downloads, with the server's peak RSS. Usage:
- *   npx tsx bench/export.ts [--patients 952] [--reuse] [--file-max 10000] [--uncleared]
+ *   npx tsx bench/export.ts [--patients 952] [--reuse] [--file-max 10000] [--uncleared] [--dist]
  * 952 patients is about 20,000 resources; 9524 is the search benchmark's 200,054, and with --reuse the
  * database `bench:search` loaded is exported as it is. MONGODB_URI selects the engine; without it the
  * embedded FerretDB starts with its data under .benchdata/search (shared with bench/search.ts).
- * `--uncleared` exports as a system client without sensitivity clearance (the label filter applies).
+ * `--uncleared` exports as a system client without sensitivity clearance (the label filter applies);
+ * `--dist` runs the compiled server (dist/server.js) instead of src/server.ts through tsx, whose
+ * compiler adds to the server's RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -28,6 +30,8 @@ const patients = arg('patients', 952);
 const fileMax = arg('file-max', 10_000);
 const reuse = args.includes('--reuse');
 const uncleared = args.includes('--uncleared');
+/** Run the compiled server (`npx tsc -p tsconfig.build.json` first) rather than the sources through tsx. */
+const compiled = args.includes('--dist');
 const SECRET = 'bench-export-secret-of-at-least-32-characters';
 const ROOT = join(__dirname, '..');
 
@@ -62,7 +66,8 @@ function rssSampler(pid: number | undefined) {
 
 async function startServer(uri: string, database: string): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'server.ts')], {
+  const entry = compiled ? [join(ROOT, 'dist', 'server.js')] : ['--import', 'tsx', join(ROOT, 'src', 'server.ts')];
+  const child = spawn(process.execPath, entry, {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -176,6 +181,7 @@ async function main(): Promise<void> {
 
     const rows = [
       ['dataset', `${loaded} resources (${patients} patients)${reuse ? ', reused' : ''}`],
+      ['server', compiled ? 'node dist/server.js' : 'node --import tsx src/server.ts'],
       ['requester', uncleared ? 'system/*.rs without clearance' : 'system/*.rs, cleared for every label'],
       ['exported', `${counted} resources in ${manifest.output.length} files (at most ${fileMax} per file)`],
       ['export', `${exportSeconds.toFixed(1)} s, ${Math.round(counted / exportSeconds)} resources/s (${polls} polls)`],

@@ -72,11 +72,15 @@ export function registerExport(context: ServerContext, options: ExportWorkerOpti
       type === 'Patient' ? `${BULK}/patient-export` : type === 'Group' ? `${BULK}/group-export` : `${BULK}/export`,
     async handle(request, ctx, target) {
       const level = target.level === 'system' ? 'system' : target.resourceType === 'Patient' ? 'patient' : 'group';
-      if ((level === 'patient' && target.level !== 'type') || (level === 'group' && target.level !== 'instance')) {
+      if (level === 'group' && target.level !== 'instance') {
         throw new FhirError(
           404,
           outcome([
-            issue('error', 'not-supported', 'Export runs at system level, on Patient, and on a Group instance'),
+            issue(
+              'error',
+              'not-supported',
+              'Export runs at system level, on Patient (or one), and on a Group instance',
+            ),
           ]),
         );
       }
@@ -100,7 +104,11 @@ export function registerExport(context: ServerContext, options: ExportWorkerOpti
       if (level === 'system' && params.patients)
         throw badRequest('patient applies to Patient and Group exports', 'patient');
       const patients =
-        level === 'group' ? await groupMembers(ctx, request, target.id as string, params) : params.patients;
+        level === 'group'
+          ? await groupMembers(ctx, request, target.id as string, params)
+          : target.id
+            ? await onePatient(ctx, request, target.id, params)
+            : params.patients;
       const now = new Date();
       const job: ExportJob = {
         _id: randomUUID(),
@@ -249,6 +257,20 @@ async function checkTypeFilters(
       throw badRequest(`_typeFilter ${filter.type}?${filter.query}: ${text}`, '_typeFilter');
     }
   }
+}
+
+/** Patient/[id]/$export (HAPI's instance level): that patient's compartment, if the requester may read the patient. */
+async function onePatient(
+  context: ServerContext,
+  request: FhirRequest,
+  id: string,
+  params: ExportParameters,
+): Promise<string[]> {
+  if (params.patients) throw badRequest('patient does not apply to Patient/[id]/$export', 'patient');
+  const current = await context.store.read('Patient', id, request.reads);
+  if (!current) throw notFound(`Patient/${id} is not known`, 'Patient.id');
+  if (current.deleted) throw gone(`Patient/${id} has been deleted`, 'Patient.id');
+  return [id];
 }
 
 /** The Group's active Patient members the requester may read the Group for (those of `patient` only, if given). */

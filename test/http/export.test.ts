@@ -216,6 +216,22 @@ describe('Patient and Group level', () => {
     expect(idsOf(files.get('MedicationDispense'))).toEqual(['acc-mr-p2-fill', 'acc-mr-p2-part2-fill']);
   });
 
+  it("exports one Patient's compartment at Patient/[id]/$export, and refuses an unknown one", async () => {
+    const files = await exported(
+      server.app,
+      await manifestOf(
+        server.app,
+        await kickOff(server.app, '/fhir/Patient/acc-p2/$export?_type=Patient,MedicationDispense'),
+      ),
+    );
+    expect(idsOf(files.get('Patient'))).toEqual(['acc-p2']);
+    expect(idsOf(files.get('MedicationDispense'))).toEqual(['acc-mr-p2-fill', 'acc-mr-p2-part2-fill']);
+    const unknown = await request(server.app)
+      .get('/fhir/Patient/no-such-patient/$export')
+      .set('Prefer', 'respond-async');
+    expectOutcome(unknown, 404);
+  });
+
   it("exports a Group's members", async () => {
     await request(server.app)
       .put('/fhir/Group/exp-group')
