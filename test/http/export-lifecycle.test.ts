@@ -78,15 +78,13 @@ describe('a restart during a job', () => {
       expect(job.done).toBe(5);
       // As if the first server had stopped between writing its next chunk and recording it.
       const { file, chunk } = job.cursor as NonNullable<ExportJob['cursor']>;
-      await db
-        .collection('_export_chunks')
-        .insertOne({
-          _id: `${job._id}/${file}/${chunk}` as never,
-          job: job._id,
-          file,
-          chunk,
-          data: '{"not":"exported"}\n',
-        });
+      await db.collection('_export_chunks').insertOne({
+        _id: `${job._id}/${file}/${chunk}` as never,
+        job: job._id,
+        file,
+        chunk,
+        data: '{"not":"exported"}\n',
+      });
     } finally {
       await client.close();
     }
