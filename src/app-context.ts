@@ -12,6 +12,9 @@ import { startDefinitionsFeed } from './modules/definitions-feed';
 import type { AuditLog } from './audit/audit-log';
 import { registerAudit } from './modules/audit';
 import { registerMedicationReview } from './modules/medication-review';
+import { registerExport } from './modules/export';
+import type { ExportWorker } from './export/worker';
+import { ExportFiles } from './export/files';
 import { registerValidation } from './modules/validation';
 import { registerViews } from './modules/views';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
@@ -56,6 +59,8 @@ export interface RunningContext {
   connection: DatabaseConnection;
   /** The audit trail's queue (tests and shutdown flush it). */
   audit: AuditLog;
+  /** Runs the Bulk Data export jobs of this process. */
+  exports: ExportWorker;
   /** Stores the audit events still waiting, stops background work and closes the database connection. */
   close(): Promise<void>;
 }
@@ -122,6 +127,8 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   await registerMedicationReview(context);
   await registerViews(context);
+  await new ExportFiles(connection.db).ensureIndexes();
+  const exportWorker = registerExport(context);
   // Last: it sees every other interceptor's refusals, and nothing runs after its own.
   const audit = registerAudit(context);
   // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.
@@ -129,12 +136,16 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   const backfill = backfillHistoryCompartments(connection.db, logger).catch((error: unknown) =>
     logger.error({ err: error }, 'giving history versions their compartments failed; restricted history omits them'),
   );
+  exportWorker.start();
   return {
     context,
     connection,
     audit,
+    exports: exportWorker,
     async close() {
       clearInterval(sweep);
+      // The export job running here stops after its chunk, to be resumed by the next process.
+      await exportWorker.close();
       // The reads' batch still waiting is committed before the store stops.
       await audit.close();
       await feed.stop();

@@ -60,6 +60,12 @@ export interface ServerConfig {
   maxPatchOperations: number;
   /** Longest FHIRPath expression a request may have evaluated (FHIRPath Patch paths, SearchParameter.expression). */
   maxFhirPathLength: number;
+  /** Most resources in one Bulk Data export file; a type with more is split into several files. */
+  exportFileMaxResources: number;
+  /** How long the files of a finished export are kept (then the job and its files are deleted). */
+  exportRetentionSeconds: number;
+  /** Retry-After of an export still running; a client polling sooner is answered 429. */
+  exportPollSeconds: number;
   auth: AuthConfig;
   /** Origins a browser may call the API from (CORS_ORIGINS, comma-separated); none by default. */
   corsOrigins: string[];
@@ -170,6 +176,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     maxSearchIncludes: intFromEnv(env, 'MAX_SEARCH_INCLUDES', 20, 1),
     maxPatchOperations: intFromEnv(env, 'MAX_PATCH_OPERATIONS', 200, 1),
     maxFhirPathLength: intFromEnv(env, 'MAX_FHIRPATH_LENGTH', 4096, 1),
+    exportFileMaxResources: intFromEnv(env, 'EXPORT_FILE_MAX_RESOURCES', 10_000, 1),
+    exportRetentionSeconds: intFromEnv(env, 'EXPORT_RETENTION_SECONDS', 3600, 1),
+    exportPollSeconds: intFromEnv(env, 'EXPORT_POLL_SECONDS', 2, 1),
   };
 }
 

@@ -78,10 +78,16 @@ export interface FhirResponseHeaders {
   lastModified?: string;
   location?: string;
   contentLocation?: string;
+  /** Seconds a client should wait before asking again (async status, 429). */
+  retryAfter?: number;
+  /** How far an asynchronous request has come (Bulk Data's X-Progress). */
+  progress?: string;
+  expires?: string;
 }
 
 /**
- * An answer that is not one FHIR resource but a stream of text (a view's rows as CSV or NDJSON),
+ * An answer that is not one FHIR resource but a stream of text (a view's rows as CSV or NDJSON, an
+ * export's manifest or files),
  * produced while it is sent so that it is never held whole in memory. The HTTP layer pulls the first
  * chunk before it sends the status, so an error found then is still an OperationOutcome; an error
  * after that can only cut the stream short.
@@ -89,6 +95,16 @@ export interface FhirResponseHeaders {
 export interface ResponseStream {
   contentType: string;
   chunks: AsyncIterable<string>;
+}
+
+/** A text that is answered whole, as a stream of one chunk. */
+export function textStream(contentType: string, text: string): ResponseStream {
+  return {
+    contentType,
+    chunks: (async function* () {
+      yield text;
+    })(),
+  };
 }
 
 export interface FhirResponse {

@@ -27,12 +27,18 @@ function headerValue(req: Request, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void {
-  const { headers } = response;
+function setHeaders(res: Response, headers: FhirResponse['headers']): void {
   if (headers.etag) res.setHeader('ETag', headers.etag);
   if (headers.lastModified) res.setHeader('Last-Modified', headers.lastModified);
   if (headers.location) res.setHeader('Location', headers.location);
   if (headers.contentLocation) res.setHeader('Content-Location', headers.contentLocation);
+  if (headers.retryAfter !== undefined) res.setHeader('Retry-After', String(headers.retryAfter));
+  if (headers.progress) res.setHeader('X-Progress', headers.progress);
+  if (headers.expires) res.setHeader('Expires', headers.expires);
+}
+
+function sendFhir(res: Response, response: FhirResponse, pretty: boolean): void {
+  setHeaders(res, response.headers);
   res.status(response.status);
   if (response.body === undefined || response.status === 204 || response.status === 304) {
     res.end();
@@ -71,6 +77,7 @@ function writable(res: Response): Promise<void> {
 async function sendStream(req: Request, res: Response, response: FhirResponse, stream: ResponseStream): Promise<void> {
   const iterator = stream.chunks[Symbol.asyncIterator]();
   let next = await iterator.next();
+  setHeaders(res, response.headers);
   res.status(response.status);
   res.setHeader('Content-Type', stream.contentType);
   let closed = false;

@@ -5,6 +5,9 @@ import { FhirError, issue, notAcceptable, outcome, unsupportedMediaType } from '
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'text/json']);
 const XML_FORMATS = new Set(['xml', 'application/xml', 'application/fhir+xml', 'text/xml', 'html', 'text/html']);
 
+/** What Bulk Data clients ask export files with (other answers are JSON all the same). */
+const NDJSON = new Set(['application/fhir+ndjson', 'application/ndjson']);
+
 /** Media types a request body may have, per interaction family. */
 export const BODY_MEDIA_TYPES = new Set([
   'application/fhir+json',
@@ -34,7 +37,7 @@ export function checkResponseFormat(format: string | undefined, accept: string |
   if (!accept) return;
   const ranges = accept.split(',').map(mediaType);
   const acceptable = ranges.some(
-    (r) => r === '*/*' || r === 'application/*' || r.endsWith('+json') || JSON_FORMATS.has(r),
+    (r) => r === '*/*' || r === 'application/*' || r.endsWith('+json') || JSON_FORMATS.has(r) || NDJSON.has(r),
   );
   if (!acceptable) throw notAcceptable(`Accept: ${accept}: this server serves JSON only (application/fhir+json)`);
 }

@@ -87,6 +87,12 @@ export interface OperationHandler {
   affectsState: boolean;
   /** Canonical URL of its OperationDefinition, for the CapabilityStatement. */
   definition: string;
+  /** A definition per type where the level changes it (Bulk Data's patient- and group-export). */
+  definitionFor?(resourceType: string | undefined): string;
+  /** True for the status URL of an asynchronous request, where DELETE cancels it. */
+  acceptsDelete?: boolean;
+  /** Left out of the CapabilityStatement: a URL clients follow from an answer, not one they invoke. */
+  unlisted?: boolean;
   /**
    * `_format` values it answers in besides FHIR JSON: it reads `_format` and Accept itself, so the
    * HTTP layer does not refuse them (406) before it runs.

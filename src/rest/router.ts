@@ -49,6 +49,8 @@ export const routes: Route[] = [
   { method: 'GET', pattern: '_history', interaction: 'history-system', handler: (r, c) => history(r, c, {}) },
   { method: 'GET', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'POST', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
+  // Cancelling an asynchronous request at its status URL (Bulk Data: DELETE [base]/$export-poll-status).
+  { method: 'DELETE', pattern: '$op', interaction: 'operation', handler: (r, c, p) => invokeOperation(r, c, p) },
   { method: 'POST', pattern: ':type', interaction: 'create', handler: (r, c, p) => create(r, c, p.type) },
   { method: 'PUT', pattern: ':type', interaction: 'update', handler: (r, c, p) => conditionalUpdate(r, c, p.type) },
   { method: 'DELETE', pattern: ':type', interaction: 'delete', handler: (r, c, p) => conditionalDelete(r, c, p.type) },
@@ -189,7 +191,7 @@ function isReadOnly(route: Route, params: RouteParams, context: ServerContext): 
 }
 
 /** The requester's filter on every read of current documents, per collection (resource types only). */
-function readRestriction(policy: AccessPolicy): Restriction | undefined {
+export function readRestriction(policy: AccessPolicy): Restriction | undefined {
   if (policy.requester.unrestricted) return undefined;
   const cache = new Map<string, ReturnType<Restriction>>();
   return (collection) => {

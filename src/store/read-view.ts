@@ -151,6 +151,26 @@ export class ReadView implements Reader {
     return this.consistent(collection, () => this.db.collection<T>(collection).countDocuments(restricted));
   }
 
+  /**
+   * Every matching document, read from one database cursor in batches (an export, whose reads run
+   * for minutes): the same restriction as every other read, but not held to a commit boundary, since
+   * no single boundary can be kept that long. A commit landing meanwhile is seen in part or not at all.
+   */
+  async *stream<T extends Document>(
+    collection: string,
+    filter: Filter<T>,
+    options: FindOptions & { batchSize: number },
+  ): AsyncGenerator<T> {
+    const restricted = this.restrict(collection, filter);
+    if (restricted === NONE) return;
+    const cursor = this.db.collection<T>(collection).find(restricted, options);
+    try {
+      for await (const doc of cursor) yield withNumberTexts(doc as T);
+    } finally {
+      await cursor.close();
+    }
+  }
+
   async estimatedCount(collection: string): Promise<number> {
     // The collection's size would count what the requester may not see: a restricted view counts.
     if (this.restriction?.(collection) !== undefined) return this.count(collection, { deleted: { $ne: true } });

@@ -49,8 +49,13 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
   const conditional = context.findMatches !== undefined;
   const resource: CapabilityStatementRestResource[] = resourceTypes().map((type) => {
     const operations: CapabilityStatementRestResourceOperation[] = context.operations
-      .filter((op) => op.levels.some((l) => l !== 'system') && (!op.resourceTypes || op.resourceTypes.includes(type)))
-      .map((op) => ({ name: op.name, definition: op.definition }));
+      .filter(
+        (op) =>
+          !op.unlisted &&
+          op.levels.some((l) => l !== 'system') &&
+          (!op.resourceTypes || op.resourceTypes.includes(type)),
+      )
+      .map((op) => ({ name: op.name, definition: op.definitionFor?.(type) ?? op.definition }));
     const searchParam = context.capabilities.flatMap((c) => c.searchParams?.(type) ?? []);
     const supportedProfile = context.capabilities.flatMap((c) => c.supportedProfiles?.(type) ?? []);
     const refused = (code: string) => context.capabilities.some((c) => c.refusesInteraction?.(type, code));
@@ -102,8 +107,8 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
         resource,
         interaction: systemInteractions,
         operation: context.operations
-          .filter((op) => op.levels.includes('system'))
-          .map((op) => ({ name: op.name, definition: op.definition })),
+          .filter((op) => !op.unlisted && op.levels.includes('system'))
+          .map((op) => ({ name: op.name, definition: op.definitionFor?.(undefined) ?? op.definition })),
       },
     ],
   };

@@ -28,5 +28,8 @@ export async function invokeOperation(
   if (request.method === 'GET' && operation.affectsState) {
     throw methodNotAllowed(`$${operation.name} changes data and must be invoked with POST`);
   }
+  if (request.method === 'DELETE' && !operation.acceptsDelete) {
+    throw methodNotAllowed(`$${operation.name} cannot be invoked with DELETE`);
+  }
   return operation.handle(request, context, { level, resourceType: params.type, id: params.id });
 }
