@@ -12,6 +12,7 @@ import { startDefinitionsFeed } from './modules/definitions-feed';
 import type { AuditLog } from './audit/audit-log';
 import { registerAudit } from './modules/audit';
 import { registerMedicationReview } from './modules/medication-review';
+import { registerFindings, type Findings } from './modules/findings';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
 import { backfillHistoryCompartments } from './store/history-compartments';
@@ -54,6 +55,8 @@ export interface RunningContext {
   connection: DatabaseConnection;
   /** The audit trail's queue (tests and shutdown flush it). */
   audit: AuditLog;
+  /** Standing findings (FINDINGS=on): their queue, clock and workers. */
+  findings?: Findings;
   /** Stores the audit events still waiting, stops background work and closes the database connection. */
   close(): Promise<void>;
 }
@@ -111,6 +114,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     interceptors: [],
     operations: [],
     capabilities: [],
+    readiness: [],
     // One key for every server on the database, so a next link made by one is honoured by the others.
     pageTokens: await sharedPageTokens(connection.db, process.env.PAGE_TOKEN_SECRET),
     supportsTransactions: connection.supportsTransactions,
@@ -118,11 +122,14 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerValidation(context, createValidator({ requiredProfiles: config.requiredProfiles }));
   await registerSearch(context, searchParameters);
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
-  await registerMedicationReview(context);
+  const definitions = await registerMedicationReview(context);
+  // Before the audit: a finding's writes pass every interceptor, the audit's last.
+  const findings = config.findings.enabled ? await registerFindings(context, definitions) : undefined;
   // Last: it sees every other interceptor's refusals, and nothing runs after its own.
   const audit = registerAudit(context);
   // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.
   const feed = startDefinitionsFeed(context);
+  findings?.start();
   const backfill = backfillHistoryCompartments(connection.db, logger).catch((error: unknown) =>
     logger.error({ err: error }, 'giving history versions their compartments failed; restricted history omits them'),
   );
@@ -130,8 +137,11 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     context,
     connection,
     audit,
+    findings,
     async close() {
       clearInterval(sweep);
+      // Evaluations in flight finish (and audit) before the audit log closes.
+      await findings?.stop();
       // The reads' batch still waiting is committed before the store stops.
       await audit.close();
       await feed.stop();
