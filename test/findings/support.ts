@@ -63,3 +63,8 @@ export async function findingsOf(app: Express, type: 'DetectedIssue' | 'Task', p
   if (response.status !== 200) throw new Error(`search: ${response.status} ${JSON.stringify(response.body)}`);
   return ((response.body as Bundle).entry ?? []).map((e) => e.resource as Resource & Record<string, unknown>);
 }
+
+/** A scenario under other ids (every occurrence of its name replaced), so one database holds several copies. */
+export function renamed(name: string, as: string): Resource[] {
+  return JSON.parse(JSON.stringify(scenario(name)).split(name).join(as)) as Resource[];
+}
