@@ -226,7 +226,9 @@ export function checkDeployment(config: ServerConfig): void {
   }
   if (!config.production) return;
   if (config.findings.clock === 'test') {
-    throw new Error('FINDINGS_CLOCK=test lets any client move the server\'s clock: it is refused with NODE_ENV=production');
+    throw new Error(
+      "FINDINGS_CLOCK=test lets any client move the server's clock: it is refused with NODE_ENV=production",
+    );
   }
   if (!config.publicBaseUrl) {
     throw new Error('NODE_ENV=production needs PUBLIC_BASE_URL: links must never come from the Host header');

@@ -219,7 +219,12 @@ function pathTo(value: unknown, node: object, path: string, depth: number): stri
   if (value === node) return path;
   if (depth > 6 || typeof value !== 'object' || value === null) return undefined;
   for (const [key, child] of Object.entries(value)) {
-    const found = pathTo(child, node, Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key, depth + 1);
+    const found = pathTo(
+      child,
+      node,
+      Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key,
+      depth + 1,
+    );
     if (found !== undefined) return found;
   }
   return undefined;

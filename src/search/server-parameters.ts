@@ -20,7 +20,7 @@ export const SERVER_SEARCH_PARAMETERS: SearchParameter[] = [
     url: 'https://meds-fhir.org/fhir/SearchParameter/finding-care-team',
     name: 'care-team',
     status: 'active',
-    description: 'A member of the care team of the finding\'s patient (CareTeam.participant.member)',
+    description: "A member of the care team of the finding's patient (CareTeam.participant.member)",
     code: 'care-team',
     base: ['DetectedIssue', 'Task'],
     type: 'reference',
@@ -49,8 +49,7 @@ export const SERVER_SEARCH_PARAMETERS: SearchParameter[] = [
     code: 'priority-rank',
     base: ['Task'],
     type: 'number',
-    expression:
-      "iif(Task.priority = 'stat', 4, iif(Task.priority = 'asap', 3, iif(Task.priority = 'urgent', 2, 1)))",
+    expression: "iif(Task.priority = 'stat', 4, iif(Task.priority = 'asap', 3, iif(Task.priority = 'urgent', 2, 1)))",
   },
   {
     resourceType: 'SearchParameter',

@@ -128,7 +128,11 @@ describe('acknowledgement', () => {
       (t) => t.code?.coding?.[0].code === 'overdue-follow-up',
     );
     expect(again).toHaveLength(1);
-    expect(again[0]).toMatchObject({ id: overdue[0].id, status: 'accepted', owner: { reference: 'Practitioner/nurse-1' } });
+    expect(again[0]).toMatchObject({
+      id: overdue[0].id,
+      status: 'accepted',
+      owner: { reference: 'Practitioner/nurse-1' },
+    });
     expect(again[0].description).toContain('days ago');
   });
 });
@@ -137,5 +141,21 @@ describe('$test-clock', () => {
   it('refuses a date that is not one, naming the parameter', async () => {
     const response = await request(server.app).post('/fhir/$test-clock?date=yesterday');
     expectOutcome(response, 400, { expression: 'date' });
+  });
+});
+
+describe('changes every review depends on', () => {
+  it('re-evaluate every patient with active medications when a Medication is written', async () => {
+    const worker = server.running.findings?.worker;
+    await settled(server.app);
+    const before = worker?.evaluations ?? 0;
+    const medication = await request(server.app)
+      .put('/fhir/Medication/findings-test-medication')
+      .set('Content-Type', FHIR_JSON)
+      .send({ resourceType: 'Medication', id: 'findings-test-medication', code: { text: 'a new product' } });
+    expect(medication.status).toBe(201);
+    await settled(server.app);
+    // late-refill and missed-follow-up have active prescriptions.
+    expect((worker?.evaluations ?? 0) - before).toBe(2);
   });
 });

@@ -19,7 +19,11 @@ const base: ServerConfig = {
   serverId: 'restart-test',
 };
 const start = (findings: Partial<ServerConfig['findings']>) =>
-  createServerContext({ ...base, ...findingsOn(findings) }, uri, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  createServerContext(
+    { ...base, ...findingsOn(findings) },
+    uri,
+    pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+  );
 
 let running: RunningContext | undefined;
 beforeAll(async () => {
@@ -39,7 +43,9 @@ describe('a restart between a write and its evaluation', () => {
     const app = withAdminToken(createApp(first.context));
     await moveClock(app, '2026-06-30');
     await sync(app, renamed('late-refill', 'restart-late'));
-    expect(await first.connection.db.collection(FINDINGS_QUEUE).countDocuments({ _id: 'restart-late' as never })).toBe(1);
+    expect(await first.connection.db.collection(FINDINGS_QUEUE).countDocuments({ _id: 'restart-late' as never })).toBe(
+      1,
+    );
     expect(await findingsOf(app, 'DetectedIssue', 'restart-late')).toEqual([]);
     await first.close();
 

@@ -112,23 +112,27 @@ describe('the worklist', () => {
   });
 
   it('follows a care team that changes: the findings of a patient the member joins are theirs', async () => {
-    const before = await request(server.app).get('/fhir/DetectedIssue?care-team=Practitioner/wl-nurse&patient=wl-other');
+    const before = await request(server.app).get(
+      '/fhir/DetectedIssue?care-team=Practitioner/wl-nurse&patient=wl-other',
+    );
     expect((before.body as Bundle).entry ?? []).toHaveLength(0);
     const joined = await request(server.app)
       .put('/fhir/CareTeam/team-wl-other')
       .set('Content-Type', FHIR_JSON)
       .send({
         ...team('wl-other', 'Practitioner/someone-else'),
-        participant: [{ member: { reference: 'Practitioner/someone-else' } }, { member: { reference: 'Practitioner/wl-nurse' } }],
+        participant: [
+          { member: { reference: 'Practitioner/someone-else' } },
+          { member: { reference: 'Practitioner/wl-nurse' } },
+        ],
       });
     expect(joined.status).toBe(200);
     await settled(server.app);
     const after = await request(server.app).get('/fhir/DetectedIssue?care-team=Practitioner/wl-nurse&patient=wl-other');
     const found = ((after.body as Bundle).entry ?? []).map((e) => e.resource as DetectedIssue);
     expect(found.length).toBeGreaterThan(0);
-    expect(found[0].extension?.filter((e) => e.url === CARE_TEAM_EXTENSION).map((e) => e.valueReference?.reference)).toEqual([
-      'Practitioner/someone-else',
-      'Practitioner/wl-nurse',
-    ]);
+    expect(
+      found[0].extension?.filter((e) => e.url === CARE_TEAM_EXTENSION).map((e) => e.valueReference?.reference),
+    ).toEqual(['Practitioner/someone-else', 'Practitioner/wl-nurse']);
   });
 });

@@ -16,8 +16,7 @@ beforeAll(async () => {
 afterAll(async () => close());
 
 const PATIENTS = Array.from({ length: 8 }, (_, i) => `mp-late-${i}`);
-const evaluations = () =>
-  [a, b].map((m) => m.running.findings?.worker?.evaluations ?? 0).reduce((x, y) => x + y, 0);
+const evaluations = () => [a, b].map((m) => m.running.findings?.worker?.evaluations ?? 0).reduce((x, y) => x + y, 0);
 
 describe('findings with two server processes', () => {
   it('evaluates each queued patient once, whichever process claims it', async () => {
@@ -44,7 +43,10 @@ describe('findings with two server processes', () => {
     const bRan = await b.running.findings?.sweep.tick();
     expect([moved.swept, bRan]).toEqual([true, false]);
     await settled(a.app);
-    const sweeps = await a.running.connection.db.collection(SWEEPS_COLLECTION).find({ _id: '2026-07-01' as never }).toArray();
+    const sweeps = await a.running.connection.db
+      .collection(SWEEPS_COLLECTION)
+      .find({ _id: '2026-07-01' as never })
+      .toArray();
     expect(sweeps).toHaveLength(1);
     expect(sweeps[0]).toMatchObject({ by: 'test-server-0', state: 'queued' });
     expect(evaluations() - before).toBe(PATIENTS.length);

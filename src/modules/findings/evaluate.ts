@@ -42,7 +42,10 @@ export async function evaluatePatient(
   const stored = [...issues, ...tasks]
     .map((d) => d.resource as Finding)
     .filter((f) => f.identifier?.some((i) => i.system === FINDING_KEY_SYSTEM));
-  const careTeam = careTeamMembers(teams.map((d) => d.resource as CareTeam), compartment);
+  const careTeam = careTeamMembers(
+    teams.map((d) => d.resource as CareTeam),
+    compartment,
+  );
   if (!patientDoc || patientDoc.deleted) return { patientId, date, stored, careTeam };
   const patient = patientDoc.resource as Patient;
   // The definitions are read once: a rebuild meanwhile swaps the registries, not what this review holds.

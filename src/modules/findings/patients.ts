@@ -18,12 +18,10 @@ export async function patientsToSweep(db: Db): Promise<string[]> {
   const queries: [string, Record<string, unknown>][] = [
     ['MedicationRequest', { [status]: { $in: ['active', 'on-hold'] } }],
     ['MedicationStatement', { [status]: 'active' }],
-    ...Object.entries(OPEN_STATUSES).map(
-      ([type, statuses]): [string, Record<string, unknown>] => [
-        type,
-        { [status]: { $in: statuses }, 'resource.identifier.system': FINDING_KEY_SYSTEM },
-      ],
-    ),
+    ...Object.entries(OPEN_STATUSES).map(([type, statuses]): [string, Record<string, unknown>] => [
+      type,
+      { [status]: { $in: statuses }, 'resource.identifier.system': FINDING_KEY_SYSTEM },
+    ]),
   ];
   const patients = new Set<string>();
   for (const [type, filter] of queries) {
