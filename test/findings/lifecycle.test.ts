@@ -159,3 +159,14 @@ describe('changes every review depends on', () => {
     expect((worker?.evaluations ?? 0) - before).toBe(2);
   });
 });
+
+describe('finding keys', () => {
+  it('find a finding by its business identifier, the key its `|` escaped', async () => {
+    const key = encodeURIComponent(`${FINDING_KEY_SYSTEM}|late-refill\\|late-refill\\|statins`);
+    const response = await request(server.app).get(`/fhir/DetectedIssue?identifier=${key}`);
+    expect(response.status).toBe(200);
+    const found = (response.body.entry ?? []).map((e: { resource: DetectedIssue }) => e.resource);
+    expect(found.length).toBe(2);
+    expect(new Set(found.map(keyOf))).toEqual(new Set(['late-refill|late-refill|statins']));
+  });
+});

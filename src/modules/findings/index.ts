@@ -67,9 +67,17 @@ export async function registerFindings(context: ServerContext, definitions: Revi
       : undefined;
 
   const trigger = findingsTrigger(queue, definitions, settings.delayMs);
+  let queuedSinceNudge = false;
   context.interceptors.push({
-    ...trigger,
+    name: trigger.name,
+    commitDocuments(request, staged) {
+      const entries = trigger.commitDocuments?.(request, staged) ?? [];
+      if (entries.length) queuedSinceNudge = true;
+      return entries;
+    },
     afterCommit() {
+      if (!queuedSinceNudge) return;
+      queuedSinceNudge = false;
       // The entries this commit queued are due after the delay: look then rather than at the next poll.
       worker?.nudge(settings.delayMs + 10);
     },
