@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { createServerContext, type RunningContext } from '../src/app-context';
 import { loadConfig } from '../src/config';
@@ -53,9 +54,10 @@ async function startSide(name: string, uri: string, findings: boolean): Promise<
     serverId: `bench-${name}`,
     findings: { ...base.findings, enabled: findings, clock: 'test' as const },
   };
-  const running = await createServerContext(config, uri, pino({ level: 'warn' }));
-  await running.connection.db.dropDatabase();
-  await running.close();
+  // Dropped before the server starts (its workers and sweep touch the database at once).
+  const admin = await MongoClient.connect(uri);
+  await admin.db(config.databaseName).dropDatabase();
+  await admin.close();
   const fresh = await createServerContext(config, uri, pino({ level: 'warn' }));
   const server = createApp(fresh.context).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
