@@ -70,6 +70,32 @@ describe('reconcile', () => {
     });
   });
 
+  it("keeps a DetectedIssue's mitigation (the team's acknowledgement) when its evidence is refreshed", () => {
+    const issue: DetectedIssue = {
+      resourceType: 'DetectedIssue',
+      id: findingId('p1|late-refill|statins', 1),
+      identifier: [{ system: FINDING_KEY_SYSTEM, value: 'p1|late-refill|statins' }],
+      status: 'preliminary',
+      detail: 'ran out 8 days ago',
+      mitigation: [{ action: { text: 'called the patient' }, date: '2026-06-30' }],
+    };
+    const review: DetectedIssue = { ...issue, id: 'review-id', identifier: [], detail: 'ran out 9 days ago' };
+    delete review.mitigation;
+    const late: DesiredFinding = {
+      check: 'late-refill',
+      subject: 'statins',
+      key: 'p1|late-refill|statins',
+      labels: [],
+      finding: review,
+    };
+    const [write] = reconcile(state([late], [issue]));
+    expect(write.resource).toMatchObject({
+      status: 'preliminary',
+      detail: 'ran out 9 days ago',
+      mitigation: issue.mitigation,
+    });
+  });
+
   it('closes an open finding that no longer holds, with the reason and date, as completed once taken up', () => {
     const [write] = reconcile(state([], [stored({ status: 'in-progress' })]));
     expect(write.resource).toMatchObject({
