@@ -4,6 +4,9 @@ import { loadConfig } from '../../src/config';
 import { startTestServer, type TestServer } from '../support/server';
 import { findingsOf, settled } from './support';
 
+// Evaluations run in the background; on a loaded 2-core machine a few patients can take a while.
+jest.setTimeout(180_000);
+
 let server: TestServer;
 beforeAll(async () => {
   // As `npm start` runs: the system clock, the examples loaded at start.

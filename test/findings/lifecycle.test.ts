@@ -7,6 +7,9 @@ import { auditsOf } from '../audit/support';
 import { expectOutcome, FHIR_JSON, startTestServer, type TestServer } from '../support/server';
 import { findingsOf, findingsOn, moveClock, scenario, settled, sync, syncBundle } from './support';
 
+// Evaluations run in the background; on a loaded 2-core machine a few patients can take a while.
+jest.setTimeout(180_000);
+
 let server: TestServer;
 beforeAll(async () => {
   server = await startTestServer(__filename, findingsOn(), {

@@ -10,6 +10,9 @@ import { TEST_AUTH, withAdminToken } from '../support/tokens';
 import { within } from '../multiprocess/cluster';
 import { findingsOf, findingsOn, moveClock, renamed, sync } from './support';
 
+// Evaluations run in the background; on a loaded 2-core machine a few patients can take a while.
+jest.setTimeout(180_000);
+
 const uri = process.env.MONGODB_URI as string;
 const base: ServerConfig = {
   ...loadConfig({}),
@@ -52,7 +55,7 @@ describe('a restart between a write and its evaluation', () => {
     running = await start({ workers: 2 });
     const next = withAdminToken(createApp(running.context));
     let found: DetectedIssue[] = [];
-    await within(20_000, async () => {
+    await within(120_000, async () => {
       found = (await findingsOf(next, 'DetectedIssue', 'restart-late')) as unknown as DetectedIssue[];
       return found.some((f) => f.code?.coding?.[0].code === 'late-refill');
     });

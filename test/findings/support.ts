@@ -47,7 +47,7 @@ export async function moveClock(app: Express, date: string): Promise<{ swept: bo
 }
 
 /** Waits until the findings queue is empty (every queued evaluation done), as /readyz reports it. */
-export async function settled(app: Express, timeoutMs = 30_000): Promise<void> {
+export async function settled(app: Express, timeoutMs = 120_000): Promise<void> {
   const started = Date.now();
   for (;;) {
     const response = await request(app).get('/readyz');

@@ -42,7 +42,7 @@ describe('the findings worker', () => {
     );
     await queue.enqueue([ALL_PATIENTS]);
     dead.start();
-    await within(10_000, async () => (await queue.size()) >= PATIENTS.length);
+    await within(60_000, async () => (await queue.size()) >= PATIENTS.length);
     const alive = new FindingsWorker(
       queue,
       options('alive', async (patient) => {
@@ -50,7 +50,7 @@ describe('the findings worker', () => {
       }),
     );
     alive.start();
-    await within(20_000, async () => (await queue.size()) === 0);
+    await within(60_000, async () => (await queue.size()) === 0);
     await alive.stop();
     // Each patient evaluated once by the live process (those the dead one held, once their lease ran out).
     expect([...done.keys()].sort()).toEqual([...PATIENTS].sort());

@@ -4,6 +4,9 @@ import { SWEEPS_COLLECTION } from '../../src/modules/findings/sweep';
 import { findingsOf, findingsOn, moveClock, renamed, settled, sync } from '../findings/support';
 import { startCluster, type ClusterMember } from './cluster';
 
+// Evaluations run in the background; on a loaded 2-core machine a few patients can take a while.
+jest.setTimeout(180_000);
+
 // Two server processes (contexts) with findings workers on one database.
 let a: ClusterMember;
 let b: ClusterMember;

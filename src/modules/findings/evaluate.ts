@@ -33,11 +33,16 @@ export async function evaluatePatient(
   const compartment = `Patient/${patientId}`;
   const live = { compartments: compartment, deleted: { $ne: true } };
   const projection = { projection: { _id: 0, resource: 1 } };
-  const [patientDoc, issues, tasks, teams] = await Promise.all([
+  // The definitions are read once: a rebuild meanwhile swaps the registries, not what this review holds.
+  const { classes, checks, types } = definitions;
+  // All at once: the compartment is loaded before knowing whether the patient still exists, since it
+  // nearly always does.
+  const [patientDoc, issues, tasks, teams, compartmentResources] = await Promise.all([
     reader.findOne<CurrentDocument>('Patient', { _id: patientId }),
     reader.find<CurrentDocument>('DetectedIssue', live, projection),
     reader.find<CurrentDocument>('Task', live, projection),
     reader.find<CurrentDocument>('CareTeam', live, projection),
+    loadCompartment(reader, patientId, types),
   ]);
   const stored = [...issues, ...tasks]
     .map((d) => d.resource as Finding)
@@ -48,9 +53,7 @@ export async function evaluatePatient(
   );
   if (!patientDoc || patientDoc.deleted) return { patientId, date, stored, careTeam };
   const patient = patientDoc.resource as Patient;
-  // The definitions are read once: a rebuild meanwhile swaps the registries, not what this review holds.
-  const { classes, checks, types } = definitions;
-  const resources = [patient, ...(await loadCompartment(reader, patientId, types))];
+  const resources = [patient, ...compartmentResources];
   const byReference = new Map(resources.map((r) => [`${r.resourceType}/${r.id}`, r]));
   const desired = reviewFindings({ patient, resources, date }, classes, checks).map((f) => ({
     ...f,

@@ -44,6 +44,12 @@ export class DailySweep {
     await this.clock.refresh();
     if (this.clock.timeOfDay() < this.sweepTime) return false;
     const day = this.clock.today();
+    // Nearly every tick finds the day done: a read, rather than an insert that fails.
+    const done = await this.sweeps.findOne({ _id: day });
+    if (done) {
+      if (done.state === 'started') await this.resumeStalled(day);
+      return false;
+    }
     try {
       await this.sweeps.insertOne({ _id: day, by: this.serverId, at: new Date(), state: 'started' });
     } catch (error) {
