@@ -15,6 +15,7 @@ import { registerMedicationReview } from './modules/medication-review';
 import { registerExport } from './modules/export';
 import type { ExportWorker } from './export/worker';
 import { ExportFiles } from './export/files';
+import { registerFindings, type Findings } from './modules/findings';
 import { registerValidation } from './modules/validation';
 import { registerViews } from './modules/views';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
@@ -61,6 +62,8 @@ export interface RunningContext {
   audit: AuditLog;
   /** Runs the Bulk Data export jobs of this process. */
   exports: ExportWorker;
+  /** Standing findings (FINDINGS=on): their queue, clock and workers. */
+  findings?: Findings;
   /** Stores the audit events still waiting, stops background work and closes the database connection. */
   close(): Promise<void>;
 }
@@ -118,6 +121,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     interceptors: [],
     operations: [],
     capabilities: [],
+    readiness: [],
     // One key for every server on the database, so a next link made by one is honoured by the others.
     pageTokens: await sharedPageTokens(connection.db, process.env.PAGE_TOKEN_SECRET),
     supportsTransactions: connection.supportsTransactions,
@@ -125,14 +129,17 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerValidation(context, createValidator({ requiredProfiles: config.requiredProfiles }));
   await registerSearch(context, searchParameters);
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
-  await registerMedicationReview(context);
+  const definitions = await registerMedicationReview(context);
   await registerViews(context);
   await new ExportFiles(connection.db).ensureIndexes();
   const exportWorker = registerExport(context);
+  // Before the audit: a finding's writes pass every interceptor, the audit's last.
+  const findings = config.findings.enabled ? await registerFindings(context, definitions) : undefined;
   // Last: it sees every other interceptor's refusals, and nothing runs after its own.
   const audit = registerAudit(context);
   // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.
   const feed = startDefinitionsFeed(context);
+  findings?.start();
   const backfill = backfillHistoryCompartments(connection.db, logger).catch((error: unknown) =>
     logger.error({ err: error }, 'giving history versions their compartments failed; restricted history omits them'),
   );
@@ -142,10 +149,13 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     connection,
     audit,
     exports: exportWorker,
+    findings,
     async close() {
       clearInterval(sweep);
       // The export job running here stops after its chunk, to be resumed by the next process.
       await exportWorker.close();
+      // Evaluations in flight finish (and audit) before the audit log closes.
+      await findings?.stop();
       // The reads' batch still waiting is committed before the store stops.
       await audit.close();
       await feed.stop();

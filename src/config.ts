@@ -71,6 +71,52 @@ export interface ServerConfig {
   corsOrigins: string[];
   /** NODE_ENV=production: links must come from PUBLIC_BASE_URL and development mode is refused. */
   production: boolean;
+  /** Standing findings (README, "Standing findings"). */
+  findings: FindingsConfig;
+}
+
+/** How standing findings are kept current (src/modules/findings). */
+export interface FindingsConfig {
+  /** FINDINGS=off: no queue, no evaluation, no sweep (findings are then only what $medication-review answers). */
+  enabled: boolean;
+  /** Patients this process evaluates at once (FINDINGS_WORKERS); 0 queues but leaves the work to other processes. */
+  workers: number;
+  /** Local time of day (HH:MM, FINDINGS_SWEEP_TIME) from which the day's sweep runs. */
+  sweepTime: string;
+  /** IANA time zone (FINDINGS_TIME_ZONE) of "today" and of the sweep time. */
+  timeZone: string;
+  /** `test`: the clock can be moved by POST [base]/$test-clock (refused with NODE_ENV=production). */
+  clock: 'system' | 'test';
+  /** How long a queued patient waits before evaluation, so a burst of writes is evaluated once. */
+  delayMs: number;
+  /** How often an idle worker looks for queued patients written by other processes. */
+  pollMs: number;
+}
+
+function loadFindingsConfig(env: NodeJS.ProcessEnv): FindingsConfig {
+  const enabled = (env.FINDINGS ?? 'on').trim().toLowerCase();
+  if (enabled !== 'on' && enabled !== 'off') throw new Error(`FINDINGS is "on" or "off", got "${env.FINDINGS}"`);
+  const sweepTime = env.FINDINGS_SWEEP_TIME?.trim() || '02:00';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(sweepTime)) {
+    throw new Error(`FINDINGS_SWEEP_TIME is a time of day HH:MM, got "${sweepTime}"`);
+  }
+  const timeZone = env.FINDINGS_TIME_ZONE?.trim() || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-CA', { timeZone });
+  } catch {
+    throw new Error(`FINDINGS_TIME_ZONE is an IANA time zone (Europe/Paris, UTC), got "${timeZone}"`);
+  }
+  const clock = env.FINDINGS_CLOCK?.trim() || 'system';
+  if (clock !== 'system' && clock !== 'test') throw new Error(`FINDINGS_CLOCK is "system" or "test", got "${clock}"`);
+  return {
+    enabled: enabled === 'on',
+    workers: intFromEnv(env, 'FINDINGS_WORKERS', 2),
+    sweepTime,
+    timeZone,
+    clock,
+    delayMs: intFromEnv(env, 'FINDINGS_DELAY_MS', 200),
+    pollMs: intFromEnv(env, 'FINDINGS_POLL_MS', 1000, 10),
+  };
 }
 
 /**
@@ -163,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       .map((s) => s.trim().replace(/\/$/, ''))
       .filter(Boolean),
     production: env.NODE_ENV === 'production',
+    findings: loadFindingsConfig(env),
     maxJsonDepth: intFromEnv(env, 'MAX_JSON_DEPTH', 64, 8),
     maxArrayLength: intFromEnv(env, 'MAX_ARRAY_LENGTH', 5_000, 1),
     maxStringLength: intFromEnv(env, 'MAX_STRING_LENGTH', 1024 * 1024, 1),
@@ -190,6 +237,11 @@ export function checkDeployment(config: ServerConfig): void {
     );
   }
   if (!config.production) return;
+  if (config.findings.clock === 'test') {
+    throw new Error(
+      "FINDINGS_CLOCK=test lets any client move the server's clock: it is refused with NODE_ENV=production",
+    );
+  }
   if (!config.publicBaseUrl) {
     throw new Error('NODE_ENV=production needs PUBLIC_BASE_URL: links must never come from the Host header');
   }

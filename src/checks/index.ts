@@ -32,6 +32,8 @@ export {
   type ReviewInput,
   ReviewInputError,
   defaultPeriod,
+  reviewFindings,
   reviewPatient,
+  type SubjectFinding,
 } from './review';
 export { isIsoDate } from './dates';

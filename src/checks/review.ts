@@ -61,12 +61,47 @@ const MEDICATION_TYPES = new Set([
 
 type Finding = DetectedIssue | Task;
 
+/**
+ * A finding with what it is about: the check and the subject it was evaluated for (a class key, a
+ * resource, a care-plan activity; empty for a check that runs once per patient). Standing findings
+ * (src/modules/findings) are keyed by patient, check and subject.
+ */
+export interface SubjectFinding {
+  check: string;
+  subject: string;
+  finding: Finding;
+}
+
 export function reviewPatient(
   input: ReviewInput,
   classes: MedicationClassRegistry,
   checks: CheckRegistry,
   config: ReviewConfig = {},
 ): Parameters {
+  const { adherence, findings } = runReview(input, classes, checks, config);
+  return {
+    resourceType: 'Parameters',
+    parameter: [...adherence, ...findings.map((f) => ({ name: 'finding', resource: f.finding }))],
+  };
+}
+
+/** The findings of a review with their subjects (what reviewPatient answers as `finding` parameters). */
+export function reviewFindings(
+  input: ReviewInput,
+  classes: MedicationClassRegistry,
+  checks: CheckRegistry,
+  config: ReviewConfig = {},
+): SubjectFinding[] {
+  return runReview(input, classes, checks, config, false).findings;
+}
+
+function runReview(
+  input: ReviewInput,
+  classes: MedicationClassRegistry,
+  checks: CheckRegistry,
+  config: ReviewConfig,
+  withAdherence = true,
+): { adherence: ParametersParameter[]; findings: SubjectFinding[] } {
   const date = input.date;
   if (!isIsoDate(date)) throw new ReviewInputError(`date must be a calendar date (YYYY-MM-DD), got ${date}`);
   const defaults = defaultPeriod(date);
@@ -77,12 +112,11 @@ export function reviewPatient(
   if (periodEnd < periodStart) throw new ReviewInputError('periodEnd is before periodStart');
 
   const ctx = new ReviewContext(input.patient, input.resources, date, periodStart, periodEnd, classes, config);
-  const parameter: ParametersParameter[] = [];
-  for (const key of ctx.filledClasses()) parameter.push(adherenceParameter(ctx, key));
-  for (const check of checks.list()) {
-    for (const finding of runCheck(check, ctx)) parameter.push({ name: 'finding', resource: finding });
-  }
-  return { resourceType: 'Parameters', parameter };
+  const adherence: ParametersParameter[] = [];
+  if (withAdherence) for (const key of ctx.filledClasses()) adherence.push(adherenceParameter(ctx, key));
+  const findings: SubjectFinding[] = [];
+  for (const check of checks.list()) findings.push(...runCheck(check, ctx));
+  return { adherence, findings };
 }
 
 function adherenceParameter(ctx: ReviewContext, key: string): ParametersParameter {
@@ -127,7 +161,7 @@ function table(ctx: ReviewContext): ReturnType<typeof domainFunctions> {
   return t;
 }
 
-function runCheck(check: CompiledCheck, ctx: ReviewContext): Finding[] {
+function runCheck(check: CompiledCheck, ctx: ReviewContext): SubjectFinding[] {
   const base: Env = {
     resources: ctx.resources,
     patient: ctx.patient,
@@ -138,7 +172,7 @@ function runCheck(check: CompiledCheck, ctx: ReviewContext): Finding[] {
     ...ctx.config.parameters?.[check.code],
   };
   const items: unknown[] = check.forEach ? evaluate(check, check.forEach, ctx, base) : [undefined];
-  const findings: Finding[] = [];
+  const findings: SubjectFinding[] = [];
   for (const item of items) {
     const env: Env = item === undefined ? base : { ...base, item };
     const fires = check.conditions.every((c) => {
@@ -150,13 +184,50 @@ function runCheck(check: CompiledCheck, ctx: ReviewContext): Finding[] {
     const evidence = evidenceReferences(ctx, item, check.evidence ? evaluate(check, check.evidence, ctx, env) : []);
     const first = (e: CompiledCheck['severity']): string | undefined =>
       e ? (evaluate(check, e, ctx, env)[0] as string | undefined) : undefined;
-    findings.push(
-      check.output === 'DetectedIssue'
-        ? detectedIssue(check, ctx, detail, evidence, first(check.severity))
-        : task(check, ctx, detail, evidence, first(check.priority)),
-    );
+    findings.push({
+      check: check.code,
+      subject: subjectOf(ctx, item),
+      finding:
+        check.output === 'DetectedIssue'
+          ? detectedIssue(check, ctx, detail, evidence, first(check.severity))
+          : task(check, ctx, detail, evidence, first(check.priority)),
+    });
   }
   return findings;
+}
+
+/**
+ * What a check's item names, stable across reviews of the same facts: a class key as is, a new start
+ * by its class, a resource as Type/id, an element inside a resource (a care-plan activity) as
+ * Type/id#path by position. A check without items has one subject per patient ('').
+ */
+function subjectOf(ctx: ReviewContext, item: unknown): string {
+  if (item === undefined) return '';
+  if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean') return String(item);
+  if (typeof item !== 'object' || item === null) return '';
+  const r = item as { resourceType?: unknown; id?: unknown; classKey?: unknown };
+  if (typeof r.resourceType === 'string' && typeof r.id === 'string') return `${r.resourceType}/${r.id}`;
+  if (typeof r.classKey === 'string') return r.classKey;
+  for (const owner of ctx.resources) {
+    const path = pathTo(owner, item, '', 0);
+    if (path !== undefined) return `${owner.resourceType}/${owner.id}#${path}`;
+  }
+  return '';
+}
+
+function pathTo(value: unknown, node: object, path: string, depth: number): string | undefined {
+  if (value === node) return path;
+  if (depth > 6 || typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = pathTo(
+      child,
+      node,
+      Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key,
+      depth + 1,
+    );
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Evidence as references: resources and `Type/id` strings from the expression, plus the item's own resource. */

@@ -215,7 +215,10 @@ export function createApp(context: ServerContext): express.Express {
   });
   app.get('/readyz', async (_req, res) => {
     const ready = await pingDatabase(context.store.db);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
+    if (!ready) return void res.status(503).json({ status: 'database unreachable' });
+    // Details are informative: a module that cannot tell its own does not make the server unready.
+    const details = await Promise.all(context.readiness.map((detail) => detail().catch(() => ({}))));
+    res.status(200).json(Object.assign({ status: 'ready' }, ...details));
   });
 
   // SMART Backend Services' token endpoint: form bodies of its own, outside the FHIR body parser.

@@ -139,6 +139,8 @@ export interface ServerContext {
   interceptors: Interceptor[];
   operations: OperationHandler[];
   capabilities: CapabilityContributor[];
+  /** Details modules add to GET /readyz (the findings queue's depth). */
+  readiness: (() => Promise<Record<string, unknown>>)[];
   search?: SearchHandler;
   /**
    * Validates a Bundle or Parameters that a request carries as its input, without the resources inside

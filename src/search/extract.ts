@@ -38,7 +38,8 @@ function toNodes(values: unknown[]): Node[] {
       const raw = value as RawNode;
       return { data: unwrap(raw.data), fhirType: raw.fhirNodeDataType ?? undefined, path: raw.path ?? undefined };
     }
-    return { data: value };
+    // A computed number (a literal, iif(...)) comes back as an FP_Decimal without a node.
+    return { data: unwrap(value) };
   });
 }
 

@@ -57,8 +57,17 @@ const INDEXES: Record<string, IndexDescription[]> = {
   Practitioner: [IDENTIFIER, NAME],
   Organization: [IDENTIFIER, NAME],
   Medication: [{ key: { [v('code', 'sc')]: 1 }, name: 'sp_code' }],
-  DetectedIssue: [{ key: { [v('patient', 'r')]: 1, [v('identified', 'lo')]: -1 }, name: 'sp_patient_identified' }],
-  Task: [{ key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' }],
+  DetectedIssue: [
+    { key: { [v('patient', 'r')]: 1, [v('identified', 'lo')]: -1 }, name: 'sp_patient_identified' },
+    // The worklist (standing findings of a care team member's patients) and the daily sweep's open findings.
+    { key: { [v('care-team', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_care_team_status' },
+    { key: { [v('status', 'c')]: 1 }, name: 'sp_status' },
+  ],
+  Task: [
+    { key: { [v('patient', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_patient_status' },
+    { key: { [v('care-team', 'r')]: 1, [v('status', 'c')]: 1 }, name: 'sp_care_team_status' },
+    { key: { [v('status', 'c')]: 1 }, name: 'sp_status' },
+  ],
   Encounter: [IDENTIFIER, { key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
   Appointment: [{ key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
   ValueSet: [{ key: { [v('url', 'u')]: 1 }, name: 'sp_url' }],

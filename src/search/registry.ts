@@ -1,5 +1,6 @@
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { loadR4Bundle, resourceTypes } from '../fhir/definitions';
+import { SERVER_SEARCH_PARAMETERS } from './server-parameters';
 
 export type ParamType = NonNullable<SearchParameter['type']>;
 
@@ -48,6 +49,8 @@ export class SearchParameterRegistry {
       definitions ??
       (loadR4Bundle('search-parameters.json').entry ?? []).map((entry) => entry.resource as SearchParameter);
     for (const definition of list) this.register(definition, 'active', 'r4');
+    // Fixed like the specification's: a runtime SearchParameter may not take their codes either.
+    if (!definitions) for (const definition of SERVER_SEARCH_PARAMETERS) this.register(definition, 'active', 'r4');
   }
 
   /**

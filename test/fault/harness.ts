@@ -386,6 +386,8 @@ export class ServerProcess {
       SERVER_ID: this.options.serverId,
       PAGE_TOKEN_SECRET,
       AUTH_HS256_SECRET: TEST_SECRET,
+      // Background evaluations would add commits of their own to the ones a trial counts and crashes.
+      FINDINGS: 'off',
       ...this.options.env,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'server.ts')], {

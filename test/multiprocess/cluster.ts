@@ -31,6 +31,8 @@ export async function startCluster(testFile: string, size = 2, overrides: Partia
     // Short, so that a process "killed" by a test is taken for dead quickly.
     journalLeaseMs: 2000,
     auth: TEST_AUTH,
+    // Off unless a test asks for it (see test/support/server.ts).
+    findings: { ...loadConfig({}).findings, enabled: false },
     ...overrides,
   };
   const client = await MongoClient.connect(uri);

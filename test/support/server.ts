@@ -37,6 +37,8 @@ export async function startTestServer(
     databaseName: databaseNameFor(testFile),
     publicBaseUrl: 'http://meds-fhir.test/fhir',
     auth: TEST_AUTH,
+    // Off unless a test asks for it: background findings (and their audit) would change what other tests count.
+    findings: { ...loadConfig({}).findings, enabled: false },
     ...overrides,
   };
   // Cleared before the server starts, since start-up itself stores things (the shipped profiles).

@@ -1,4 +1,4 @@
-import { loadConfig } from '../../src/config';
+import { checkDeployment, loadConfig } from '../../src/config';
 
 describe('loadConfig', () => {
   it('reads limits from the environment', () => {
@@ -39,5 +39,32 @@ describe('loadConfig', () => {
   it('refuses values that are not integers', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ CONDITIONAL_DELETE_MAX: '1.5' })).toThrow(/CONDITIONAL_DELETE_MAX/);
+  });
+
+  it('reads the standing findings settings, refusing malformed ones', () => {
+    expect(loadConfig({}).findings).toMatchObject({
+      enabled: true,
+      workers: 2,
+      sweepTime: '02:00',
+      timeZone: 'UTC',
+      clock: 'system',
+    });
+    expect(loadConfig({ FINDINGS: 'off', FINDINGS_TIME_ZONE: 'Europe/Paris' }).findings).toMatchObject({
+      enabled: false,
+      timeZone: 'Europe/Paris',
+    });
+    expect(() => loadConfig({ FINDINGS_SWEEP_TIME: '25:00' })).toThrow(/FINDINGS_SWEEP_TIME/);
+    expect(() => loadConfig({ FINDINGS_TIME_ZONE: 'Mars/Olympus' })).toThrow(/FINDINGS_TIME_ZONE/);
+    expect(() => loadConfig({ FINDINGS_CLOCK: 'fast' })).toThrow(/FINDINGS_CLOCK/);
+  });
+
+  it('refuses the test clock in production', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      FINDINGS_CLOCK: 'test',
+      PUBLIC_BASE_URL: 'https://fhir.example.org/fhir',
+      AUTH_HS256_SECRET: 'a-secret-of-at-least-thirty-two-characters',
+    });
+    expect(() => checkDeployment(config)).toThrow(/FINDINGS_CLOCK=test/);
   });
 });
