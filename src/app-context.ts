@@ -12,6 +12,7 @@ import { startDefinitionsFeed } from './modules/definitions-feed';
 import type { AuditLog } from './audit/audit-log';
 import { registerAudit } from './modules/audit';
 import { registerMedicationReview } from './modules/medication-review';
+import { registerSubscriptions, type SubscriptionsModule } from './modules/subscriptions';
 import { registerValidation } from './modules/validation';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
 import { backfillHistoryCompartments } from './store/history-compartments';
@@ -54,6 +55,8 @@ export interface RunningContext {
   connection: DatabaseConnection;
   /** The audit trail's queue (tests and shutdown flush it). */
   audit: AuditLog;
+  /** Subscription delivery state and workers. */
+  subscriptions: SubscriptionsModule;
   /** Stores the audit events still waiting, stops background work and closes the database connection. */
   close(): Promise<void>;
 }
@@ -119,6 +122,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerSearch(context, searchParameters);
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   await registerMedicationReview(context);
+  const subscriptions = await registerSubscriptions(context);
   // Last: it sees every other interceptor's refusals, and nothing runs after its own.
   const audit = registerAudit(context);
   // Definitions committed by other server processes (profiles, SearchParameters, checks) reach this one.
@@ -130,8 +134,10 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     context,
     connection,
     audit,
+    subscriptions,
     async close() {
       clearInterval(sweep);
+      await subscriptions.stop();
       // The reads' batch still waiting is committed before the store stops.
       await audit.close();
       await feed.stop();
