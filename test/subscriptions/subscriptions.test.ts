@@ -310,11 +310,11 @@ describe('subscriptions', () => {
       () => eventsOf(receiver.on('/findings')).length > 0 && eventsOf(receiver.on('/findings')),
     );
     expect(event.body.entry?.[1]?.resource).toMatchObject({ id: wanted.id, resourceType: 'DetectedIssue' });
-    const closed = await request(server.app)
+    const changed = await request(server.app)
       .put(`/fhir/DetectedIssue/${wanted.id}`)
       .set('Content-Type', FHIR_JSON)
-      .send({ ...wanted, status: 'cancelled' });
-    expect(closed.status).toBe(200);
+      .send({ ...wanted, status: 'final' });
+    expect(changed.status).toBe(200);
     await eventually(() => eventsOf(receiver.on('/findings')).length >= 2);
     const all = eventsOf(receiver.on('/findings'));
     expect(all).toHaveLength(2);
