@@ -1,5 +1,6 @@
 import type { Bundle, Extension, Resource, Subscription } from '@medplum/fhirtypes';
 import { createHmac } from 'node:crypto';
+import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import request from 'supertest';
 import { createServerContext } from '../../src/app-context';
@@ -333,9 +334,10 @@ describe('subscription outbox across a restart', () => {
     };
     const uri = process.env.MONGODB_URI as string;
     const logger = pino({ level: 'silent' });
+    const client = await MongoClient.connect(uri);
+    await client.db(config.databaseName).dropDatabase();
+    await client.close();
     let running = await createServerContext(config, uri, logger);
-    await running.connection.db.dropDatabase();
-    running = await createServerContext(config, uri, logger);
     try {
       const app = withAdminToken(createApp(running.context));
       const sub = subscription('/restart', `${TOPICS}/MedicationDispense`, 'id-only');

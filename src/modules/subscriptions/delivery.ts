@@ -84,6 +84,17 @@ async function deliverEntry(options: DeliveryOptions, entry: QueueEntry): Promis
   let delivered: string[] = [];
   let more = false;
   if (state.status === 'requested' || !state.handshaken) {
+    // Not before every live process writes this subscription's events: activating it earlier could
+    // miss the events of a process whose definitions feed has not brought it yet.
+    const { processes } = context.store;
+    // An earlier run of this very server is over (as the journal's recovery holds it), whatever its heartbeat.
+    const live = (await processes.live()).filter(
+      (p) => p.server !== processes.serverId || p._id === processes.incarnation,
+    );
+    if (!live.every((p) => state.seenBy?.includes(p._id))) {
+      await collections.postpone(entry, Math.min(500, config.retryMaxMs));
+      return;
+    }
     result = await send('handshake');
     if (result.ok) await collections.states.updateOne({ _id: state._id }, { $set: { handshaken: true } });
   } else {

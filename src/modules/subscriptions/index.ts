@@ -32,7 +32,7 @@ export async function registerSubscriptions(context: ServerContext): Promise<Sub
   const collections = new SubscriptionCollections(context.store.db);
   await collections.ensureIndexes();
   await context.store.ensureIndexes(['Subscription']);
-  const registry = new SubscriptionRegistry(context);
+  const registry = new SubscriptionRegistry(context, collections);
   const secrets = new Map<string, string>();
   let workers: Workers | undefined;
 

@@ -36,7 +36,17 @@ export function commitDocuments(
   const sides: SideDocument[] = [];
   for (const write of staged) {
     const resource = write.next.resource;
-    if (write.method === 'DELETE' || write.next.deleted || !resource) continue;
+    const deleted = write.method === 'DELETE' || write.next.deleted === true || !resource;
+    // A deleted Subscription stops: its state says so, and nothing more is fanned out or sent to it.
+    if (deleted && write.type === 'Subscription') {
+      sides.push({
+        collection: STATE_COLLECTION,
+        _id: write.id,
+        mode: 'upsert',
+        fields: { status: 'off', v: write.next.v },
+      });
+    }
+    if (deleted) continue;
     if (write.type === 'Subscription') {
       sides.push(...subscriptionDocuments(collections, request, write, resource as Subscription, secrets));
       continue;

@@ -2,7 +2,7 @@ import type { Subscription } from '@medplum/fhirtypes';
 import type { ServerContext } from '../../rest/context';
 import type { DefinitionChange } from '../definitions-feed';
 import { readSubscription, type SubscriptionSpec } from './spec';
-import type { SubscriptionState } from './state';
+import type { SubscriptionCollections, SubscriptionState } from './state';
 
 /**
  * The Subscriptions of the database as this process knows them, parsed once per version. Versions
@@ -13,20 +13,20 @@ import type { SubscriptionState } from './state';
 export class SubscriptionRegistry {
   private readonly specs = new Map<string, { v: number; spec?: SubscriptionSpec }>();
 
-  constructor(private readonly context: ServerContext) {}
+  constructor(
+    private readonly context: ServerContext,
+    private readonly collections: SubscriptionCollections,
+  ) {}
 
   get size(): number {
     return this.specs.size;
   }
 
-  apply(change: DefinitionChange): void {
+  async apply(change: DefinitionChange): Promise<void> {
     const known = this.specs.get(change.id);
     if (known && known.v >= change.v) return;
-    if (!change.resource) {
-      this.specs.set(change.id, { v: change.v });
-      return;
-    }
-    this.specs.set(change.id, { v: change.v, spec: this.parse(change.resource as Subscription) });
+    const spec = change.resource ? this.parse(change.resource as Subscription) : undefined;
+    await this.remember(change.id, { v: change.v, spec }, !known && change.resource !== undefined);
   }
 
   async current(state: SubscriptionState): Promise<SubscriptionSpec | undefined> {
@@ -35,8 +35,14 @@ export class SubscriptionRegistry {
     const doc = await this.context.store.read('Subscription', state._id);
     if (!doc) return undefined;
     const entry = { v: doc.v, spec: doc.deleted ? undefined : this.parse(doc.resource as Subscription) };
-    this.specs.set(state._id, entry);
+    await this.remember(state._id, entry, !known && !doc.deleted);
     return entry.spec;
+  }
+
+  private async remember(id: string, entry: { v: number; spec?: SubscriptionSpec }, first: boolean): Promise<void> {
+    this.specs.set(id, entry);
+    // From now on this process's commits write the subscription's events (commitDocuments' gate).
+    if (first) await this.collections.markSeen(id, this.context.store.processes.incarnation);
   }
 
   private parse(subscription: Subscription): SubscriptionSpec | undefined {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
 import { withEngineRetry } from '../../store/engine-errors';
-import { WorkQueue } from '../../store/work-queue';
+import { WorkQueue, type QueueEntry } from '../../store/work-queue';
 import type { StoredOwner } from './owner';
 
 export type RuntimeStatus = 'requested' | 'active' | 'error' | 'off';
@@ -22,6 +22,11 @@ export interface SubscriptionState {
   heartbeatMs?: number;
   lastError?: string;
   activatedAt?: Date;
+  /**
+   * The process incarnations whose registry holds this subscription (so their commits write its
+   * events to the outbox): the handshake waits until every live process is among them.
+   */
+  seenBy?: string[];
 }
 
 /** One event of one subscription: replayable by $events until it ages out, `pending` until delivered. */
@@ -103,6 +108,25 @@ export class SubscriptionCollections {
   async secretOf(state: SubscriptionState): Promise<string | undefined> {
     if (!state.secretRef) return undefined;
     return (await this.secrets.findOne({ _id: state.secretRef }))?.secret;
+  }
+
+  /** Records that a process's registry holds the subscription (see SubscriptionState.seenBy). */
+  async markSeen(sub: string, incarnation: string): Promise<void> {
+    await withEngineRetry(() =>
+      this.states.updateOne({ _id: sub }, { $addToSet: { seenBy: incarnation } }, { upsert: true }),
+    );
+  }
+
+  /** Gives a delivery entry back to be worked after `delayMs`, without counting a failed attempt. */
+  async postpone(entry: QueueEntry, delayMs: number): Promise<void> {
+    await withEngineRetry(() =>
+      this.db
+        .collection<{ _id: string }>(DELIVERY_QUEUE)
+        .updateOne(
+          { _id: entry._id, leasedBy: entry.leasedBy },
+          { $set: { due: new Date(Date.now() + delayMs) }, $unset: { leaseUntil: '', leasedBy: '' } },
+        ),
+    );
   }
 
   /**
