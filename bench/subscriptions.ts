@@ -60,6 +60,16 @@ function startReceiver(): Promise<{ server: Server; port: number }> {
   );
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 async function main(): Promise<void> {
   let engine: EmbeddedEngine | undefined;
   let running: RunningContext | undefined;
@@ -71,17 +81,15 @@ async function main(): Promise<void> {
   if (!base) {
     dataDir = mkdtempSync(join(tmpdir(), 'meds-fhir-subscriptions-bench-'));
     engine = await startEmbeddedEngine({ dataDir });
-    const config = {
-      ...loadConfig({ AUTH: 'off' }),
-      databaseName: 'subscriptions_bench',
-      publicBaseUrl: 'http://bench/fhir',
-    };
+    // A port known before the context is made, so the links the server writes are the ones it serves.
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}/fhir`;
+    const config = { ...loadConfig({ AUTH: 'off' }), databaseName: 'subscriptions_bench', publicBaseUrl: base };
     running = await createServerContext(config, engine.uri, pino({ level: 'silent' }));
     const app = createApp(running.context);
     httpServer = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      const s = app.listen(port, '127.0.0.1', () => resolve(s));
     });
-    base = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/fhir`;
   }
   const receiver = await startReceiver();
   const post = async (type: string, body: unknown) => {
@@ -119,7 +127,9 @@ async function main(): Promise<void> {
       status: 'requested',
       reason: 'bench',
       criteria: TOPIC,
-      _criteria: { extension: filters.map((f) => ({ url: `${B}/backport-filter-criteria`, valueString: f })) },
+      ...(filters.length
+        ? { _criteria: { extension: filters.map((f) => ({ url: `${B}/backport-filter-criteria`, valueString: f })) } }
+        : {}),
       channel: {
         type: 'rest-hook',
         endpoint: `http://127.0.0.1:${receiver.port}${path}`,
@@ -153,8 +163,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < LATENCY_WRITES; i++) {
     const started = performance.now();
     const location = await post('MedicationDispense', dispense('latency', i));
-    const url = location.replace(/^.*\/fhir\//, 'http://bench/fhir/');
-    const target = baseArg ? location : url;
+    const target = location;
     while (!arrivals.get('/latency')?.has(target)) await new Promise((r) => setImmediate(r));
     latencies.push((arrivals.get('/latency')?.get(target) as number) - started);
   }
@@ -162,7 +171,7 @@ async function main(): Promise<void> {
 
   for (let s = 0; s < SUBSCRIPTIONS; s++) await subscribe(`/ingest-${s}`, 'id-only', []);
   const active = await ingest(`ingest, ${SUBSCRIPTIONS} active subscriptions`);
-  const expected = active.locations.map((l) => (baseArg ? l : l.replace(/^.*\/fhir\//, 'http://bench/fhir/')));
+  const expected = active.locations;
   let drain = 0;
   for (let s = 0; s < SUBSCRIPTIONS; s++) drain = Math.max(drain, await waitFor(`/ingest-${s}`, expected));
 

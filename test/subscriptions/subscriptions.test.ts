@@ -323,6 +323,48 @@ describe('subscriptions', () => {
   });
 });
 
+describe('subscription filters and heartbeats', () => {
+  it('match findings of the patients whose care team has a member, with a status filter', async () => {
+    await createResource(server.app, {
+      resourceType: 'CareTeam',
+      status: 'active',
+      subject: { reference: 'Patient/sub-ct1' },
+      participant: [{ member: { reference: 'Practitioner/sub-nurse' } }],
+    } as Resource);
+    await subscribe(
+      subscription('/care-team', `${TOPICS}/finding`, 'id-only', [
+        'care-team=Practitioner/sub-nurse',
+        'status=requested',
+      ]),
+    );
+    const task = (patient: string, status: string): Resource =>
+      ({
+        resourceType: 'Task',
+        status,
+        intent: 'order',
+        code: { coding: [{ system: CHECKS, code: 'missed-follow-up' }] },
+        for: { reference: `Patient/${patient}` },
+      }) as Resource;
+    await createResource(server.app, task('sub-ct2', 'requested'));
+    await createResource(server.app, task('sub-ct1', 'completed'));
+    const wanted = await createResource(server.app, task('sub-ct1', 'requested'));
+    const [event] = await eventually(
+      () => eventsOf(receiver.on('/care-team')).length > 0 && eventsOf(receiver.on('/care-team')),
+    );
+    expect(event.body.entry?.slice(1).map((e) => e.fullUrl)).toEqual([`http://meds-fhir.test/fhir/Task/${wanted.id}`]);
+  });
+
+  it('send heartbeats while nothing else is sent', async () => {
+    const { secret } = await subscribe(subscription('/heartbeat', `${TOPICS}/Appointment`, 'empty', [], 1));
+    const heartbeat = await eventually(() =>
+      receiver.on('/heartbeat').find((r) => notificationType(r) === 'heartbeat'),
+    );
+    expect(heartbeat.body.entry).toHaveLength(1);
+    expect(parameter(statusOf(heartbeat.body), 'status')?.valueCode).toBe('active');
+    expectSigned(heartbeat, secret);
+  });
+});
+
 describe('subscription outbox across a restart', () => {
   it('deliver after a restart what was written while no worker ran', async () => {
     const config: ServerConfig = {

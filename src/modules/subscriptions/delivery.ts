@@ -8,7 +8,7 @@ import type { SubscriptionRegistry } from './registry';
 import { postNotification } from './send';
 import type { SubscriptionSpec } from './spec';
 import type { RuntimeStatus, SubscriptionCollections, SubscriptionState } from './state';
-import { visibleFocus } from './visibility';
+import { visibleFoci } from './visibility';
 
 /** Longer than one delivery can take (the POST's timeout plus reading its events). */
 const LEASE_MS = 120_000;
@@ -107,17 +107,16 @@ async function deliverEntry(options: DeliveryOptions, entry: QueueEntry): Promis
     const batch = pending.slice(0, spec.maxCount);
     if (batch.length) {
       const policy = await context.access.policyFor(ownerRequester(state.owner));
-      const events: NotifiedEvent[] = [];
-      for (const event of batch) {
-        const needsFocus = spec.content !== 'empty';
-        const resource = needsFocus ? await visibleFocus(context, policy, event) : undefined;
-        // Not visible: the event keeps its number (so counts stay continuous) but carries no focus.
-        events.push({
+      const foci = spec.content === 'empty' ? new Map() : await visibleFoci(context, policy, batch);
+      // Not visible: the event keeps its number (so counts stay continuous) but carries no focus.
+      const events: NotifiedEvent[] = batch.map((event) => {
+        const resource = foci.get(event);
+        return {
           number: event.number,
           ts: event.ts,
           ...(resource ? { focus: { type: event.type, id: event.id, method: event.method, resource } } : {}),
-        });
-      }
+        };
+      });
       result = await send('event-notification', events);
       delivered = batch.map((e) => e._id);
     } else if (heartbeatDue(state, spec) || state.status === 'error') {

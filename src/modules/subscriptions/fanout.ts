@@ -60,22 +60,24 @@ async function fanOutEntry(
   entry: QueueEntry,
   woken: Set<string>,
 ): Promise<void> {
-  const event = entry as unknown as QueueEntry & OutboxFields;
+  const event = entry as unknown as QueueEntry & OutboxFields & { started?: boolean };
   const candidates = live.filter(({ spec }) => event.topics.includes(spec.topic.url));
   if (!candidates.length) return;
   const version = await context.store.vread(event.type, event.id, event.v);
   const resource = version?.resource as Resource | undefined;
   if (!resource) return;
   const view = { resource, sp: event.sp, compartments: event.compartments };
-  for (const { state, spec } of candidates) {
-    if (!(await matcher.matches(spec.filters, view))) continue;
-    const numbered = await collections.numberEvent(state._id, {
-      type: event.type,
-      id: event.id,
-      v: event.v,
-      method: event.method,
-      ts: event.ts,
-    });
-    if (numbered) woken.add(state._id);
-  }
+  const matching: Live[] = [];
+  for (const live of candidates) if (await matcher.matches(live.spec.filters, view)) matching.push(live);
+  if (!matching.length) return;
+  // Marked before numbering: a process that takes the entry over after a crash checks for events
+  // numbered already; one that works it first need not (one write per event, not per subscription).
+  const workedBefore = event.started === true;
+  if (!workedBefore) await collections.markStarted(entry);
+  await Promise.all(
+    matching.map(async ({ state }) => {
+      const fields = { type: event.type, id: event.id, v: event.v, method: event.method, ts: event.ts };
+      if (await collections.numberEvent(state._id, fields, workedBefore)) woken.add(state._id);
+    }),
+  );
 }

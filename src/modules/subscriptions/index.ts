@@ -50,7 +50,10 @@ export async function registerSubscriptions(context: ServerContext): Promise<Sub
       while (secrets.size > PENDING_SECRETS_MAX) secrets.delete(secrets.keys().next().value as string);
       return sides;
     },
-    afterCommit: () => workers?.nudge(),
+    // The committing process starts on the events at once rather than at its next poll.
+    afterCommit: () => {
+      if (registry.size) workers?.nudge();
+    },
     afterInteraction: (_request, interaction, result) => {
       const body = result.response?.body as Resource | undefined;
       if (body?.resourceType !== 'Subscription' || !body.id) return;

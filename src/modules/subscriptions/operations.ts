@@ -7,7 +7,7 @@ import { BACKPORT, PAYLOAD_CONTENTS, type PayloadContent } from './backport';
 import { notificationBundle, subscriptionStatus, type NotifiedEvent } from './notification';
 import type { SubscriptionRegistry } from './registry';
 import type { SubscriptionCollections, SubscriptionState } from './state';
-import { visibleFocus } from './visibility';
+import { visibleFoci } from './visibility';
 
 /** Most events one $events answer carries; a client pages with eventsSinceNumber. */
 const MAX_EVENTS = 100;
@@ -136,15 +136,15 @@ export function subscriptionOperations(
         .toArray();
       // The caller's own access decides what of each focus it is shown, as for a read.
       const policy = await policyOf(request, context);
-      const notified: NotifiedEvent[] = [];
-      for (const record of records) {
-        const resource = content === 'empty' ? undefined : await visibleFocus(context, policy, record);
-        notified.push({
+      const foci = content === 'empty' ? new Map() : await visibleFoci(context, policy, records);
+      const notified: NotifiedEvent[] = records.map((record) => {
+        const resource = foci.get(record);
+        return {
           number: record.number,
           ts: record.ts,
           ...(resource ? { focus: { type: record.type, id: record.id, method: record.method, resource } } : {}),
-        });
-      }
+        };
+      });
       const body = notificationBundle(
         {
           baseUrl: request.baseUrl,

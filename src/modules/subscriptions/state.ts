@@ -86,12 +86,17 @@ export class SubscriptionCollections {
    * processes numbering events of one subscription at once get different numbers, each larger than
    * any given before: numbers increase in the order events are numbered. The record's _id names the
    * subscription and the version, so an event numbered already (its outbox entry was worked again after
-   * a crash or a lost lease) is found and not numbered twice. A crash between the increment and the
+   * a crash or a lost lease: `workedBefore`) is found and not numbered twice. A crash between the increment and the
    * insert leaves one number unused: numbers then skip, never repeat or go back.
    */
-  async numberEvent(sub: string, event: Omit<EventRecord, '_id' | 'sub' | 'number' | 'pending'>): Promise<boolean> {
+  async numberEvent(
+    sub: string,
+    event: Omit<EventRecord, '_id' | 'sub' | 'number' | 'pending'>,
+    workedBefore: boolean,
+  ): Promise<boolean> {
     const _id = `${sub}:${event.type}/${event.id}/${event.v}`;
-    if (await this.events.findOne({ _id }, { projection: { _id: 1 } })) return false;
+    // Only an outbox entry worked before (see fanOut) can have numbered events already.
+    if (workedBefore && (await this.events.findOne({ _id }, { projection: { _id: 1 } }))) return false;
     const state = await withEngineRetry(() =>
       this.states.findOneAndUpdate({ _id: sub }, { $inc: { count: 1 } }, { returnDocument: 'after' }),
     );
@@ -108,6 +113,13 @@ export class SubscriptionCollections {
   async secretOf(state: SubscriptionState): Promise<string | undefined> {
     if (!state.secretRef) return undefined;
     return (await this.secrets.findOne({ _id: state.secretRef }))?.secret;
+  }
+
+  /** Marks an outbox entry as being numbered (see fanOut). */
+  async markStarted(entry: QueueEntry): Promise<void> {
+    await withEngineRetry(() =>
+      this.db.collection<{ _id: string }>(OUTBOX_QUEUE).updateOne({ _id: entry._id }, { $set: { started: true } }),
+    );
   }
 
   /** Records that a process's registry holds the subscription (see SubscriptionState.seenBy). */
