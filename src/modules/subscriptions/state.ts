@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Collection, Db } from 'mongodb';
+import { MongoBulkWriteError, type Collection, type Db } from 'mongodb';
 import { withEngineRetry } from '../../store/engine-errors';
 import { WorkQueue, type QueueEntry } from '../../store/work-queue';
 import type { StoredOwner } from './owner';
@@ -43,6 +43,9 @@ export interface EventRecord {
   pending?: true;
 }
 
+/** An event to number: the version it is about. */
+export type NewEvent = Omit<EventRecord, '_id' | 'sub' | 'number' | 'pending'>;
+
 export const STATE_COLLECTION = '_subscription_state';
 export const SECRETS_COLLECTION = '_subscription_secrets';
 export const EVENTS_COLLECTION = '_subscription_events';
@@ -81,33 +84,43 @@ export class SubscriptionCollections {
   }
 
   /**
-   * Numbers an event for a subscription, once. The number comes from the subscription's counter,
-   * incremented atomically (`$inc` on one document, which every engine applies as one write), so two
-   * processes numbering events of one subscription at once get different numbers, each larger than
-   * any given before: numbers increase in the order events are numbered. The record's _id names the
-   * subscription and the version, so an event numbered already (its outbox entry was worked again after
-   * a crash or a lost lease: `workedBefore`) is found and not numbered twice. A crash between the increment and the
-   * insert leaves one number unused: numbers then skip, never repeat or go back.
+   * Numbers events for a subscription, once each, in the order given. The numbers come from the
+   * subscription's counter, raised atomically by the batch's size (`$inc` on one document, which every
+   * engine applies as one write), so two processes numbering events of one subscription at once get
+   * disjoint ranges, each above any given before: numbers increase in the order events are numbered.
+   * A record's _id names the subscription and the version, so an event numbered already (its outbox
+   * entry was worked again after a crash or a lost lease: `workedBefore`) is found and left out; a
+   * crash between the increment and the insert leaves numbers unused: numbers then skip, never repeat
+   * or go back. Returns how many were numbered.
    */
-  async numberEvent(
-    sub: string,
-    event: Omit<EventRecord, '_id' | 'sub' | 'number' | 'pending'>,
-    workedBefore: boolean,
-  ): Promise<boolean> {
-    const _id = `${sub}:${event.type}/${event.id}/${event.v}`;
-    // Only an outbox entry worked before (see fanOut) can have numbered events already.
-    if (workedBefore && (await this.events.findOne({ _id }, { projection: { _id: 1 } }))) return false;
-    const state = await withEngineRetry(() =>
-      this.states.findOneAndUpdate({ _id: sub }, { $inc: { count: 1 } }, { returnDocument: 'after' }),
-    );
-    if (!state) return false;
-    try {
-      await this.events.insertOne({ _id, sub, number: state.count as number, ...event, pending: true });
-    } catch (error) {
-      if ((error as { code?: unknown }).code === 11000) return false;
-      throw error;
+  async numberEvents(sub: string, events: NewEvent[], workedBefore: boolean): Promise<number> {
+    const keyed = events.map((event) => ({ _id: `${sub}:${event.type}/${event.id}/${event.v}`, event }));
+    let fresh = keyed;
+    if (workedBefore) {
+      const found = await this.events
+        .find({ _id: { $in: keyed.map((k) => k._id) } }, { projection: { _id: 1 } })
+        .toArray();
+      const numbered = new Set(found.map((f) => f._id));
+      fresh = keyed.filter((k) => !numbered.has(k._id));
     }
-    return true;
+    if (!fresh.length) return 0;
+    const state = await withEngineRetry(() =>
+      this.states.findOneAndUpdate({ _id: sub }, { $inc: { count: fresh.length } }, { returnDocument: 'after' }),
+    );
+    if (!state) return 0;
+    const first = (state.count as number) - fresh.length + 1;
+    try {
+      await this.events.insertMany(
+        fresh.map(({ _id, event }, i) => ({ _id, sub, number: first + i, ...event, pending: true as const })),
+        { ordered: false },
+      );
+    } catch (error) {
+      // Another worker numbered some of them meanwhile (a lease that ran out): theirs stand.
+      if (!(error instanceof MongoBulkWriteError) || error.writeErrors === undefined) throw error;
+      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+      if (writeErrors.some((e) => e.code !== 11000)) throw error;
+    }
+    return fresh.length;
   }
 
   async secretOf(state: SubscriptionState): Promise<string | undefined> {
@@ -115,10 +128,13 @@ export class SubscriptionCollections {
     return (await this.secrets.findOne({ _id: state.secretRef }))?.secret;
   }
 
-  /** Marks an outbox entry as being numbered (see fanOut). */
-  async markStarted(entry: QueueEntry): Promise<void> {
+  /** Marks outbox entries as being numbered (see fanOut). */
+  async markStarted(entries: QueueEntry[]): Promise<void> {
+    if (!entries.length) return;
     await withEngineRetry(() =>
-      this.db.collection<{ _id: string }>(OUTBOX_QUEUE).updateOne({ _id: entry._id }, { $set: { started: true } }),
+      this.db
+        .collection<{ _id: string }>(OUTBOX_QUEUE)
+        .updateMany({ _id: { $in: entries.map((e) => e._id) } }, { $set: { started: true } }),
     );
   }
 
