@@ -5,7 +5,9 @@
  *   1. ingest with no Subscription at all (`none`);
  *   2. latency: one full-resource subscription, sequential writes, write start → notification arrival;
  *   3. ingest with N active subscriptions on the MedicationDispense topic, all receiving every write
- *      (the workers deliver while the writes go on), then the time until every notification arrived.
+ *      (the workers deliver while the writes go on), then the time until every notification arrived;
+ *   4. (in process) the same with this process's workers stopped: what the outbox costs the commit.
+ * The workers share the process and the database engine with the writes, so 3 includes their work.
  *
  *   npx tsx bench/subscriptions.ts [--writes 300] [--latency 100] [--subscriptions 10] [--clients 4]
  *     [--base http://host:port/fhir]   (a running server: FHIR_TOKEN for its token; default in process)
@@ -175,6 +177,12 @@ async function main(): Promise<void> {
   let drain = 0;
   for (let s = 0; s < SUBSCRIPTIONS; s++) drain = Math.max(drain, await waitFor(`/ingest-${s}`, expected));
 
+  // The write path alone: the same subscriptions, this process's workers stopped (in process only).
+  let writePathOnly: number | undefined;
+  if (running) {
+    await running.subscriptions.stop();
+    writePathOnly = (await ingest(`ingest, ${SUBSCRIPTIONS} active subscriptions, workers stopped`)).perSecond;
+  }
   console.log(
     `\nsubscriptions benchmark: ${WRITES} writes per ingest run, ${CLIENTS} clients, load ${loadavg()[0].toFixed(2)}`,
   );
@@ -186,6 +194,12 @@ async function main(): Promise<void> {
       ['ingest, no subscriptions (writes/s)', none.perSecond.toFixed(1)],
       [`ingest, ${SUBSCRIPTIONS} active subscriptions (writes/s)`, active.perSecond.toFixed(1)],
       ['cost of the subscriptions on ingest (%)', ((1 - active.perSecond / none.perSecond) * 100).toFixed(1)],
+      ...(writePathOnly === undefined
+        ? []
+        : [
+            [`ingest, ${SUBSCRIPTIONS} active, workers stopped: write path only (writes/s)`, writePathOnly.toFixed(1)],
+            ['cost of the outbox on the write path (%)', ((1 - writePathOnly / none.perSecond) * 100).toFixed(1)],
+          ]),
       [`notifications delivered after the ingest (${SUBSCRIPTIONS} × ${WRITES})`, 'all'],
       ['time from the last write until all had arrived (ms)', ms(drain)],
     ],
