@@ -16,6 +16,7 @@ import { registerExport } from './modules/export';
 import type { ExportWorker } from './export/worker';
 import { ExportFiles } from './export/files';
 import { registerFindings, type Findings } from './modules/findings';
+import { registerSubscriptions, type SubscriptionsModule } from './modules/subscriptions';
 import { registerValidation } from './modules/validation';
 import { registerViews } from './modules/views';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
@@ -64,6 +65,8 @@ export interface RunningContext {
   exports: ExportWorker;
   /** Standing findings (FINDINGS=on): their queue, clock and workers. */
   findings?: Findings;
+  /** Subscription delivery state and workers. */
+  subscriptions: SubscriptionsModule;
   /** Stores the audit events still waiting, stops background work and closes the database connection. */
   close(): Promise<void>;
 }
@@ -130,6 +133,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerSearch(context, searchParameters);
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   const definitions = await registerMedicationReview(context);
+  const subscriptions = await registerSubscriptions(context);
   await registerViews(context);
   await new ExportFiles(connection.db).ensureIndexes();
   const exportWorker = registerExport(context);
@@ -150,12 +154,14 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     audit,
     exports: exportWorker,
     findings,
+    subscriptions,
     async close() {
       clearInterval(sweep);
       // The export job running here stops after its chunk, to be resumed by the next process.
       await exportWorker.close();
       // Evaluations in flight finish (and audit) before the audit log closes.
       await findings?.stop();
+      await subscriptions.stop();
       // The reads' batch still waiting is committed before the store stops.
       await audit.close();
       await feed.stop();

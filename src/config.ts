@@ -73,6 +73,7 @@ export interface ServerConfig {
   production: boolean;
   /** Standing findings (README, "Standing findings"). */
   findings: FindingsConfig;
+  subscriptions: SubscriptionConfig;
 }
 
 /** How standing findings are kept current (src/modules/findings). */
@@ -116,6 +117,45 @@ function loadFindingsConfig(env: NodeJS.ProcessEnv): FindingsConfig {
     clock,
     delayMs: intFromEnv(env, 'FINDINGS_DELAY_MS', 200),
     pollMs: intFromEnv(env, 'FINDINGS_POLL_MS', 1000, 10),
+  };
+}
+
+/** Topic-based subscriptions (README, "Subscriptions"). */
+export interface SubscriptionConfig {
+  /** Hosts rest-hook endpoints may be on (SUBSCRIPTION_ENDPOINT_HOSTS); outside production also localhost. */
+  endpointHosts: string[];
+  /** Failed attempts in a row after which a subscription is put in `error` (it keeps being probed). */
+  maxAttempts: number;
+  /** First retry delay; doubled per failed attempt up to retryMaxMs (the probe interval of a failing endpoint). */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** How long one POST may take when the Subscription sets no backport-timeout. */
+  timeoutMs: number;
+  /** False: this process writes events but runs no delivery worker (SUBSCRIPTION_DELIVERY=off). */
+  delivery: boolean;
+  /** How often the workers look for work. */
+  pollMs: number;
+  /** How long delivered events stay replayable by $events. */
+  eventRetentionMs: number;
+}
+
+function loadSubscriptionConfig(env: NodeJS.ProcessEnv): SubscriptionConfig {
+  const delivery = (env.SUBSCRIPTION_DELIVERY ?? 'on').trim().toLowerCase();
+  if (delivery !== 'on' && delivery !== 'off') {
+    throw new Error(`SUBSCRIPTION_DELIVERY is "on" or "off", got "${env.SUBSCRIPTION_DELIVERY}"`);
+  }
+  return {
+    endpointHosts: (env.SUBSCRIPTION_ENDPOINT_HOSTS ?? '')
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+    maxAttempts: intFromEnv(env, 'SUBSCRIPTION_MAX_ATTEMPTS', 5, 1),
+    retryBaseMs: intFromEnv(env, 'SUBSCRIPTION_RETRY_BASE_MS', 1000, 1),
+    retryMaxMs: intFromEnv(env, 'SUBSCRIPTION_RETRY_MAX_MS', 60_000, 1),
+    timeoutMs: intFromEnv(env, 'SUBSCRIPTION_TIMEOUT_MS', 10_000, 1),
+    delivery: delivery === 'on',
+    pollMs: intFromEnv(env, 'SUBSCRIPTION_POLL_MS', 250, 10),
+    eventRetentionMs: intFromEnv(env, 'SUBSCRIPTION_EVENT_RETENTION_MS', 7 * 24 * 3600 * 1000, 1000),
   };
 }
 
@@ -210,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       .filter(Boolean),
     production: env.NODE_ENV === 'production',
     findings: loadFindingsConfig(env),
+    subscriptions: loadSubscriptionConfig(env),
     maxJsonDepth: intFromEnv(env, 'MAX_JSON_DEPTH', 64, 8),
     maxArrayLength: intFromEnv(env, 'MAX_ARRAY_LENGTH', 5_000, 1),
     maxStringLength: intFromEnv(env, 'MAX_STRING_LENGTH', 1024 * 1024, 1),

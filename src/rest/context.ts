@@ -1,4 +1,9 @@
-import type { CapabilityStatementRestResourceSearchParam, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type {
+  CapabilityStatementRestResourceSearchParam,
+  Extension,
+  OperationOutcomeIssue,
+  Resource,
+} from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
 import type { AccessControl } from '../auth/access-control';
 import type { Permission } from '../auth/scopes';
@@ -117,6 +122,8 @@ export interface CapabilityContributor {
   searchInteractions?: boolean;
   /** Interactions a module refuses on a type for everyone (405), left out of the type's interactions. */
   refusesInteraction?(resourceType: string, interaction: string): boolean;
+  /** Extensions of the type's rest.resource entry (the subscription topics on Subscription). */
+  resourceExtensions?(resourceType: string): Extension[];
 }
 
 /** What a search runs over: one type, all types (system search), or one type within a compartment. */

@@ -59,7 +59,9 @@ export async function capabilityStatement(request: FhirRequest, context: ServerC
     const searchParam = context.capabilities.flatMap((c) => c.searchParams?.(type) ?? []);
     const supportedProfile = context.capabilities.flatMap((c) => c.supportedProfiles?.(type) ?? []);
     const refused = (code: string) => context.capabilities.some((c) => c.refusesInteraction?.(type, code));
+    const extension = context.capabilities.flatMap((c) => c.resourceExtensions?.(type) ?? []);
     return {
+      ...(extension.length ? { extension } : {}),
       type: type as CapabilityStatementRestResource['type'],
       profile: LOGICAL_PROFILES[type] ?? `http://hl7.org/fhir/StructureDefinition/${type}`,
       ...(supportedProfile.length ? { supportedProfile } : {}),
