@@ -1,5 +1,4 @@
 import type { Bundle, Extension, Resource, Subscription } from '@medplum/fhirtypes';
-import { createHmac } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import request from 'supertest';
@@ -10,10 +9,9 @@ import { PART2_LABEL } from '../auth/fixtures';
 import { createResource, expectOutcome, FHIR_JSON, startTestServer, type TestServer } from '../support/server';
 import { tokenFor, withAdminToken } from '../support/tokens';
 import { eventually, notificationType, parameter, Receiver, statusOf, type Received } from './receiver';
+import { B, backportSubscription, expectSigned, subscribeAndWait } from './support';
 
-const B = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 const TOPICS = 'https://meds-fhir.org/fhir/SubscriptionTopic';
-const SECRET_URL = 'https://meds-fhir.org/fhir/StructureDefinition/subscription-signing-secret';
 const CHECKS = 'https://meds-fhir.org/fhir/CodeSystem/medication-checks';
 
 const subscriptionConfig = {
@@ -36,52 +34,12 @@ afterAll(async () => {
   await receiver.stop();
 });
 
-function subscription(
-  path: string,
-  topic: string,
-  content: string,
-  filters: string[] = [],
-  heartbeat?: number,
-): Subscription {
-  return {
-    resourceType: 'Subscription',
-    meta: { profile: [`${B}/backport-subscription`] },
-    status: 'requested',
-    reason: 'test',
-    criteria: topic,
-    ...(filters.length
-      ? { _criteria: { extension: filters.map((f) => ({ url: `${B}/backport-filter-criteria`, valueString: f })) } }
-      : {}),
-    channel: {
-      type: 'rest-hook',
-      endpoint: receiver.url(path),
-      payload: 'application/fhir+json',
-      ...(heartbeat ? { extension: [{ url: `${B}/backport-heartbeat-period`, valueUnsignedInt: heartbeat }] } : {}),
-      _payload: { extension: [{ url: `${B}/backport-payload-content`, valueCode: content }] },
-    },
-  } as Subscription;
-}
-
-/** Creates a Subscription and waits until its handshake made it active; returns it and its secret. */
-async function subscribe(sub: Subscription, authorization?: string): Promise<{ id: string; secret: string }> {
-  const post = request(server.app).post('/fhir/Subscription').set('Content-Type', FHIR_JSON);
-  if (authorization) post.set('Authorization', authorization);
-  const response = await post.send(sub);
-  expect(response.status).toBe(201);
-  const secret = (response.body.extension as Extension[]).find((e) => e.url === SECRET_URL)?.valueString as string;
-  expect(secret).toMatch(/^[0-9a-f]{64}$/);
-  const id = response.body.id as string;
-  await eventually(async () => (await request(server.app).get(`/fhir/Subscription/${id}`)).body.status === 'active');
-  return { id, secret };
-}
+const subscription = (path: string, topic: string, content: string, filters: string[] = [], heartbeat?: number) =>
+  backportSubscription(receiver.url(path), topic, content, filters, heartbeat);
+const subscribe = (sub: Subscription, authorization?: string) => subscribeAndWait(server.app, sub, authorization);
 
 function eventsOf(received: Received[]): Received[] {
   return received.filter((r) => notificationType(r) === 'event-notification');
-}
-
-function expectSigned(received: Received, secret: string): void {
-  const expected = `sha256=${createHmac('sha256', secret).update(received.raw).digest('hex')}`;
-  expect(received.headers['x-meds-fhir-signature']).toBe(expected);
 }
 
 function dispense(patient: string, extra: Partial<Resource> = {}): Resource {
