@@ -1,27 +1,11 @@
 import type { Db } from 'mongodb';
-import { UNRESTRICTED, type Requester, type UserReference } from '../auth/requester';
-import { parseScopes } from '../auth/scopes';
+import type { Requester } from '../auth/requester';
+import type { StoredRequester } from '../auth/stored-requester';
 
 /** The server process working a job: its SERVER_ID and incarnation (src/store/processes.ts). */
 export interface JobRunner {
   server: string;
   incarnation: string;
-}
-
-/**
- * The requester as a job keeps it: what the kick-off's token said, so that the access decision can be
- * made again by whichever process runs the job, after the kick-off request is long over.
- */
-export interface StoredRequester {
-  unrestricted: boolean;
-  subject?: string;
-  clientId?: string;
-  fhirUser?: UserReference;
-  patient?: string;
-  organization?: string;
-  scope?: string;
-  clearance: string[];
-  purposeOfUse?: string;
 }
 
 /** Where a job stopped: the type being exported, the last _id written, and the file being filled. */
@@ -75,23 +59,6 @@ export interface ExportJob {
 }
 
 export const EXPORT_JOBS_COLLECTION = '_export_jobs';
-
-export function storeRequester(requester: Requester): StoredRequester {
-  const stored: StoredRequester = { unrestricted: requester.unrestricted, clearance: [...requester.clearance] };
-  // Absent claims stay absent (the driver would store an undefined as null).
-  const optional = ['subject', 'clientId', 'fhirUser', 'patient', 'organization', 'scope', 'purposeOfUse'] as const;
-  for (const key of optional) {
-    const value = requester[key];
-    if (value !== undefined) Object.assign(stored, { [key]: value });
-  }
-  return stored;
-}
-
-export function restoreRequester(stored: StoredRequester): Requester {
-  const { clearance, ...claims } = stored;
-  const grants = stored.unrestricted ? UNRESTRICTED.grants : parseScopes(stored.scope);
-  return { ...claims, grants, clearance: new Set(clearance) };
-}
 
 /** Whether `requester` is the one who started the job: the same subject and client. */
 export function isOwner(job: ExportJob, requester: Requester): boolean {

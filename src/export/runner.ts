@@ -7,7 +7,8 @@ import { allOf, anyOf, NOTHING, type MongoFilter } from '../search/compile/eleme
 import { subset } from '../search/summary';
 import type { CurrentDocument } from '../store/documents';
 import { CHUNK_CHARS, type ExportFiles } from './files';
-import { restoreRequester, type ExportCursor, type ExportJob, type ExportJobs, type JobRunner } from './jobs';
+import { restoreRequester } from '../auth/stored-requester';
+import type { ExportCursor, ExportJob, ExportJobs, JobRunner } from './jobs';
 
 /** Documents per batch of the database cursor: what the runner holds at most, with one chunk of text. */
 const BATCH = 200;

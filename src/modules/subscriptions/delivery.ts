@@ -3,7 +3,7 @@ import type { ServerContext } from '../../rest/context';
 import { VersionConflictError } from '../../store/journal';
 import type { QueueEntry } from '../../store/work-queue';
 import { notificationBundle, type NotificationType, type NotifiedEvent } from './notification';
-import { ownerRequester } from './owner';
+import { restoreRequester } from '../../auth/stored-requester';
 import type { SubscriptionRegistry } from './registry';
 import { postNotification } from './send';
 import type { SubscriptionSpec } from './spec';
@@ -106,7 +106,7 @@ async function deliverEntry(options: DeliveryOptions, entry: QueueEntry): Promis
     more = pending.length > spec.maxCount;
     const batch = pending.slice(0, spec.maxCount);
     if (batch.length) {
-      const policy = await context.access.policyFor(ownerRequester(state.owner));
+      const policy = await context.access.policyFor(restoreRequester(state.owner));
       const foci = spec.content === 'empty' ? new Map() : await visibleFoci(context, policy, batch);
       // Not visible: the event keeps its number (so counts stay continuous) but carries no focus.
       const events: NotifiedEvent[] = batch.map((event) => {

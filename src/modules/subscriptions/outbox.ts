@@ -2,7 +2,7 @@ import type { Subscription } from '@medplum/fhirtypes';
 import { randomBytes } from 'node:crypto';
 import type { FhirRequest } from '../../fhir/request';
 import type { SideDocument, StagedWrite } from '../../store/journal';
-import { storeOwner } from './owner';
+import { storeRequester } from '../../auth/stored-requester';
 import { SECRETS_COLLECTION, STATE_COLLECTION, type SubscriptionCollections } from './state';
 import { TOPIC_TYPES, topicsOfVersion } from './topics';
 
@@ -86,7 +86,7 @@ function subscriptionDocuments(
   const fields: Record<string, unknown> = {
     v: write.next.v,
     // The latest writer: they chose the endpoint and filters, so their access is what notifications get.
-    owner: storeOwner(request.requester ?? { unrestricted: false, grants: [], clearance: new Set() }),
+    owner: storeRequester(request.requester ?? { unrestricted: false, grants: [], clearance: new Set() }),
     heartbeatMs: heartbeatOf(subscription),
   };
   if (requested || subscription.status === 'off') fields.status = subscription.status;

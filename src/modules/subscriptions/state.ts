@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MongoBulkWriteError, type Collection, type Db } from 'mongodb';
 import { withEngineRetry } from '../../store/engine-errors';
 import { WorkQueue, type QueueEntry } from '../../store/work-queue';
-import type { StoredOwner } from './owner';
+import type { StoredRequester } from '../../auth/stored-requester';
 
 export type RuntimeStatus = 'requested' | 'active' | 'error' | 'off';
 
@@ -12,7 +12,7 @@ export interface SubscriptionState {
   status: RuntimeStatus;
   /** The version of the Subscription this state was last written for. */
   v: number;
-  owner: StoredOwner;
+  owner: StoredRequester;
   /** The secret document (`_subscription_secrets`) notifications are signed with. */
   secretRef?: string;
   /** Events numbered so far: the last event number (see numberEvent). */
