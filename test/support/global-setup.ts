@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedEngine } from '../../src/db/embedded-engine';
@@ -12,7 +12,10 @@ export default async function globalSetup(): Promise<void> {
   if (process.env.MONGODB_URI) return;
   execFileSync('node', [join(__dirname, '..', '..', 'scripts', 'build-engine.mjs')], { stdio: 'inherit' });
   const dataDir = mkdtempSync(join(tmpdir(), 'meds-fhir-test-'));
-  const engine = await startEmbeddedEngine({ dataDir });
+  // The engine's own output (a Go panic, above all), kept after the run's files are removed.
+  const logFile = join(tmpdir(), 'meds-fhir-test-engine.log');
+  const engine = await startEmbeddedEngine({ dataDir, log: (line) => appendFileSync(logFile, line) });
+
   process.env.MONGODB_URI = engine.uri;
   process.env.MEDS_FHIR_TEST_DATA_DIR = dataDir;
   (globalThis as { __ENGINE__?: typeof engine }).__ENGINE__ = engine;
