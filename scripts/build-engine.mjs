@@ -63,6 +63,14 @@ function splitFirst(file, type, split) {
 const EDITS = [
   ...quietStatementLogs('internal/util/fsql/tx.go', 'tx'),
   ...quietStatementLogs('internal/util/fsql/db.go', 'db'),
+  {
+    file: 'internal/backends/sqlite/metadata/pool/pool.go',
+    // dropDatabase removed the database file only: a database created anew under the same name then
+    // opened the old WAL and its index, and truncated the index under connections still mapping it
+    // (the engine died of SIGBUS in SQLite's WAL look-up). The WAL and its index now go with the file.
+    from: `\tif f := p.databaseFile(name); f != "" {\n\t\tif err := os.Remove(f); err != nil {\n`,
+    to: `\tif f := p.databaseFile(name); f != "" {\n\t\t_ = os.Remove(f + "-wal")\n\t\t_ = os.Remove(f + "-shm")\n\n\t\tif err := os.Remove(f); err != nil {\n`,
+  },
   // A stored document's objects, arrays and plain strings are read in one scan (decode_medsfhir.go);
   // FerretDB's decoding stays for anything else.
   splitFirst('internal/handler/sjson/document.go', 'map[string]json.RawMessage', 'splitObject'),
