@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedEngine } from '../../src/db/embedded-engine';
@@ -14,6 +14,7 @@ export default async function globalSetup(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meds-fhir-test-'));
   // The engine's own output (a Go panic, above all), kept after the run's files are removed.
   const logFile = join(tmpdir(), 'meds-fhir-test-engine.log');
+  writeFileSync(logFile, '');
   const engine = await startEmbeddedEngine({ dataDir, log: (line) => appendFileSync(logFile, line) });
 
   process.env.MONGODB_URI = engine.uri;
