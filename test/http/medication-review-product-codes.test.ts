@@ -1,6 +1,6 @@
-import type { DetectedIssue, Parameters, ParametersParameter, Resource, Task } from '@medplum/fhirtypes';
-import request from 'supertest';
+import type { DetectedIssue, Parameters, Resource, Task } from '@medplum/fhirtypes';
 import { dispense, medication, patient, request as prescription } from '../fixtures/checks/builders';
+import { adherenceOf, reviewOver } from '../support/review';
 import { putAll, startTestServer, TestServer } from '../support/server';
 
 /**
@@ -25,25 +25,7 @@ beforeAll(async () => {
 afterAll(async () => server.close());
 
 const loadTransaction = (resources: Resource[]): Promise<void> => putAll(server.app, resources);
-
-async function review(patientId: string): Promise<Parameters> {
-  const response = await request(server.app).get(`/fhir/Patient/${patientId}/$medication-review`).query(REVIEW);
-  expect(response.status).toBe(200);
-  return response.body as Parameters;
-}
-
-function adherenceOf(out: Parameters): Record<string, unknown>[] {
-  return (out.parameter ?? [])
-    .filter((p) => p.name === 'adherence')
-    .map((p) =>
-      Object.fromEntries(
-        (p.part ?? []).map((x: ParametersParameter) => [
-          x.name,
-          x.valueCoding?.code ?? x.valueDate ?? x.valueInteger ?? x.valueDecimal ?? x.valueBoolean,
-        ]),
-      ),
-    );
-}
+const review = (patientId: string) => reviewOver(server.app, patientId, REVIEW);
 
 function findingsOf(out: Parameters): { code?: string; resourceType: string; text?: string; evidence: string[] }[] {
   return (out.parameter ?? [])

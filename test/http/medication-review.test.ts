@@ -5,7 +5,6 @@ import type {
   DetectedIssue,
   Observation,
   Parameters,
-  ParametersParameter,
   PlanDefinition,
   Resource,
   Task,
@@ -19,6 +18,7 @@ import { exampleResources, loadExamplesIfEmpty } from '../../src/examples';
 import { createApp } from '../../src/http/app';
 import { MEDICATION_REVIEW_DEFINITION } from '../../src/modules/medication-review';
 import { expectOutcome, FHIR_JSON, putAll, startTestServer, TestServer } from '../support/server';
+import { adherenceOf, reviewOver } from '../support/review';
 import { withAdminToken } from '../support/tokens';
 
 const SCENARIOS = path.join(__dirname, '../fixtures/checks/scenarios');
@@ -45,27 +45,7 @@ afterAll(async () => server.close());
 
 /** Stores resources all-or-nothing, as an EHR sync would: one transaction Bundle of PUTs. */
 const loadTransaction = (resources: Resource[]): Promise<void> => putAll(server.app, resources);
-
-async function review(patientId: string, query: Record<string, string>): Promise<Parameters> {
-  const response = await request(server.app).get(`/fhir/Patient/${patientId}/$medication-review`).query(query);
-  expect(response.status).toBe(200);
-  expect(response.headers['content-type']).toMatch(/^application\/fhir\+json/);
-  return response.body as Parameters;
-}
-
-/** The adherence parameters as flat records, the way the .expected.json files write them. */
-function adherenceOf(out: Parameters): Record<string, unknown>[] {
-  return (out.parameter ?? [])
-    .filter((p) => p.name === 'adherence')
-    .map((p) =>
-      Object.fromEntries(
-        (p.part ?? []).map((x: ParametersParameter) => [
-          x.name,
-          x.valueCoding?.code ?? x.valueDate ?? x.valueInteger ?? x.valueDecimal ?? x.valueBoolean,
-        ]),
-      ),
-    );
-}
+const review = (patientId: string, query: Record<string, string>) => reviewOver(server.app, patientId, query);
 
 function findingsOf(out: Parameters): (DetectedIssue | Task)[] {
   return (out.parameter ?? []).filter((p) => p.name === 'finding').map((p) => p.resource as DetectedIssue | Task);
