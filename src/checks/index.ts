@@ -13,6 +13,7 @@ export {
   MedicationClassRegistry,
   loadMedicationClasses,
 } from './classes';
+export { NDC, ndcProductKey } from './ndc';
 export { PDC_THRESHOLD, type PdcOptions, type PdcResult, type Period, computePdc } from './pdc';
 export type { ClassMatcher, ShiftedSupply, Supply } from './supplies';
 export {
