@@ -33,6 +33,7 @@ export {
   type ReviewInput,
   ReviewInputError,
   defaultPeriod,
+  reviewAdherence,
   reviewFindings,
   reviewPatient,
   type SubjectFinding,
