@@ -140,7 +140,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   const definitions = await registerMedicationReview(context);
   const subscriptions = await registerSubscriptions(context);
-  await registerViews(context);
+  await registerViews(context, definitions);
   await new ExportFiles(connection.db).ensureIndexes();
   const exportWorker = registerExport(context);
   // After the review definitions: the Measures' ValueSets it stores reach the classes the criteria use.
