@@ -197,7 +197,8 @@ async function main(): Promise<void> {
     const put = await send(on.http, 'PUT', `MedicationDispense/${fill.id}`, { body: fill, timeoutMs: TIMEOUT });
     if (put.status !== 201) throw new Error(`fill: ${put.status} ${put.body}`);
     t = performance.now();
-    while ((await lateRefillIssue(on, patient))?.status !== 'cancelled')
+    // R4 binds DetectedIssue.status to ObservationStatus; @medplum/fhirtypes has R5's codes.
+    while (((await lateRefillIssue(on, patient))?.status as string | undefined) !== 'cancelled')
       await new Promise((resolve) => setTimeout(resolve, 5));
     closed.push(performance.now() - t);
   }

@@ -71,6 +71,14 @@ const EDITS = [
     from: `\tif f := p.databaseFile(name); f != "" {\n\t\tif err := os.Remove(f); err != nil {\n`,
     to: `\tif f := p.databaseFile(name); f != "" {\n\t\t_ = os.Remove(f + "-wal")\n\t\t_ = os.Remove(f + "-shm")\n\n\t\tif err := os.Remove(f); err != nil {\n`,
   },
+  {
+    file: 'internal/backends/sqlite/metadata/metadata.go',
+    // Look-ups, updates and deletes by _id filter on this expression. FerretDB's unique _id index is on
+    // `_ferretdb_sjson->"_id"`, which SQLite parses as `->'_id'`, not as `->'$._id'`: written so, they
+    // are answered from that index, and no second index on _id has to be kept by every insert.
+    from: `IDColumn = DefaultColumn + "->'$._id'"`,
+    to: `IDColumn = DefaultColumn + "->'_id'"`,
+  },
   // A stored document's objects, arrays and plain strings are read in one scan (decode_medsfhir.go);
   // FerretDB's decoding stays for anything else.
   splitFirst('internal/handler/sjson/document.go', 'map[string]json.RawMessage', 'splitObject'),

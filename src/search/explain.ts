@@ -20,7 +20,7 @@ export interface ExplainedSearch {
  * (not a scan) of a multikey side table (tools/ferretdb/patch/paths_medsfhir.go), or of the _id index.
  */
 export const ENGINE_INDEXED_PLAN =
-  /SEARCH [a-z0-9_]+_(mk_[0-9a-f]+ USING (COVERING INDEX|PRIMARY KEY)|[0-9a-f]+ USING INDEX [a-z0-9_]+_id_path)/i;
+  /SEARCH [a-z0-9_]+_(mk_[0-9a-f]+ USING (COVERING INDEX|PRIMARY KEY)|[0-9a-f]+ USING INDEX [a-z0-9_]+__id_)/i;
 
 /** MongoDB names it `_id_`; `_id` here, as the issue and the index list of the store say it. */
 const ID_INDEX: IndexDescription = { key: { _id: 1 }, name: '_id' };

@@ -221,3 +221,14 @@ describe('conditions pushed down to the embedded engine', () => {
     expect((await later.find({ [path]: 'v1' }).toArray()).length).toBe(10);
   });
 });
+
+describe('look-ups by _id on the embedded engine', () => {
+  it("are answered from FerretDB's unique _id index (no second index on _id to keep), updates too", async () => {
+    if (!ferret) return;
+    for (const filter of [{ _id: 'list' }, { _id: { $in: ['list', 'riv'] } }] as Filter<Doc>[]) {
+      expect(await plan(filter)).toMatch(/SEARCH things_[0-9a-f]+ USING INDEX things_[0-9a-f]+__id_ \(<expr>=\?\)/);
+    }
+    await db.collection<Doc>('Things').updateOne({ _id: 'riv' }, { $set: { touched: true } });
+    expect(await ids({ touched: true })).toEqual(['riv']);
+  });
+});

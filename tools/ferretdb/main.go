@@ -14,21 +14,16 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // the SQLite driver FerretDB itself uses
 )
 
-// idPath is the SQL expression FerretDB's SQLite backend filters on for `{_id: value}` (its
-// metadata.IDColumn). FerretDB's own unique _id index is built on a different expression
-// (`_ferretdb_sjson->"_id"`), so SQLite cannot use it and every look-up by _id scans the table.
-const idPath = "_ferretdb_sjson->'$._id'"
-
-// indexIDPaths adds an index on idPath to every collection table of every database in dir that lacks
-// one, so reads by _id are index look-ups. FerretDB does not list these indexes (they are not in its
-// metadata) and drops them with their tables.
-func indexIDPaths(dir string) {
+// dropIDPaths drops the second index on _id that engines built before our IDColumn edit
+// (scripts/build-engine.mjs) added to every collection table (`<table>_id_path`, on
+// `_ferretdb_sjson->'$._id'`): look-ups by _id are answered from FerretDB's unique _id index now, and
+// that index would only cost every insert. FerretDB never listed it.
+func dropIDPaths(dir string) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
 	for _, file := range files {
 		// Opened and closed each round: a dropped database's file is deleted and may come back anew.
@@ -36,21 +31,20 @@ func indexIDPaths(dir string) {
 		if err != nil {
 			continue
 		}
-		rows, err := db.Query(`SELECT c.table_name FROM _ferretdb_collections c
-			WHERE NOT EXISTS (SELECT 1 FROM sqlite_master m WHERE m.type = 'index' AND m.name = c.table_name || '_id_path')`)
-		var tables []string
+		rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%\_id\_path' ESCAPE '\'`)
+		var indexes []string
 		if err == nil {
 			for rows.Next() {
-				var table string
-				if rows.Scan(&table) == nil {
-					tables = append(tables, table)
+				var name string
+				if rows.Scan(&name) == nil {
+					indexes = append(indexes, name)
 				}
 			}
 			rows.Close()
 		}
-		for _, table := range tables {
+		for _, name := range indexes {
 			// Errors (a table dropped meanwhile) are retried next round.
-			_, _ = db.Exec(fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, table+"_id_path", table, idPath))
+			_, _ = db.Exec(fmt.Sprintf(`DROP INDEX IF EXISTS %q`, name))
 		}
 		db.Close()
 	}
@@ -81,6 +75,9 @@ func main() {
 		log.Fatal(err)
 	}
 
+	// Before FerretDB opens the databases: nothing writes meanwhile.
+	dropIDPaths(abs)
+
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
@@ -92,16 +89,6 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-
-	go func() {
-		for ctx.Err() == nil {
-			indexIDPaths(abs)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}()
 
 	// The parent process waits for this line before connecting.
 	fmt.Println("ferretdb listening on " + *listen)
