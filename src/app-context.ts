@@ -19,6 +19,7 @@ import { registerFindings, type Findings } from './modules/findings';
 import { registerSubscriptions, type SubscriptionsModule } from './modules/subscriptions';
 import { registerValidation } from './modules/validation';
 import { registerViews } from './modules/views';
+import { registerMeasures, type MeasuresModule } from './modules/measures';
 import { extractSearchIndex, SearchParameterRegistry } from './search';
 import { backfillHistoryCompartments } from './store/history-compartments';
 import { ResourceStore, type StoreIndexer } from './store/resource-store';
@@ -63,6 +64,8 @@ export interface RunningContext {
   audit: AuditLog;
   /** Runs the Bulk Data export jobs of this process. */
   exports: ExportWorker;
+  /** Population reports: the worker of asynchronous $evaluate-measure jobs. */
+  measures: MeasuresModule;
   /** Standing findings (FINDINGS=on): their queue, clock and workers. */
   findings?: Findings;
   /** Subscription delivery state and workers. */
@@ -137,6 +140,8 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   await registerViews(context);
   await new ExportFiles(connection.db).ensureIndexes();
   const exportWorker = registerExport(context);
+  // After the review definitions: the Measures' ValueSets it stores reach the classes the criteria use.
+  const measures = await registerMeasures(context, definitions);
   // Before the audit: a finding's writes pass every interceptor, the audit's last.
   const findings = config.findings.enabled ? await registerFindings(context, definitions) : undefined;
   // Last: it sees every other interceptor's refusals, and nothing runs after its own.
@@ -148,17 +153,20 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     logger.error({ err: error }, 'giving history versions their compartments failed; restricted history omits them'),
   );
   exportWorker.start();
+  measures.worker.start();
   return {
     context,
     connection,
     audit,
     exports: exportWorker,
+    measures,
     findings,
     subscriptions,
     async close() {
       clearInterval(sweep);
       // The export job running here stops after its chunk, to be resumed by the next process.
       await exportWorker.close();
+      await measures.worker.close();
       // Evaluations in flight finish (and audit) before the audit log closes.
       await findings?.stop();
       await subscriptions.stop();

@@ -66,6 +66,8 @@ export interface ServerConfig {
   exportRetentionSeconds: number;
   /** Retry-After of an export still running; a client polling sooner is answered 429. */
   exportPollSeconds: number;
+  /** Patients $evaluate-measure evaluates at once (their compartments are its memory). */
+  measureConcurrency: number;
   auth: AuthConfig;
   /** Origins a browser may call the API from (CORS_ORIGINS, comma-separated); none by default. */
   corsOrigins: string[];
@@ -311,6 +313,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     exportFileMaxResources: intFromEnv(env, 'EXPORT_FILE_MAX_RESOURCES', 10_000, 1),
     exportRetentionSeconds: intFromEnv(env, 'EXPORT_RETENTION_SECONDS', 3600, 1),
     exportPollSeconds: intFromEnv(env, 'EXPORT_POLL_SECONDS', 2, 1),
+    measureConcurrency: intFromEnv(env, 'MEASURE_CONCURRENCY', 8, 1),
   };
 }
 

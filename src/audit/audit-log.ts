@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 
 export interface AuditLogOptions {
-  /** Stores events durably, all or none: the resource store's commit. */
+  /** Stores events durably (the store's append of immutable resources); safe to call again with the same events. */
   store(events: AuditEvent[]): Promise<void>;
   /** Longest a read's event waits before its batch is committed. */
   batchMs?: number;
@@ -50,8 +50,7 @@ export class AuditLog {
 
   constructor(private readonly options: AuditLogOptions) {
     this.batchMs = options.batchMs ?? 1000;
-    // The store checks a commit's versions with one `_id $in` look-up, which the embedded engine
-    // answers in time that grows faster than the list: a few hundred ids take seconds.
+    // Bounded so that each insert stays short: the embedded engine holds its one write lock throughout.
     this.maxBatch = options.maxBatch ?? 100;
     this.highWater = options.highWater ?? 5000;
     this.maxAttempts = options.maxAttempts ?? 10;

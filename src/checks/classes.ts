@@ -58,6 +58,8 @@ export interface ClassOptions {
 interface Membership {
   exact: Map<string, Set<string>>;
   prefixes: Map<string, string[]>;
+  /** `regex` filters (whole-code matches), for code systems whose groups are code ranges (ICD-10-CM chapters). */
+  patterns: Map<string, RegExp[]>;
   wholeSystems: Set<string>;
 }
 
@@ -111,7 +113,8 @@ export class MedicationClassRegistry {
     if (m.wholeSystems.has(coding.system)) return true;
     if (m.exact.get(coding.system)?.has(coding.code)) return true;
     const prefixes = m.prefixes.get(coding.system);
-    return prefixes !== undefined && prefixes.some((p) => coding.code!.startsWith(p));
+    if (prefixes !== undefined && prefixes.some((p) => coding.code!.startsWith(p))) return true;
+    return m.patterns.get(coding.system)?.some((p) => p.test(coding.code!)) ?? false;
   }
 
   containsAny(valueSetOrClass: string, codings: readonly Coding[]): boolean {
@@ -128,7 +131,7 @@ export class MedicationClassRegistry {
   private membership(url: string): Membership {
     let m = this.membershipCache.get(url);
     if (!m) {
-      m = { exact: new Map(), prefixes: new Map(), wholeSystems: new Set() };
+      m = { exact: new Map(), prefixes: new Map(), patterns: new Map(), wholeSystems: new Set() };
       this.expandInto(url, m, new Set());
       this.membershipCache.set(url, m);
     }
@@ -175,6 +178,10 @@ export class MedicationClassRegistry {
         m.prefixes.set(include.system, list);
       } else if (f.op === '=' && f.property === 'concept' && f.value) {
         addExact(include.system, f.value);
+      } else if (f.op === 'regex' && (f.property === 'concept' || f.property === 'code') && f.value) {
+        const list = m.patterns.get(include.system) ?? [];
+        list.push(new RegExp(`^(?:${f.value})$`));
+        m.patterns.set(include.system, list);
       }
     }
     if (!include.concept?.length && !include.filter?.length && !include.valueSet?.length) {

@@ -11,8 +11,8 @@ import type {
 } from '@medplum/fhirtypes';
 import { fromDay, toDay } from './dates';
 import type { MedicationClass, MedicationClassRegistry } from './classes';
-import { type MedicationBearing, type MedicationInfo, indexResources, medicationOf } from './medications';
-import { type MmeLine, mmeOfRequest, totalMme } from './mme';
+import { type MedicationBearing, type MedicationInfo, indexResources, medicationOf, referenceKey } from './medications';
+import { type MmeLine, mmeOfQuantity, mmeOfRequest, totalMme } from './mme';
 import { type PdcResult, pdcFromSupplies, PDC_THRESHOLD } from './pdc';
 import {
   type ClassMatcher,
@@ -100,13 +100,165 @@ export class ReviewContext {
     return cls;
   }
 
+  /** The test of a class key, or of several joined by commas (`'buprenorphine,methadone'`: any of them). */
   matcher(key: string): ClassMatcher {
-    const cls = this.requireClass(key);
-    return { key: cls.key, matches: (m) => this.classes.containsAny(cls.valueSetUrl, m.codings) };
+    // A ValueSet url stands for the products it lists (sacubitril/valsartan within the RAS antagonists).
+    const urls = key
+      .split(',')
+      .map((k) => k.trim())
+      .map(
+        (k) =>
+          this.classes.getClass(k)?.valueSetUrl ?? (this.classes.getValueSet(k) ? k : this.requireClass(k).valueSetUrl),
+      );
+    const keyOf = urls.length === 1 ? (this.classes.getClass(key)?.key ?? key) : key;
+    return { key: keyOf, matches: (m) => urls.some((url) => this.classes.containsAny(url, m.codings)) };
   }
 
   inClass(resource: MedicationBearing, key: string): boolean {
     return this.matcher(key).matches(this.medication(resource));
+  }
+
+  /**
+   * Supplies of a class filled inside the review period, shifted among themselves only (PQA ignores
+   * fills before the measurement period): what the population measures count.
+   */
+  periodSupplies(key: string): ShiftedSupply[] {
+    const cacheKey = `period:${key}`;
+    let s = this.suppliesCache.get(cacheKey);
+    if (!s) {
+      s = shiftSupplies(
+        this.supplies(key).filter((x) => x.fillDay >= this.periodStartDay && x.fillDay <= this.periodEndDay),
+      );
+      this.suppliesCache.set(cacheKey, s);
+    }
+    return s;
+  }
+
+  /** Distinct fill dates of a class in the period. */
+  fillDates(key: string): string[] {
+    return [...new Set(this.periodSupplies(key).map((s) => s.fillDay))].map(fromDay);
+  }
+
+  /** Days supplied by the fills of a class in the period (as dispensed, before any cut at the period end). */
+  daysSupplied(key: string): number {
+    return this.periodSupplies(key).reduce((sum, s) => sum + s.days, 0);
+  }
+
+  /** Days of the period covered by both classes at once (concurrent use). */
+  overlapDays(a: string, b: string): number {
+    const days = (key: string) => {
+      const set = new Set<number>();
+      for (const s of this.periodSupplies(key)) {
+        for (let d = Math.max(s.startDay, this.periodStartDay); d <= Math.min(s.endDay, this.periodEndDay); d++)
+          set.add(d);
+      }
+      return set;
+    };
+    const first = days(a);
+    let both = 0;
+    for (const d of days(b)) if (first.has(d)) both++;
+    return both;
+  }
+
+  /**
+   * The longest treatment episode of a class in the period, in days from its first covered day to its
+   * last (cut at the period end), where gaps of up to `maxGap` uncovered days do not end an episode.
+   */
+  continuousDays(key: string, maxGap: number): number {
+    const intervals = this.periodSupplies(key)
+      .map((s) => [s.startDay, Math.min(s.endDay, this.periodEndDay)] as const)
+      .filter(([a, b]) => a <= b)
+      .sort((x, y) => x[0] - y[0]);
+    let longest = 0;
+    let run: [number, number] | undefined;
+    for (const [a, b] of intervals) {
+      if (run && a - run[1] - 1 <= maxGap) run[1] = Math.max(run[1], b);
+      else run = [a, b];
+      longest = Math.max(longest, run[1] - run[0] + 1);
+    }
+    return longest;
+  }
+
+  /** The opioid episode of a class: its first fill in the period to its last covered day, cut at the period end. */
+  episode(key: string): { start: number; end: number } | undefined {
+    const s = this.periodSupplies(key);
+    if (!s.length) return undefined;
+    const end = Math.min(Math.max(...s.map((x) => x.endDay)), this.periodEndDay);
+    return { start: s[0].fillDay, end };
+  }
+
+  /**
+   * Average daily MME over the episode of a class (PQA OHD): each fill's MME spread evenly over its days
+   * of supply, the days inside the episode summed, divided by the episode's length. Fills whose MME
+   * cannot be computed (unknown strength) add nothing.
+   */
+  averageDailyMme(key: string): number {
+    const episode = this.episode(key);
+    if (!episode) return 0;
+    let total = 0;
+    for (const s of this.periodSupplies(key)) {
+      const mme = this.supplyMme(s);
+      if (mme === undefined) continue;
+      const inside = Math.min(s.endDay, episode.end) - Math.max(s.startDay, episode.start) + 1;
+      if (inside > 0) total += (mme / s.days) * inside;
+    }
+    return Math.round((total / (episode.end - episode.start + 1)) * 100) / 100;
+  }
+
+  /** MME of one supply: from the dispensed quantity, else the prescription's daily dose times the days. */
+  private supplyMme(s: ShiftedSupply): number | undefined {
+    const resource = this.index.get(s.reference) as MedicationDispense | MedicationRequest | undefined;
+    if (!resource) return undefined;
+    if (resource.resourceType === 'MedicationDispense' && resource.quantity?.value !== undefined) {
+      const mme = mmeOfQuantity(s.medication, resource.quantity.value, s.days);
+      if (mme !== undefined) return mme;
+    }
+    const request =
+      resource.resourceType === 'MedicationRequest'
+        ? resource
+        : (this.index.get(referenceKey(resource.authorizingPrescription?.[0]?.reference) ?? '') as
+            MedicationRequest | undefined);
+    if (!request) return undefined;
+    const lines = mmeOfRequest(request, s.medication);
+    return lines.length ? totalMme(lines) * s.days : undefined;
+  }
+
+  /** The latest supply of any of the classes in the period (ties: the last by reference). */
+  latestSupply(key: string): ShiftedSupply | undefined {
+    const s = this.periodSupplies(key);
+    return s.length ? s[s.length - 1] : undefined;
+  }
+
+  /** Which of the comma-separated classes the latest fill of any of them belongs to. */
+  latestFillClass(keys: string): string | undefined {
+    const latest = this.latestSupply(keys);
+    if (!latest) return undefined;
+    return keys
+      .split(',')
+      .map((k) => k.trim())
+      .find((k) => this.matcher(k).matches(latest.medication));
+  }
+
+  /** The prescriber (`Practitioner/id`, ...) of the prescription behind the latest fill of a class in the period. */
+  prescriberOf(key: string): string | undefined {
+    const latest = this.latestSupply(key);
+    if (!latest) return undefined;
+    const resource = this.index.get(latest.reference) as MedicationDispense | MedicationRequest | undefined;
+    const request =
+      resource?.resourceType === 'MedicationRequest'
+        ? resource
+        : (this.index.get(referenceKey(resource?.authorizingPrescription?.[0]?.reference) ?? '') as
+            MedicationRequest | undefined);
+    return referenceKey(request?.requester?.reference);
+  }
+
+  /** Whole years of age on the review date; undefined without a birth date. */
+  ageInYears(): number | undefined {
+    const birth = this.patient.birthDate;
+    if (!birth || birth.length < 10) return undefined;
+    const date = this.date;
+    const years = Number(date.slice(0, 4)) - Number(birth.slice(0, 4));
+    return date.slice(5, 10) < birth.slice(5, 10) ? years - 1 : years;
   }
 
   /** Shifted supplies of a class, from every fill up to the review date (later fills have not happened yet). */

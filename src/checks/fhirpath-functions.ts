@@ -130,6 +130,50 @@ export function domainFunctions(ctx: ReviewContext): UserInvocationTable {
     pdcEligible: { fn: (_i: unknown[], cls: unknown) => ctx.pdc(str(cls)).eligible, arity: { 1: ['String'] } },
     graceDays: { fn: (_i: unknown[], cls: unknown) => ctx.graceDays(str(cls)), arity: { 1: ['String'] } },
     classTitle: { fn: (_i: unknown[], cls: unknown) => ctx.requireClass(str(cls)).title, arity: { 1: ['String'] } },
+    // Population measures (src/measures). Class arguments may join several keys with commas.
+    /** treatmentStart(cls): the PDC index date (first fill in the period); empty without one. */
+    treatmentStart: {
+      fn: (_i: unknown[], cls: unknown) => ctx.pdc(str(cls)).treatmentStart ?? [],
+      arity: { 1: ['String'] },
+    },
+    /** fillDates(cls): the distinct dates of the class's fills in the period. */
+    fillDates: { fn: (_i: unknown[], cls: unknown) => ctx.fillDates(str(cls)), arity: { 1: ['String'] } },
+    /** daysSupplied(cls): the days' supply of the class's fills in the period, summed. */
+    daysSupplied: { fn: (_i: unknown[], cls: unknown) => ctx.daysSupplied(str(cls)), arity: { 1: ['String'] } },
+    /** overlapDays(a, b): days of the period covered by both classes. */
+    overlapDays: {
+      fn: (_i: unknown[], a: unknown, b: unknown) => ctx.overlapDays(str(a), str(b)),
+      arity: { 2: ['String', 'String'] },
+    },
+    /** continuousDays(cls, maxGap): the longest episode in the period, gaps of up to maxGap days bridged. */
+    continuousDays: {
+      fn: (_i: unknown[], cls: unknown, gap: unknown) => ctx.continuousDays(str(cls), num(gap)),
+      arity: { 2: ['String', 'Integer'] },
+    },
+    /** episodeDays(cls): first fill in the period to the last covered day (cut at the period end). */
+    episodeDays: {
+      fn: (_i: unknown[], cls: unknown) => {
+        const e = ctx.episode(str(cls));
+        return e ? e.end - e.start + 1 : 0;
+      },
+      arity: { 1: ['String'] },
+    },
+    /** averageDailyMme(cls): the PQA average daily MME over the class's episode. */
+    averageDailyMme: { fn: (_i: unknown[], cls: unknown) => ctx.averageDailyMme(str(cls)), arity: { 1: ['String'] } },
+    /** latestFillClass(keys): which of the classes the latest fill in the period belongs to. */
+    latestFillClass: {
+      fn: (_i: unknown[], keys: unknown) => ctx.latestFillClass(str(keys)) ?? [],
+      arity: { 1: ['String'] },
+    },
+    /** latestFillDrug(cls): the active ingredient(s) of the latest fill in the period. */
+    latestFillDrug: {
+      fn: (_i: unknown[], cls: unknown) => ctx.latestSupply(str(cls))?.drugKey ?? [],
+      arity: { 1: ['String'] },
+    },
+    /** prescriberOf(cls): who prescribed the latest fill in the period (`Practitioner/id`). */
+    prescriberOf: { fn: (_i: unknown[], cls: unknown) => ctx.prescriberOf(str(cls)) ?? [], arity: { 1: ['String'] } },
+    /** ageInYears(): the patient's age on the review date (the period end for a measure). */
+    ageInYears: { fn: () => ctx.ageInYears() ?? [], arity: { 0: [] } },
     newStarts: { fn: () => ctx.newStarts(), arity: { 0: [] } },
     dailyMme: { fn: () => ctx.mme().total, arity: { 0: [] } },
     mmeEvidence: { fn: () => ctx.mme().lines.map((l) => l.reference), arity: { 0: [] } },

@@ -87,3 +87,28 @@ export function mmeOfRequest(request: MedicationRequest, medication: MedicationI
 export function totalMme(lines: readonly MmeLine[]): number {
   return Math.round(lines.reduce((sum, l) => sum + l.mme, 0) * 100) / 100;
 }
+
+/**
+ * Total MME of a dispensed quantity (PQA: strength × quantity × conversion factor, per opioid
+ * ingredient). A transdermal fentanyl supply counts µg/hr × 2.4 per day of supply. Undefined when no
+ * opioid ingredient has a known strength.
+ */
+export function mmeOfQuantity(medication: MedicationInfo, quantity: number, days: number): number | undefined {
+  let total: number | undefined;
+  for (const ingredient of medication.ingredients) {
+    const f = factorOf(ingredient);
+    const strength = ingredient.strength;
+    if (!f || !strength) continue;
+    const transdermal =
+      f.name === 'fentanyl' && (strength.perUnit === 'hr' || /transdermal/i.test(medication.name ?? ''));
+    if (transdermal) {
+      const mcgPerHr = strength.unit === 'mg' ? strength.value * 1000 : strength.value;
+      total = (total ?? 0) + mcgPerHr * TRANSDERMAL_FENTANYL_PER_MCG_HR * days;
+      continue;
+    }
+    if (strength.unit !== 'mg' && strength.unit !== 'mcg') continue;
+    const mg = strength.unit === 'mcg' ? strength.value / 1000 : strength.value;
+    total = (total ?? 0) + (mg / strength.perValue) * quantity * f.factor;
+  }
+  return total;
+}

@@ -24,7 +24,9 @@ export interface RunnerDeps {
   afterChunk?: (job: ExportJob) => void | Promise<void>;
 }
 
-export type RunResult = 'completed' | 'stopped' | 'lost';
+import type { RunResult } from '../jobs/job-worker';
+
+export type { RunResult };
 
 /** The elements of `_elements` that apply to `type` (unqualified ones apply to every type). */
 function elementsFor(elements: string[] | undefined, type: string): string[] | undefined {

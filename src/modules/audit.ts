@@ -35,17 +35,13 @@ interface InFlight {
  */
 export function registerAudit(context: ServerContext, options: Partial<AuditLogOptions> = {}): AuditLog {
   const { logger, store, config } = context;
+  // Never changed through the API, so each event is its only version (src/store/resource-store.ts).
+  store.declareImmutable(AUDIT_TYPE);
   const log = new AuditLog({
     store: async (events) => {
-      await store.commit(
-        events.map((resource) => ({
-          type: AUDIT_TYPE,
-          id: newId(),
-          method: 'POST' as const,
-          previous: null,
-          resource,
-        })),
-      );
+      // The id is given once, so a batch tried again stores each event once.
+      for (const event of events) event.id ??= newId();
+      await store.appendImmutable(AUDIT_TYPE, events);
     },
     onError: (error, waiting) => logger.error({ err: error, waiting }, 'audit events could not be stored'),
     onLost: (count, error) => logger.error({ err: error, lost: count }, 'audit events were given up'),

@@ -71,6 +71,8 @@ const INDEXES: Record<string, IndexDescription[]> = {
   Encounter: [IDENTIFIER, { key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
   Appointment: [{ key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
   ValueSet: [{ key: { [v('url', 'u')]: 1 }, name: 'sp_url' }],
+  // A patient's accounting of disclosures: every read adds an event, so an unindexed search would scan them all.
+  AuditEvent: [{ key: { [v('patient', 'r')]: 1, [v('date', 'lo')]: -1 }, name: 'sp_patient_date' }],
 };
 
 /**

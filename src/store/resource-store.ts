@@ -1,5 +1,5 @@
 import type { Meta, Resource } from '@medplum/fhirtypes';
-import { BSON, type Db, type Filter, type IndexDescription, type MongoClient } from 'mongodb';
+import { BSON, MongoBulkWriteError, type Db, type Filter, type IndexDescription, type MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { collectNumberTexts, restoreNumberTexts } from '../fhir/number-text';
@@ -12,7 +12,9 @@ import {
   HISTORY_COLLECTION,
   HistoryDocument,
   historyId,
+  SERVED_FIELDS,
 } from './documents';
+import { withEngineRetry } from './engine-errors';
 import { Journal, StagedWrite, type SideDocument } from './journal';
 import { ProcessRegistry } from './processes';
 import { directReader, ReadView, type Reader, type Restriction } from './read-view';
@@ -110,6 +112,8 @@ export class ResourceStore {
   private started?: Promise<void>;
   /** Writes staged and not yet committed, with when: drainCommits waits for them too. */
   private readonly stagedAt = new Map<StagedWrite, number>();
+  /** Types whose resources are written once and never changed: their one version is the current document. */
+  private readonly immutableTypes = new Set<string>();
 
   constructor(
     readonly db: Db,
@@ -218,6 +222,15 @@ export class ResourceStore {
     version: number,
     restriction?: Filter<HistoryDocument>,
   ): Promise<HistoryDocument | null> {
+    if (this.immutableTypes.has(type)) {
+      const byVersion: Filter<CurrentDocument> = { _id: id, v: version };
+      const current = await this.db
+        .collection<CurrentDocument>(type)
+        .findOne(restriction ? { $and: [byVersion, restriction as Filter<CurrentDocument>] } : byVersion, {
+          projection: SERVED_FIELDS,
+        });
+      return current && !current.deleted ? versionOfImmutable(type, current) : null;
+    }
     const byId: Filter<HistoryDocument> = { _id: historyId(type, id, version) };
     const doc = await this.db
       .collection<HistoryDocument>(HISTORY_COLLECTION)
@@ -358,6 +371,52 @@ export class ResourceStore {
     await this.db.collection<ClaimDocument>(CLAIMS_COLLECTION).deleteOne({ _id: claim._id, tx: claim.tx });
   }
 
+  /**
+   * Declares a type whose resources are created and never updated or deleted (the audit trail, which
+   * the API refuses to change): vread and its history are answered from the current documents, so
+   * appendImmutable can store them without a history copy, and system history leaves them out.
+   */
+  declareImmutable(type: string): void {
+    this.immutableTypes.add(type);
+  }
+
+  /**
+   * Appends resources of an immutable type: each is its only version, so it needs no history copy, no
+   * version lock and no journal entry; one insert makes each durable on its own (a batch cut short by a
+   * crash keeps the events it stored, which are independent of each other). Ids are the resources'
+   * own, so a retried batch stores nothing twice.
+   */
+  async appendImmutable(type: string, resources: Resource[]): Promise<void> {
+    if (!this.immutableTypes.has(type)) throw new Error(`${type} is not declared immutable`);
+    if (!resources.length) return;
+    const staged = this.stageWrites(
+      resources.map((resource) => ({
+        type,
+        id: resource.id ?? newId(),
+        method: 'POST' as const,
+        previous: null,
+        resource,
+      })),
+      new Date(),
+    );
+    for (const write of staged) checkDocumentSize(write);
+    await this.ensureTypeIndexes(type);
+    await this.start();
+    const collection = this.db.collection<CurrentDocument>(type);
+    try {
+      await withEngineRetry(() =>
+        collection.insertMany(
+          staged.map((w) => w.next),
+          { ordered: false },
+        ),
+      );
+    } catch (error) {
+      // Stored by an earlier attempt whose answer was lost: the same id is the same event.
+      const failures = error instanceof MongoBulkWriteError ? [error.writeErrors].flat() : [];
+      if (!failures.length || failures.some((f) => f.code !== 11000)) throw error;
+    }
+  }
+
   /** Stages and commits in one step: the path of every single-resource interaction. */
   async commit(
     writes: PlannedWrite[],
@@ -368,6 +427,7 @@ export class ResourceStore {
   }
 
   async history(query: HistoryQuery): Promise<HistoryDocument[]> {
+    if (query.type && this.immutableTypes.has(query.type)) return this.immutableHistory({ ...query, type: query.type });
     const filter: Filter<HistoryDocument> = {};
     if (query.type) filter.type = query.type;
     if (query.id) filter.id = query.id;
@@ -390,6 +450,8 @@ export class ResourceStore {
     const newerSeen = new Map<string, Date>();
     const supersededBeforeStart = new Set<string>();
     const keep = (doc: HistoryDocument): void => {
+      // Versions stored by earlier releases, or with a write's own commit: the type's history is its documents.
+      if (this.immutableTypes.has(doc.type)) return;
       if (query.at) {
         const key = `${doc.type}/${doc.id}`;
         const newer = newerSeen.get(key);
@@ -421,4 +483,44 @@ export class ResourceStore {
     }
     return result;
   }
+
+  /**
+   * The history of an immutable type: its current documents, one version each, newest first. Nothing
+   * is superseded, so `_at` is `_since`'s bound on the other side; the resume key is the version's id.
+   */
+  private async immutableHistory(query: HistoryQuery & { type: string }): Promise<HistoryDocument[]> {
+    const filter: Filter<CurrentDocument> = {};
+    if (query.id) filter._id = query.id;
+    const ts: { $gte?: Date; $lt?: Date } = {};
+    if (query.since) ts.$gte = query.since;
+    if (query.at) ts.$lt = query.at.end;
+    if (ts.$gte || ts.$lt) filter.ts = ts;
+    if (query.after) {
+      const afterId = query.after.key.split('/')[1] ?? '';
+      filter.$or = [{ ts: { $lt: query.after.ts } }, { ts: query.after.ts, _id: { $lt: afterId } }];
+    }
+    const restriction = query.restriction as Filter<CurrentDocument> | undefined;
+    const docs = await this.db
+      .collection<CurrentDocument>(query.type)
+      .find(restriction ? { $and: [filter, restriction] } : filter, { projection: SERVED_FIELDS })
+      .sort({ ts: -1, _id: -1 })
+      .limit(query.count)
+      .toArray();
+    return docs.filter((d) => !d.deleted).map((d) => versionOfImmutable(query.type, d));
+  }
+}
+
+/** The one version of an immutable type's resource, as history holds versions. */
+function versionOfImmutable(type: string, doc: CurrentDocument): HistoryDocument {
+  restoreNumberTexts(doc.resource, doc.nt);
+  return {
+    _id: historyId(type, doc._id, doc.v),
+    type,
+    id: doc._id,
+    v: doc.v,
+    ts: doc.ts,
+    method: 'POST',
+    resource: doc.resource,
+    ...(doc.compartments ? { compartments: doc.compartments } : {}),
+  };
 }

@@ -2,6 +2,7 @@ import type { AuditEvent, Bundle, CapabilityStatement, MedicationRequest } from 
 import request from 'supertest';
 import { ACT_CODE } from '../../src/auth/labels';
 import { createResource, expectOutcome, FHIR_JSON, startTestServer, type TestServer } from '../support/server';
+import { HISTORY_COLLECTION } from '../../src/store/documents';
 import { tokenFor } from '../support/tokens';
 import { auditOf, requestId } from './support';
 
@@ -186,5 +187,42 @@ describe('who sees the audit trail', () => {
     expectOutcome(await get(uncleared, `/fhir/AuditEvent/${events.part2Read.id}`), 404);
     const part2Cleared = await bearer({ sub: 'auditor-2', scope: 'system/AuditEvent.rs', clearance: ['42CFRPart2'] });
     await get(part2Cleared, `/fhir/AuditEvent/${events.part2Read.id}`).expect(200);
+  });
+});
+
+describe('the history of the audit trail', () => {
+  it('each event is its only version: vread and history answer from the event itself, with no history copy', async () => {
+    const { id } = events.p1Read;
+    const vread = await get(auditor, `/fhir/AuditEvent/${id}/_history/1`).expect(200);
+    expect(vread.body).toEqual(events.p1Read);
+    expectOutcome(await get(auditor, `/fhir/AuditEvent/${id}/_history/2`), 404);
+    const instance = (await get(auditor, `/fhir/AuditEvent/${id}/_history`).expect(200)).body as Bundle;
+    expect(instance.entry?.map((e) => [e.resource?.id, e.request?.method])).toEqual([[id, 'POST']]);
+    const copies = await server.running.connection.db
+      .collection(HISTORY_COLLECTION)
+      .countDocuments({ type: 'AuditEvent', id });
+    expect(copies).toBe(0);
+    // The auditor's scope reaches AuditEvents only, and system history leaves them to their type's.
+    const system = (await get(auditor, '/fhir/_history?_count=1000').expect(200)).body as Bundle;
+    expect(system.entry ?? []).toEqual([]);
+  });
+
+  it("pages through the type's history newest first, and hides what the requester may not see", async () => {
+    const seen: string[] = [];
+    let next: string | undefined = '/fhir/AuditEvent/_history?_count=2';
+    while (next) {
+      const page = (await get(auditor, next).expect(200)).body as Bundle;
+      expect((page.entry ?? []).length).toBeLessThanOrEqual(2);
+      seen.push(...(page.entry ?? []).map((e) => e.resource?.id as string));
+      const url = page.link?.find((l) => l.relation === 'next')?.url;
+      next = url ? url.replace(/^https?:\/\/[^/]+/, '') : undefined;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(Object.values(events).map((e) => e.id)));
+    const uncleared = await bearer({ sub: 'junior-auditor', scope: 'system/AuditEvent.rs' });
+    expectOutcome(await get(uncleared, `/fhir/AuditEvent/${events.part2Read.id}/_history/1`), 404);
+    const history = (await get(uncleared, '/fhir/AuditEvent/_history?_count=1000').expect(200)).body as Bundle;
+    expect(idsIn(history)).toEqual(expect.arrayContaining([events.p1Read.id, events.p2Read.id]));
+    expect(idsIn(history)).not.toContain(events.part2Read.id);
   });
 });
