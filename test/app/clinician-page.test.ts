@@ -1,4 +1,4 @@
-import type { Bundle, DetectedIssue, Parameters, ParametersParameter, Task } from '@medplum/fhirtypes';
+import type { Bundle, DetectedIssue, MeasureReport, Parameters, ParametersParameter, Task } from '@medplum/fhirtypes';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -220,18 +220,40 @@ describeInBrowser('the clinician page in Chromium', () => {
     expect((await review(PART2_PATIENT)).parameter?.some((p) => p.name === 'withheld')).toBe(false);
   });
 
-  it('shows the program measures, or says plainly that they cannot be evaluated', async () => {
+  it('shows the program measures as the practitioner may see them, each bar leading to its patients', async () => {
     await page.goto(`${app.url}/app/#/program?date=${REVIEW_DATE}`);
     await page.locator('section.program').waitFor();
-    const answer = await request(app.admin).get(
-      `/fhir/Measure/$evaluate-measure?measure=${encodeURIComponent('https://meds-fhir.org/fhir/Measure/pdc-statins')}&periodStart=2026-01-01&periodEnd=${REVIEW_DATE}&reportType=population`,
-    );
-    if (answer.status === 200) {
-      await page.locator('section[data-measure="pdc-statins"] svg').waitFor();
-    } else {
-      expect(await page.locator('.notice-box').textContent()).toContain('statins');
+    await page.locator('section[data-measure="pdc-statins"] svg').waitFor();
+    // The same report, asked for with the practitioner's own token (a development sign-in).
+    const signIn = await request(app.server.rawApp)
+      .post('/app/dev/sign-in')
+      .set('Content-Type', 'application/json')
+      .send({ practitioner: PRACTITIONER });
+    const measure = encodeURIComponent('https://meds-fhir.org/fhir/Measure/pdc-statins');
+    const answer = await request(app.server.rawApp)
+      .get(
+        `/fhir/Measure/$evaluate-measure?measure=${measure}&periodStart=2026-01-01&periodEnd=${REVIEW_DATE}&reportType=population`,
+      )
+      .set('Authorization', `Bearer ${signIn.body.access_token}`);
+    expect(answer.status).toBe(200);
+    const report = answer.body as MeasureReport;
+    const strata =
+      report.group?.[0]?.stratifier?.find((s) => s.code?.[0]?.coding?.[0]?.code === 'prescriber')?.stratum ?? [];
+    expect(strata.length).toBeGreaterThan(0);
+    const shown = await page.locator('section[data-measure="pdc-statins"] .strata li').allTextContents();
+    expect(shown).toHaveLength(strata.length);
+    for (const s of strata) {
+      const rate = `${(((s.measureScore?.value as number) ?? 0) * 100).toFixed(1)}%`;
+      expect(shown.some((text) => text.includes(rate))).toBe(true);
     }
     await page.screenshot({ path: join(DOCS, 'program.png'), fullPage: true });
+    // A prescriber's bar (its link in the list) opens the patients with a prescription by them.
+    await page.locator('section[data-measure="pdc-statins"] .strata a').first().click();
+    await page.locator('section.subjects li a').first().waitFor();
+    const patients = await page
+      .locator('section.subjects li a')
+      .evaluateAll((links) => links.map((l) => l.getAttribute('href')));
+    expect(patients.some((h) => h?.includes('late-refill'))).toBe(true);
   });
 
   it('has no serious or critical accessibility violations (axe-core) on its views', async () => {

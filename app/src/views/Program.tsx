@@ -1,4 +1,4 @@
-import type { List, MeasureReport, MeasureReportGroup, Patient, Reference } from '@medplum/fhirtypes';
+import type { List, MeasureReport, MeasureReportGroup, Patient, Practitioner, Reference } from '@medplum/fhirtypes';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { MeasureBar } from '../charts';
 import { isDay, today } from '../dates';
@@ -62,11 +62,34 @@ function strataOf(report: MeasureReport): Stratum[] {
   });
 }
 
-function evaluate(id: string, start: string, end: string, reportType: string): Promise<MeasureReport> {
+function evaluate(
+  id: string,
+  start: string,
+  end: string,
+  reportType: string,
+  practitioner?: string,
+): Promise<MeasureReport> {
   const measure = encodeURIComponent(`${MEASURE_BASE}${id}`);
+  const by = practitioner ? `&practitioner=${encodeURIComponent(practitioner)}` : '';
   return fhir<MeasureReport>(
-    `Measure/$evaluate-measure?measure=${measure}&periodStart=${start}&periodEnd=${end}&reportType=${reportType}`,
+    `Measure/$evaluate-measure?measure=${measure}&periodStart=${start}&periodEnd=${end}&reportType=${reportType}${by}`,
   );
+}
+
+const PRACTITIONER = /^Practitioner\/[A-Za-z0-9\-.]+$/;
+
+/** Prescriber strata are `Practitioner/id`: shown by name where the user may read the Practitioner. */
+async function practitionerNames(refs: string[]): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  await Promise.all(
+    [...new Set(refs.filter((r) => PRACTITIONER.test(r)))].map(async (ref) => {
+      const p = await fhir<Practitioner>(ref).catch(() => undefined);
+      const n = p?.name?.[0];
+      const name = n?.text ?? [...(n?.prefix ?? []), ...(n?.given ?? []), n?.family].filter(Boolean).join(' ');
+      if (name) names.set(ref, name);
+    }),
+  );
+  return names;
 }
 
 function SubjectList({ id, start, end, stratum }: { id: string; start: string; end: string; stratum?: string }) {
@@ -74,14 +97,10 @@ function SubjectList({ id, start, end, stratum }: { id: string; start: string; e
   const [error, setError] = useState<string | undefined>();
   useEffect(() => {
     (async () => {
-      const report = await evaluate(id, start, end, 'subject-list');
-      const group = report.group?.[0];
-      const strat = stratum
-        ? group?.stratifier
-            ?.flatMap((s) => s.stratum ?? [])
-            .find((s) => (s.value?.coding?.[0]?.code ?? s.value?.text) === stratum)
-        : undefined;
-      const populations = (strat ?? group)?.population ?? [];
+      // Strata carry no subject lists in R4: a prescriber's patients are asked for with `practitioner`.
+      const practitioner = stratum && PRACTITIONER.test(stratum) ? stratum : undefined;
+      const report = await evaluate(id, start, end, 'subject-list', practitioner);
+      const populations = report.group?.[0]?.population ?? [];
       const listOf = async (ref: Reference | undefined): Promise<List | undefined> => {
         if (!ref?.reference) return undefined;
         if (ref.reference.startsWith('#')) {
@@ -118,7 +137,7 @@ function SubjectList({ id, start, end, stratum }: { id: string; start: string; e
     <section aria-labelledby="subjects-title" class="subjects">
       <h2 id="subjects-title">
         Patients of {MEASURES.find((m) => m.id === id)?.title ?? id}
-        {stratum ? `, ${stratum}` : ''}
+        {stratum && PRACTITIONER.test(stratum) ? ` with a prescription by ${stratum}` : ''}
       </h2>
       {subjects.length === 0 ? (
         <p class="empty">No patients.</p>
@@ -139,6 +158,7 @@ export function Program({ params }: { params: URLSearchParams }) {
   const end = isDay(params.get('date')) ? (params.get('date') as string) : today();
   const start = isDay(params.get('periodStart')) ? (params.get('periodStart') as string) : `${end.slice(0, 4)}-01-01`;
   const [outcomes, setOutcomes] = useState<Record<string, Outcome> | undefined>();
+  const [names, setNames] = useState<Map<string, string>>(new Map());
   const charts = useCharts();
   const width = useWidth();
   const selectedMeasure = params.get('measure') ?? undefined;
@@ -155,7 +175,11 @@ export function Program({ params }: { params: URLSearchParams }) {
           return [m.id, { error: `${(e as Error).message}${status}` }];
         }
       }),
-    ).then((entries) => setOutcomes(Object.fromEntries(entries)));
+    ).then(async (entries) => {
+      setOutcomes(Object.fromEntries(entries));
+      const strata = entries.flatMap(([, o]) => ('report' in o ? strataOf(o.report).map((s) => s.key) : []));
+      setNames(await practitionerNames(strata));
+    });
   }, [start, end]);
 
   const overall = useMemo(() => {
@@ -224,7 +248,7 @@ export function Program({ params }: { params: URLSearchParams }) {
         if (!strata.length) return null;
         const bars: MeasureBar[] = strata.map((s) => ({
           measure: m.id,
-          group: s.label,
+          group: names.get(s.key) ?? s.label,
           rate: s.rate as number,
           numerator: s.numerator,
           denominator: s.denominator,
