@@ -393,26 +393,37 @@ export function PatientView({ id, params }: { id: string; params: URLSearchParam
                         {a.gaps.length === 0 ? (
                           'none'
                         ) : (
-                          <ul class="gaps">
-                            {a.gaps.map((g) => (
-                              <li key={g.start} class="gap" data-start={g.start} data-end={g.end}>
-                                {g.start} – {g.end} ({daysBetween(g.start, g.end) + 1} d)
-                              </li>
-                            ))}
-                          </ul>
+                          <details>
+                            <summary>
+                              {a.gaps.length} gap{a.gaps.length === 1 ? '' : 's'},{' '}
+                              {a.gaps.reduce((n, g) => n + daysBetween(g.start, g.end) + 1, 0)} days
+                            </summary>
+                            <ul class="gaps">
+                              {a.gaps.map((g) => (
+                                <li key={g.start} class="gap" data-start={g.start} data-end={g.end}>
+                                  {g.start} – {g.end} ({daysBetween(g.start, g.end) + 1} d)
+                                </li>
+                              ))}
+                            </ul>
+                          </details>
                         )}
                       </td>
                       <td>
                         {shifted.length === 0 ? (
                           'none'
                         ) : (
-                          <ul class="overlaps">
-                            {shifted.map((s) => (
-                              <li key={s.reference} class="overlap" data-reference={s.reference} data-start={s.start}>
-                                filled {s.fillDate}, counted from {s.start}
-                              </li>
-                            ))}
-                          </ul>
+                          <details>
+                            <summary>
+                              {shifted.length} fill{shifted.length === 1 ? '' : 's'} shifted
+                            </summary>
+                            <ul class="overlaps">
+                              {shifted.map((s) => (
+                                <li key={s.reference} class="overlap" data-reference={s.reference} data-start={s.start}>
+                                  filled {s.fillDate}, counted from {s.start}
+                                </li>
+                              ))}
+                            </ul>
+                          </details>
                         )}
                       </td>
                     </tr>
