@@ -1,4 +1,5 @@
-import { setFhirBase, setSession, type Session } from './fhir';
+import type { Practitioner } from '@medplum/fhirtypes';
+import { fhir, setFhirBase, setSession, type Session } from './fhir';
 
 /** What /app/config.json says about signing in (src/http/clinician-app). */
 export interface AppConfig {
@@ -135,6 +136,8 @@ export async function completeSmartLaunch(config: AppConfig): Promise<Session | 
   sessionStorage.removeItem(PENDING);
   const { verifier, state, token, hash } = JSON.parse(pending ?? '{}') as Record<string, string | undefined>;
   history.replaceState(null, '', `${location.pathname}${hash ?? ''}`);
+  // replaceState fires no hashchange: the router is told it is back on the view it left for.
+  dispatchEvent(new HashChangeEvent('hashchange'));
   if (error) throw new Error(`The identity provider refused the sign-in: ${params.get('error_description') ?? error}`);
   if (!verifier || !token || params.get('state') !== state)
     throw new Error('The sign-in answer does not match this page');
@@ -157,5 +160,19 @@ export async function completeSmartLaunch(config: AppConfig): Promise<Session | 
     name: idClaims.name,
   });
   setSession(session);
-  return session;
+  return { ...session, name: await displayName(session) };
+}
+
+/** The practitioner's name from their own Practitioner resource, when the token carried none. */
+async function displayName(session: Session): Promise<string> {
+  if (session.name !== session.fhirUser || !session.fhirUser.startsWith('Practitioner/')) return session.name;
+  try {
+    const p = await fhir<Practitioner>(session.fhirUser);
+    const n = p.name?.[0];
+    const name = n?.text ?? [...(n?.prefix ?? []), ...(n?.given ?? []), n?.family].filter(Boolean).join(' ');
+    if (name) setSession({ ...session, name });
+    return name || session.name;
+  } catch {
+    return session.name;
+  }
 }
