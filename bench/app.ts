@@ -97,6 +97,8 @@ async function main(): Promise<void> {
   const build = JSON.parse(readFileSync(join(root, 'dist', 'app', 'build-info.json'), 'utf8')) as {
     initialBytes: number;
     initialGzipBytes: number;
+    lazyBytes: number;
+    lazyGzipBytes: number;
   };
   let uri = process.env.MONGODB_URI;
   let engine: EmbeddedEngine | undefined;
@@ -204,11 +206,12 @@ async function main(): Promise<void> {
       ['worklist', ...stats(worklist)],
       ['patient (5 scenario patients)', ...stats(scenario)],
       [`patient (3 years, ${resources} resources)`, ...stats(threeYears)],
-      ['first patient view (chart code fetched)', 1, (firstPatient ?? NaN).toFixed(0), '', ''],
+      ['first patient view, right after sign-in', 1, (firstPatient ?? NaN).toFixed(0), '', ''],
     ],
   );
   console.log(
-    `initial download: ${(build.initialBytes / 1024).toFixed(1)} KB (${(build.initialGzipBytes / 1024).toFixed(1)} KB gzipped); charts chunk loaded on first chart`,
+    `initial download: ${(build.initialBytes / 1024).toFixed(1)} KB (${(build.initialGzipBytes / 1024).toFixed(1)} KB gzipped); ` +
+      `chart code, fetched once the worklist shows: ${(build.lazyBytes / 1024).toFixed(1)} KB (${(build.lazyGzipBytes / 1024).toFixed(1)} KB gzipped)`,
   );
 }
 

@@ -4,11 +4,17 @@ type Charts = typeof import('./charts');
 
 let loading: Promise<Charts> | undefined;
 
+/** Starts fetching the chart module (the worklist does, once it is shown, so a patient opens at once). */
+export function prefetchCharts(): void {
+  loading ??= import('./charts');
+}
+
 /** The chart module, fetched the first time a view needs it. */
 export function useCharts(): Charts | undefined {
   const [charts, setCharts] = useState<Charts | undefined>();
   useEffect(() => {
-    loading ??= import('./charts');
+    prefetchCharts();
+    if (!loading) return;
     let live = true;
     loading.then((c) => live && setCharts(() => c));
     return () => {

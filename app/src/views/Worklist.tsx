@@ -5,6 +5,7 @@ import { entriesOf, fhir, batch, currentSession } from '../fhir';
 import { checkOf, findingText, isAcknowledged, patientOf, priorityRank, priorityText, raisedOn } from '../findings';
 import type { Finding } from '../review';
 import { href } from '../route';
+import { prefetchCharts } from '../Figure';
 import { patientName } from '../names';
 
 interface Row {
@@ -77,6 +78,10 @@ export function Worklist({ date }: { date?: string }) {
     if (!session) return;
     loadWorklist(session.fhirUser).then(setRows, (e: Error) => setError(e.message));
   }, [session?.fhirUser]);
+  // The chart code is not part of the first download; it is fetched while the clinician reads the list.
+  useEffect(() => {
+    if (rows) setTimeout(prefetchCharts, 0);
+  }, [rows !== undefined]);
 
   const counts = useMemo(() => {
     const map = new Map<string, { title: string; count: number }>();
