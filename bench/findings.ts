@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     const put = await send(on.http, 'PUT', `MedicationDispense/${fill.id}`, { body: fill, timeoutMs: TIMEOUT });
     if (put.status !== 201) throw new Error(`fill: ${put.status} ${put.body}`);
     t = performance.now();
-    while ((await lateRefillIssue(on, patient))?.status !== 'mitigated')
+    while ((await lateRefillIssue(on, patient))?.status !== 'cancelled')
       await new Promise((resolve) => setTimeout(resolve, 5));
     closed.push(performance.now() - t);
   }

@@ -7,7 +7,9 @@ import { compartmentsOf } from './fhir/compartments';
 import { sharedPageTokens } from './fhir/page-token';
 import type { ServerContext } from './rest/context';
 import { registerSearch, registerSearchIndexes } from './modules/search';
+import { markWideDates } from './search/date-spans';
 import { runIndexMigration } from './search/index-migration';
+import { indexedTypes } from './search/indexes';
 import { startDefinitionsFeed } from './modules/definitions-feed';
 import type { AuditLog } from './audit/audit-log';
 import { registerAudit } from './modules/audit';
@@ -102,6 +104,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   // Every index a search of the medication set is planned on is built now, before the first request,
   // with progress in the log (never on the query path; other paths are built in the background).
   await runIndexMigration(connection.db, MEDICATION_SET, logger);
+  await markWideDates(connection.db, indexedTypes(), logger);
   await store.ensureIndexes(MEDICATION_SET);
   await store.start();
   // Before the first request: the unfinished commits of this server's previous run (same SERVER_ID)
@@ -137,7 +140,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
   // After validation: its interceptor runs first, so a check definition is checked only once it is valid R4.
   const definitions = await registerMedicationReview(context);
   const subscriptions = await registerSubscriptions(context);
-  await registerViews(context);
+  await registerViews(context, definitions);
   await new ExportFiles(connection.db).ensureIndexes();
   const exportWorker = registerExport(context);
   // After the review definitions: the Measures' ValueSets it stores reach the classes the criteria use.

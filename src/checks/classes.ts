@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Coding, ValueSet, ValueSetComposeInclude, ValueSetExpansionContains } from '@medplum/fhirtypes';
 import type { MedicationInfo } from './medications';
+import { NDC, ndcProductKey } from './ndc';
 
 /**
  * Medication classes and other value sets (drug screens, diagnoses) as FHIR ValueSets, with local
@@ -57,6 +58,8 @@ export interface ClassOptions {
 
 interface Membership {
   exact: Map<string, Set<string>>;
+  /** NDC products (labeler and product, 5-4 digits), matched by any package code of the product. */
+  ndcProducts: Set<string>;
   prefixes: Map<string, string[]>;
   /** `regex` filters (whole-code matches), for code systems whose groups are code ranges (ICD-10-CM chapters). */
   patterns: Map<string, RegExp[]>;
@@ -111,6 +114,10 @@ export class MedicationClassRegistry {
     const url = this.getClass(valueSetOrClass)?.valueSetUrl ?? valueSetOrClass;
     const m = this.membership(url);
     if (m.wholeSystems.has(coding.system)) return true;
+    if (coding.system === NDC) {
+      const product = ndcProductKey(coding.code);
+      return product !== undefined && m.ndcProducts.has(product);
+    }
     if (m.exact.get(coding.system)?.has(coding.code)) return true;
     const prefixes = m.prefixes.get(coding.system);
     if (prefixes !== undefined && prefixes.some((p) => coding.code!.startsWith(p))) return true;
@@ -131,7 +138,13 @@ export class MedicationClassRegistry {
   private membership(url: string): Membership {
     let m = this.membershipCache.get(url);
     if (!m) {
-      m = { exact: new Map(), prefixes: new Map(), patterns: new Map(), wholeSystems: new Set() };
+      m = {
+        exact: new Map(),
+        ndcProducts: new Set(),
+        prefixes: new Map(),
+        patterns: new Map(),
+        wholeSystems: new Set(),
+      };
       this.expandInto(url, m, new Set());
       this.membershipCache.set(url, m);
     }
@@ -145,6 +158,11 @@ export class MedicationClassRegistry {
     if (!vs) throw new Error(`Unknown value set ${url}`);
     const addExact = (system: string | undefined, code: string | undefined): void => {
       if (!system || !code) return;
+      if (system === NDC) {
+        const product = ndcProductKey(code);
+        if (product !== undefined) m.ndcProducts.add(product);
+        return;
+      }
       let set = m.exact.get(system);
       if (!set) m.exact.set(system, (set = new Set()));
       set.add(code);

@@ -13,6 +13,7 @@ export {
   MedicationClassRegistry,
   loadMedicationClasses,
 } from './classes';
+export { NDC, ndcProductKey } from './ndc';
 export { PDC_THRESHOLD, type PdcOptions, type PdcResult, type Period, computePdc } from './pdc';
 export type { ClassMatcher, ShiftedSupply, Supply } from './supplies';
 export {
@@ -32,6 +33,7 @@ export {
   type ReviewInput,
   ReviewInputError,
   defaultPeriod,
+  reviewAdherence,
   reviewFindings,
   reviewPatient,
   type SubjectFinding,

@@ -96,13 +96,20 @@ export function reviewFindings(
   return runReview(input, classes, checks, config, false).findings;
 }
 
-function runReview(
+/**
+ * The adherence parameters of a review (what reviewPatient answers as `adherence`), without running the
+ * checks: the PDC of every class the patient has fills (or prescriptions) of.
+ */
+export function reviewAdherence(
   input: ReviewInput,
   classes: MedicationClassRegistry,
-  checks: CheckRegistry,
-  config: ReviewConfig,
-  withAdherence = true,
-): { adherence: ParametersParameter[]; findings: SubjectFinding[] } {
+  config: ReviewConfig = {},
+): ParametersParameter[] {
+  const ctx = reviewContext(input, classes, config);
+  return ctx.filledClasses().map((key) => adherenceParameter(ctx, key));
+}
+
+function reviewContext(input: ReviewInput, classes: MedicationClassRegistry, config: ReviewConfig): ReviewContext {
   const date = input.date;
   if (!isIsoDate(date)) throw new ReviewInputError(`date must be a calendar date (YYYY-MM-DD), got ${date}`);
   const defaults = defaultPeriod(date);
@@ -111,8 +118,17 @@ function runReview(
   if (!isIsoDate(periodStart) || !isIsoDate(periodEnd))
     throw new ReviewInputError('periodStart and periodEnd must be calendar dates');
   if (periodEnd < periodStart) throw new ReviewInputError('periodEnd is before periodStart');
+  return new ReviewContext(input.patient, input.resources, date, periodStart, periodEnd, classes, config);
+}
 
-  const ctx = new ReviewContext(input.patient, input.resources, date, periodStart, periodEnd, classes, config);
+function runReview(
+  input: ReviewInput,
+  classes: MedicationClassRegistry,
+  checks: CheckRegistry,
+  config: ReviewConfig,
+  withAdherence = true,
+): { adherence: ParametersParameter[]; findings: SubjectFinding[] } {
+  const ctx = reviewContext(input, classes, config);
   const adherence: ParametersParameter[] = [];
   if (withAdherence) {
     for (const key of ctx.filledClasses()) adherence.push(adherenceParameter(ctx, key));

@@ -14,6 +14,8 @@ import { FORMAT_NAMES, readRunRequest, type RunRequest } from '../views/params';
 import { ViewRunError } from '../views/rows';
 import { primed, runView } from '../views/run';
 import { publishShipped } from './publish';
+import { loadCompartments } from './review/compartment';
+import type { ReviewDefinitions } from './review/definitions';
 
 /** Canonical of views/OperationDefinition-viewdefinition-run.json (the SQL-on-FHIR v2 operation). */
 export const VIEWDEFINITION_RUN_DEFINITION = 'https://meds-fhir.org/fhir/OperationDefinition/viewdefinition-run';
@@ -120,8 +122,10 @@ async function* reported<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
  * SQL-on-FHIR v2 (issue 13): ViewDefinitions stored through the API (checked on write: their shape
  * and that their FHIRPath parses), the shipped views of views/, and `$viewdefinition-run` at system
  * level and on a stored ViewDefinition, streaming rows from the database through the request's reads.
+ * Views over Patient may call medicationAdherence() (src/views/adherence.ts), computed with the
+ * classes `$medication-review` uses.
  */
-export async function registerViews(context: ServerContext): Promise<void> {
+export async function registerViews(context: ServerContext, definitions: ReviewDefinitions): Promise<void> {
   const interceptor: Interceptor = {
     name: 'views',
     checkWrite: (resource) => {
@@ -158,7 +162,15 @@ export async function registerViews(context: ServerContext): Promise<void> {
         throw forbidden(`The token grants no read of ${plan.resource}, the view's resource`);
       }
       const compartments = await compartmentsOf(run, reads);
-      const rows = await primed(reported(runView(reads, plan, { compartments, since: run.since, limit: run.limit })));
+      // One consistent pair of classes and types for the whole run, as a review holds them.
+      const { classes, types } = definitions;
+      const adherence = {
+        classes,
+        today: new Date().toISOString().slice(0, 10),
+        compartments: (reader: Reader, ids: string[]) => loadCompartments(reader, ids, types),
+      };
+      const scope = { compartments, since: run.since, limit: run.limit };
+      const rows = await primed(reported(runView(reads, plan, scope, adherence)));
       return {
         status: 200,
         headers: {},

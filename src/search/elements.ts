@@ -39,6 +39,8 @@ export interface DateElement {
   lo: Date;
   /** exclusive */
   hi: Date;
+  /** Set when hi - lo is more than a day (keys.ts, SPAN_KEY). */
+  span?: 'wide';
 }
 
 export interface NumberElement {

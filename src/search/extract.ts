@@ -5,7 +5,7 @@ import { parseDateRange } from '../fhir/dates';
 import type { DateElement, IndexElement, QuantityElement, ReferenceElement, TokenElement } from './elements';
 import { MAX_DATE, MIN_DATE } from './elements';
 import { tooLarge } from '../fhir/outcome';
-import { encodeCode, indexText, SINGLE, SORT_KEY } from './keys';
+import { encodeCode, indexText, SHORT_SPAN_MS, SINGLE, SORT_KEY, SPAN_KEY, WIDE } from './keys';
 import { canonicalQuantity, normalizeText, UCUM } from './normalize';
 import { BUILT_IN, type ParamType, type SearchParam, type SearchParameterRegistry } from './registry';
 
@@ -181,17 +181,21 @@ function range(value: unknown, open: 'start' | 'end'): Date | undefined {
   return open === 'start' ? parsed.start : parsed.end;
 }
 
+export function dateElement(lo: Date, hi: Date): IndexElement {
+  const element: DateElement = hi.getTime() - lo.getTime() > SHORT_SPAN_MS ? { lo, hi, [SPAN_KEY]: WIDE } : { lo, hi };
+  return { ...element };
+}
+
 function dateElements(node: Node): IndexElement[] {
   const data = node.data;
   if (typeof data === 'string') {
     const parsed = parseDateRange(data);
-    return parsed ? [{ lo: parsed.start, hi: parsed.end }] : [];
+    return parsed ? [dateElement(parsed.start, parsed.end)] : [];
   }
   if (!isObject(data)) return [];
   if ('start' in data || 'end' in data) {
     // Period: an open end means "ongoing" (R4 search, date: Period with no end).
-    const element: DateElement = { lo: range(data.start, 'start') ?? MIN_DATE, hi: range(data.end, 'end') ?? MAX_DATE };
-    return [{ ...element }];
+    return [dateElement(range(data.start, 'start') ?? MIN_DATE, range(data.end, 'end') ?? MAX_DATE)];
   }
   if ('event' in data || 'repeat' in data) {
     // Timing: each event, and the bounds of the repeat (R4 search, date: Timing).

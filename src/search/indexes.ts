@@ -1,5 +1,5 @@
 import type { IndexDescription } from 'mongodb';
-import { sortPath, valuePath } from './keys';
+import { sortPath, SPAN_KEY, valuePath } from './keys';
 
 const v = (code: string, field: string) => `${valuePath(code)}.${field}`;
 
@@ -84,15 +84,31 @@ const INDEXES: Record<string, IndexDescription[]> = {
  */
 function upperBounds(indexes: IndexDescription[]): IndexDescription[] {
   const paths = new Set<string>();
-  for (const index of indexes) {
-    for (const key of Object.keys(index.key)) {
-      if (key.startsWith('sp.') && key.endsWith('.lo')) paths.add(`${key.slice(0, -3)}.hi`);
-    }
+  for (const path of indexedDatePaths(indexes)) {
+    paths.add(`${path}.hi`);
+    // The values longer than a day, which a date range split by compile/date-ranges.ts looks up apart.
+    paths.add(`${path}.${SPAN_KEY}`);
   }
   return [...paths].map((path) => ({
     key: { [path]: 1 },
     name: `${path.replace(/^sp\./, 'sp_').replace(/\./g, '_')}`,
   }));
+}
+
+/** The date parameters' paths (`sp.<code>`) whose start `lo` leads or ends one of the indexes. */
+function indexedDatePaths(indexes: IndexDescription[]): string[] {
+  const paths = new Set<string>();
+  for (const index of indexes) {
+    for (const key of Object.keys(index.key)) {
+      if (key.startsWith('sp.') && key.endsWith('.lo')) paths.add(key.slice(0, -3));
+    }
+  }
+  return [...paths];
+}
+
+/** The value paths (`sp.<code>`) of `type`'s date parameters whose bounds are indexed. */
+export function indexedDateValuePaths(type: string): string[] {
+  return indexedDatePaths(INDEXES[type] ?? []);
 }
 
 /** MongoDB index specifications for `type`'s collection (empty for types outside the medication set). */

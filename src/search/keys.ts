@@ -27,6 +27,16 @@ export function sortPath(code: string): string {
 export const SINGLE = 'one';
 
 /**
+ * Marker on a date value that spans more than SHORT_SPAN_MS (a month or a year, a long Period, an open
+ * one): `{..., span: 'wide'}`. Every other value ends within a day of its start, so a search can bound
+ * those by their start on both sides, which an index answers (compile/date-ranges.ts). A string, so
+ * that the embedded engine's side tables index it.
+ */
+export const SPAN_KEY = 'span';
+export const WIDE = 'wide';
+export const SHORT_SPAN_MS = 86_400_000;
+
+/**
  * Longest string kept in a search index value; longer ones are indexed by their first characters, and
  * search values are cut the same way, so that one resource's giant text cannot make an index (and
  * every scan that decodes the document) giant. Not a setting: changing it would need a reindex.

@@ -24,6 +24,7 @@ import {
 } from './paging';
 import { CURSOR_PARAM, parseSearch, type IncludeSpec, type ParsedSearch } from './parse';
 import type { SearchParameterRegistry } from './registry';
+import { dateSpansMarked } from './date-spans';
 import { engineFeatures } from './engine';
 import { SORT_KEY } from './keys';
 import { subset } from './summary';
@@ -237,6 +238,7 @@ export async function compileSearch(
     lenient,
     ignored,
     elemMatch: (await engineFeatures(db)).elemMatch,
+    dateSpans: await dateSpansMarked(db),
   };
   const filters = new Map<string, MongoFilter>();
   // Compartment membership is computed at write time (src/fhir/compartments.ts) and indexed.
@@ -383,6 +385,7 @@ export async function matchDocuments(
     lenient: false,
     ignored: [],
     elemMatch: (await engineFeatures(db)).elemMatch,
+    dateSpans: await dateSpansMarked(db),
   };
   const filter = await compileFilter(ctx, type, parsed.params);
   return reader.find<CurrentDocument>(type, asFilter(filter), { limit, sort: { _id: 1 } });
@@ -411,6 +414,7 @@ export async function compileQuery(
     lenient: false,
     ignored: [],
     elemMatch: (await engineFeatures(db)).elemMatch,
+    dateSpans: await dateSpansMarked(db),
   };
   return compileFilter(ctx, type, parsed.params);
 }

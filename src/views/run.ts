@@ -1,7 +1,9 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Filter } from 'mongodb';
+import type { MedicationClassRegistry } from '../checks';
 import type { CurrentDocument } from '../store/documents';
 import type { Reader } from '../store/read-view';
+import { ADHERENCE_INPUTS, type AdherenceEnv } from './adherence';
 import type { ViewPlan } from './compile';
 import { viewRows, type Row } from './rows';
 
@@ -18,6 +20,15 @@ export interface RunScope {
   limit?: number;
 }
 
+/** What a run of a view calling medicationAdherence() computes from. */
+export interface AdherenceSource {
+  classes: MedicationClassRegistry;
+  /** The day of the run (YYYY-MM-DD): the function's default review date. */
+  today: string;
+  /** The compartments of a batch of patients, read through the run's reader. */
+  compartments(reader: Reader, patientIds: string[]): Promise<Map<string, Resource[]>>;
+}
+
 /** The database filter of a run: live resources, in the given compartments, changed since. */
 export function runFilter(scope: RunScope): Filter<CurrentDocument> {
   const filter: Filter<CurrentDocument> = { deleted: { $ne: true } };
@@ -30,12 +41,18 @@ export function runFilter(scope: RunScope): Filter<CurrentDocument> {
  * The view's rows, one batch of resources at a time, read through `reader` (the request's reads, so
  * the requester's scopes, compartments and labels apply as they do to a search) and cut at the limit.
  */
-export async function* runView(reader: Reader, plan: ViewPlan, scope: RunScope): AsyncGenerator<Row[]> {
+export async function* runView(
+  reader: Reader,
+  plan: ViewPlan,
+  scope: RunScope,
+  adherence?: AdherenceSource,
+): AsyncGenerator<Row[]> {
   if (scope.compartments && !scope.compartments.length) return;
   let left = scope.limit ?? Infinity;
   for await (const docs of reader.batches<CurrentDocument>(plan.resource, runFilter(scope), VIEW_BATCH, PROJECTION)) {
+    const shared = plan.adherence && adherence ? await adherenceOf(reader, docs, adherence) : {};
     const rows: Row[] = [];
-    for (const doc of docs) for (const row of viewRows(plan, doc.resource)) rows.push(row);
+    for (const doc of docs) for (const row of viewRows(plan, doc.resource, shared)) rows.push(row);
     if (rows.length >= left) {
       yield rows.slice(0, left);
       return;
@@ -43,6 +60,15 @@ export async function* runView(reader: Reader, plan: ViewPlan, scope: RunScope):
     left -= rows.length;
     yield rows;
   }
+}
+
+/** The batch's compartments, loaded before its rows are made (a FHIRPath function cannot wait for reads). */
+async function adherenceOf(reader: Reader, docs: CurrentDocument[], source: AdherenceSource): Promise<AdherenceEnv> {
+  const ids = docs.flatMap((d) => (d.resource.id ? [d.resource.id] : []));
+  const compartments = await source.compartments(reader, ids);
+  return {
+    [ADHERENCE_INPUTS]: { classes: source.classes, today: source.today, compartment: (id) => compartments.get(id) },
+  };
 }
 
 /** The rows of resources given in memory (the suite's cases, a client's inline resources). */

@@ -75,7 +75,7 @@ describe('standing findings over time', () => {
       (r) => keyOf(r) === 'late-refill|late-refill|statins',
     ) as DetectedIssue[];
     expect(late).toHaveLength(1);
-    expect(late[0].status).toBe('mitigated');
+    expect(late[0].status).toBe('cancelled');
     const resolution = late[0].extension?.find((e) => e.url === RESOLUTION_EXTENSION);
     expect(resolution?.extension).toEqual([
       { url: 'reason', valueString: 'The problem no longer holds as of 2026-06-23' },
@@ -90,7 +90,7 @@ describe('standing findings over time', () => {
     const late = (await findingsOf(server.app, 'DetectedIssue', 'late-refill')).filter(
       (r) => keyOf(r) === 'late-refill|late-refill|statins',
     ) as DetectedIssue[];
-    expect(late.map((r) => r.status).sort()).toEqual(['mitigated', 'preliminary']);
+    expect(late.map((r) => r.status).sort()).toEqual(['cancelled', 'preliminary']);
     expect(late.find((r) => r.status === 'preliminary')?.identifiedDateTime).toBe('2026-07-30');
   });
 

@@ -136,3 +136,59 @@ describe('$medication-review with fills coded as RxNorm products only', () => {
     expect(late[0].evidence).toContain(`MedicationDispense/${id}-fill-5`);
   });
 });
+
+const NDC = 'http://hl7.org/fhir/sid/ndc';
+type Via = 'medicationCodeableConcept' | 'Medication';
+/**
+ * [class, system, code, what it is, how the fills carry it]: brand products, newer diabetes drugs and NDCs
+ * added from the openFDA NDC Directory (terminology/sources/openfda), one case each way per class.
+ */
+const NEW_CODES: [string, string, string, string, Via][] = [
+  ['diabetes-non-insulin', NDC, '0006-0277-28', 'JANUVIA 100 mg tablets, 100 in a carton', 'medicationCodeableConcept'],
+  ['diabetes-non-insulin', RX, '1545666', 'empagliflozin product of the Jardiance label', 'Medication'],
+  ['diabetes-non-insulin', RX, '2601773', 'tirzepatide product of the Mounjaro label', 'medicationCodeableConcept'],
+  ['statins', RX, '617314', 'atorvastatin product of the Lipitor label', 'medicationCodeableConcept'],
+  ['statins', NDC, '58151-155-77', 'Lipitor 10 mg, 90 tablets', 'Medication'],
+  ['antidepressants', NDC, '58151-574-93', 'Zoloft 25 mg, 30 tablets', 'medicationCodeableConcept'],
+  ['antidepressants', RX, '208149', 'sertraline product of the Zoloft label', 'Medication'],
+  [
+    'ras-antagonists',
+    RX,
+    '1656356',
+    'sacubitril / valsartan product of the Entresto label',
+    'medicationCodeableConcept',
+  ],
+  ['ras-antagonists', NDC, '68071-1517-9', 'losartan 50 mg, 90 tablets (NuCare)', 'Medication'],
+];
+
+describe('$medication-review with brand, newer-drug and NDC codes', () => {
+  it.each(NEW_CODES)('%s: %s %s (%s) via %s gets its PDC', async (key, system, code, display, via) => {
+    const id = `nc-${key}-${code}`.replace(/[^A-Za-z0-9-]/g, '');
+    const coded = { coding: [{ system, code, display }] };
+    const med = medication(`${id}-med`, coded, []);
+    delete med.ingredient;
+    const carried =
+      via === 'Medication'
+        ? { medicationCodeableConcept: undefined, medicationReference: { reference: `Medication/${med.id}` } }
+        : {};
+    const fillsHere = ['2026-01-10', '2026-02-09', '2026-03-11'].map((day, n) =>
+      dispense(`${id}-fill-${n + 1}`, coded, day, 30, { patientId: id, ...carried }),
+    );
+    await loadTransaction([patient(id), ...(via === 'Medication' ? [med] : []), ...fillsHere]);
+    const out = await review(id);
+    // 2026-01-10 .. 2026-06-30 is 172 days; three 30-day fills cover 90 of them, up to 2026-04-09.
+    expect(adherenceOf(out)).toEqual([
+      {
+        medicationClass: key,
+        periodStart: '2026-01-10',
+        periodEnd: '2026-06-30',
+        daysInPeriod: 172,
+        daysCovered: 90,
+        pdc: 0.5233,
+        adherent: false,
+        lastCoveredDay: '2026-04-09',
+        eligible: true,
+      },
+    ]);
+  });
+});

@@ -225,3 +225,32 @@ describe('shipped profiles', () => {
     expect(history.body.entry).toHaveLength(1);
   });
 });
+
+describe('DetectedIssue.status as R4 binds it', () => {
+  const issue = (status: string) => ({
+    resourceType: 'DetectedIssue',
+    id: 'r4-status',
+    status,
+    patient: { reference: 'Patient/r4-status-patient' },
+    detail: 'Statins: supply ran out',
+  });
+
+  it('stores a cancelled DetectedIssue (ObservationStatus) and refuses R5 mitigated with 422, storing nothing', async () => {
+    const refused = await request(server.app)
+      .put('/fhir/DetectedIssue/r4-status')
+      .set('Content-Type', FHIR_JSON)
+      .send(issue('mitigated'));
+    expectOutcome(refused, 422);
+    expect(errors(refused.body).map((i) => [i.code, i.expression?.[0]])).toEqual([
+      ['code-invalid', 'DetectedIssue.status'],
+    ]);
+    expect((await request(server.app).get('/fhir/DetectedIssue/r4-status')).status).toBe(404);
+
+    const stored = await request(server.app)
+      .put('/fhir/DetectedIssue/r4-status')
+      .set('Content-Type', FHIR_JSON)
+      .send(issue('cancelled'));
+    expect(stored.status).toBe(201);
+    expect(stored.body.status).toBe('cancelled');
+  });
+});

@@ -42,6 +42,20 @@ describe('work queue', () => {
     expect(await queue.claim('d', 10, 60_000)).toEqual([]);
   });
 
+  it('find the free entries behind many that other workers hold', async () => {
+    await queue.enqueue(Array.from({ length: 100 }, (_, i) => `held-${i}`));
+    const held = await queue.claim('busy', 100, 60_000);
+    expect(held).toHaveLength(100);
+    await queue.enqueue(['free-1', 'free-2', 'free-3']);
+    const claimed = await queue.claim('idle', 2, 60_000);
+    expect(claimed).toHaveLength(2);
+    expect(claimed.every((e) => e._id.startsWith('free-') && e.leasedBy === 'idle')).toBe(true);
+    const rest = await queue.claim('idle', 5, 60_000);
+    expect(rest.map((e) => e._id)).toEqual(
+      ['free-1', 'free-2', 'free-3'].filter((k) => !claimed.some((c) => c._id === k)),
+    );
+  });
+
   it('run an entry again when it was queued while being worked, and give an expired lease to another worker', async () => {
     await queue.enqueue(['patient']);
     const [first] = await queue.claim('a', 1, 60_000);

@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import request from 'supertest';
+import type { CurrentDocument } from '../../src/store/documents';
 import type { PlannedWrite } from '../../src/store/resource-store';
 import { FHIR_JSON, startTestServer, type TestServer } from '../support/server';
 import { comparableRows, isShareable, loadSuite, type SuiteCase, type SuiteFile } from '../support/sql-on-fhir-suite';
@@ -16,6 +17,18 @@ let server: TestServer;
 
 beforeAll(async () => {
   server = await startTestServer(__filename);
+  // The server ships resources of some of the suite's types (its Measures): a case's view runs over
+  // every stored resource of its type, so only the suite's may be there.
+  const types = new Set(suite.flatMap((f) => f.resources.map((r) => r.resourceType)));
+  for (const type of types) {
+    const shipped = await server.running.context.store
+      .directReader()
+      .find<CurrentDocument>(type, { deleted: { $ne: true } }, { projection: { _id: 1, v: 1, ts: 1, resource: 1 } });
+    if (!shipped.length) continue;
+    await server.running.context.store.commit(
+      shipped.map((previous) => ({ type, id: previous._id, method: 'DELETE' as const, previous })),
+    );
+  }
 });
 afterAll(async () => {
   await server.close();

@@ -112,9 +112,9 @@ function resolved(current: Finding, reason: string, date: string): Finding {
   // A finding the care team had closed keeps their status; only the server's own open ones are closed.
   if (!isOpen(current)) return next;
   if (next.resourceType === 'DetectedIssue') {
-    // The status value set the server validates with (preliminary, final, entered-in-error, mitigated)
-    // has no `cancelled`: a problem that no longer holds is `mitigated`.
-    (next as { status?: string }).status = 'mitigated';
+    // R4 binds DetectedIssue.status to ObservationStatus: a finding that no longer holds is withdrawn,
+    // `cancelled` (R5's `mitigated` is not an R4 code); the resolution extension says why and when.
+    (next as { status?: string }).status = 'cancelled';
   } else {
     const task = next as Task;
     // Work the team had taken up is completed by the change in the record; untouched work is cancelled.

@@ -34,6 +34,47 @@ export async function loadCompartment(
   return [...resources, ...medications, ...(await loadMedications(reader, ingredients))];
 }
 
+/**
+ * loadCompartment for many patients at once (a view's batch of Patients): one query per type for all of
+ * them, then each Medication once, each patient's resources in the order loadCompartment gives them.
+ */
+export async function loadCompartments(
+  reader: Reader,
+  patientIds: readonly string[],
+  types: readonly string[],
+): Promise<Map<string, Resource[]>> {
+  const byPatient = new Map<string, Resource[]>(patientIds.map((id) => [id, []]));
+  if (!patientIds.length) return byPatient;
+  const wanted = new Set(patientIds.map((id) => `Patient/${id}`));
+  const lists = await Promise.all(
+    types.map((type) =>
+      reader.find<CurrentDocument>(
+        type,
+        { compartments: { $in: [...wanted] }, deleted: { $ne: true } },
+        { projection: { _id: 0, resource: 1, compartments: 1 } },
+      ),
+    ),
+  );
+  for (const docs of lists) {
+    const sorted = [...docs].sort((a, b) => byId(a.resource, b.resource));
+    for (const doc of sorted) {
+      for (const compartment of doc.compartments ?? []) {
+        if (wanted.has(compartment)) byPatient.get(compartment.slice('Patient/'.length))?.push(doc.resource);
+      }
+    }
+  }
+  const all = [...byPatient.values()].flat();
+  const medications = await loadMedications(reader, medicationIds(all));
+  const ingredients = medicationIds(medications).filter((id) => !medications.some((m) => m.id === id));
+  const known = new Map([...medications, ...(await loadMedications(reader, ingredients))].map((m) => [m.id, m]));
+  for (const [id, resources] of byPatient) {
+    const own = medicationIds(resources).flatMap((m) => known.get(m) ?? []);
+    const nested = medicationIds(own).flatMap((m) => (own.some((o) => o.id === m) ? [] : (known.get(m) ?? [])));
+    byPatient.set(id, [...resources, ...own, ...nested]);
+  }
+  return byPatient;
+}
+
 function byId(a: Resource, b: Resource): number {
   const x = a.id ?? '';
   const y = b.id ?? '';

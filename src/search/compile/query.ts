@@ -15,6 +15,7 @@ import {
   type Disjunction,
   type MongoFilter,
 } from './element';
+import { combineDateWindows } from './date-ranges';
 import { valueSetConditions } from './valueset';
 import { compileValue, dateConditions, parseDateValue, type ValueContext } from './values';
 
@@ -30,6 +31,8 @@ export interface CompileContext {
   elemMatch: boolean;
   /** Parameters left out in lenient mode, with the reason (reported in an OperationOutcome). */
   ignored: { name: string; reason: string }[];
+  /** Whether stored date values carry their span marker, so date windows may be split on it (date-ranges.ts). */
+  dateSpans?: boolean;
 }
 
 function readerOf(ctx: CompileContext): Reader {
@@ -45,7 +48,9 @@ export const LIVE: MongoFilter = { deleted: { $ne: true } };
 /** The MongoDB filter for a type-level search: all parameters ANDed (a repeated parameter is AND). */
 export async function compileFilter(ctx: CompileContext, type: string, params: ParsedParam[]): Promise<MongoFilter> {
   const filters: MongoFilter[] = [LIVE];
-  for (const param of params) {
+  const windows = ctx.dateSpans ? combineDateWindows(ctx, type, params) : { filters: [], rest: params };
+  filters.push(...windows.filters);
+  for (const param of windows.rest) {
     try {
       filters.push(await compileParam(ctx, type, param));
     } catch (error) {

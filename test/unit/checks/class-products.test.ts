@@ -1,8 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Medication, MedicationDispense, ValueSet } from '@medplum/fhirtypes';
-import { RXNORM, loadMedicationClasses } from '../../../src/checks';
+import { NDC, RXNORM, loadMedicationClasses } from '../../../src/checks';
 import { indexResources, medicationOf } from '../../../src/checks/medications';
+import {
+  OPENFDA_DIR,
+  OPENFDA_SOURCE,
+  buildOpenFdaValueSets,
+  namedRxNormCodes,
+  readOpenFdaRecords,
+} from '../../../scripts/openfda-products';
 import { dispense, medication } from '../../fixtures/checks/builders';
 
 /**
@@ -14,7 +21,8 @@ import { dispense, medication } from '../../fixtures/checks/builders';
 const classes = loadMedicationClasses();
 const TERMINOLOGY = path.join(__dirname, '../../../terminology');
 
-type Tty = 'SCD' | 'SBD' | 'GPCK' | 'BPCK';
+/** An RxNorm term type, or "openFDA" for an RxCUI openFDA attaches to a listing (SCD or SBD, unnamed there). */
+type Tty = 'SCD' | 'SBD' | 'GPCK' | 'BPCK' | 'openFDA';
 /** [class, term type, RxNorm code, RxNorm name]: one or more products of every shipped class. */
 const PRODUCTS: [string, Tty, string, string][] = [
   ['buprenorphine', 'SCD', '1010604', 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film'],
@@ -33,19 +41,58 @@ const PRODUCTS: [string, Tty, string, string][] = [
     '{7 (vilazodone hydrochloride 10 MG Oral Tablet) / 23 (vilazodone hydrochloride 20 MG Oral Tablet) } Pack',
   ],
   ['antidepressants', 'SBD', '352272', 'escitalopram 10 MG Oral Tablet [Lexapro]'],
+  ['antidepressants', 'openFDA', '208149', 'sertraline hydrochloride product (openFDA: Zoloft 58151-574)'],
+  ['antidepressants', 'openFDA', '104849', 'fluoxetine hydrochloride product (openFDA: Prozac 0777-3104)'],
+  ['antidepressants', 'openFDA', '200371', 'citalopram hydrobromide product (openFDA: Celexa 0456-4010)'],
+  ['antidepressants', 'openFDA', '1790886', 'vortioxetine hydrobromide product (openFDA: Trintellix 55154-0256)'],
   ['statins', 'SCD', '617312', 'atorvastatin 10 MG Oral Tablet'],
   ['statins', 'SCD', '859751', 'rosuvastatin calcium 20 MG Oral Tablet'],
   ['statins', 'SCD', '1422086', 'atorvastatin 10 MG / ezetimibe 10 MG Oral Tablet'],
   ['statins', 'SBD', '750227', 'amlodipine 5 MG / atorvastatin 10 MG Oral Tablet [Caduet]'],
+  ['statins', 'openFDA', '617314', 'atorvastatin calcium trihydrate product (openFDA: Lipitor 58151-155)'],
+  ['statins', 'openFDA', '859421', 'rosuvastatin calcium product (openFDA: Crestor 0310-7590)'],
+  ['statins', 'openFDA', '104490', 'simvastatin product (openFDA: ZOCOR 78206-181)'],
+  ['statins', 'openFDA', '861646', 'pitavastatin calcium product (openFDA: Livalo 66869-104)'],
   ['ras-antagonists', 'SCD', '314076', 'lisinopril 10 MG Oral Tablet'],
   ['ras-antagonists', 'SCD', '979492', 'losartan potassium 50 MG Oral Tablet'],
   ['ras-antagonists', 'SBD', '979494', 'losartan potassium 50 MG Oral Tablet [Cozaar]'],
   ['ras-antagonists', 'SBD', '104377', 'lisinopril 10 MG Oral Tablet [Zestril]'],
   ['ras-antagonists', 'SCD', '1011736', 'aliskiren 150 MG Oral Tablet'],
   ['ras-antagonists', 'SCD', '1656349', 'sacubitril 49 MG / valsartan 51 MG Oral Tablet'],
+  ['ras-antagonists', 'openFDA', '1656356', 'sacubitril / valsartan product (openFDA: ENTRESTO 71610-807)'],
   ['diabetes-non-insulin', 'SCD', '310490', 'glipizide 5 MG Oral Tablet'],
   ['diabetes-non-insulin', 'SCD', '861740', 'glipizide 5 MG / metformin hydrochloride 500 MG Oral Tablet'],
   ['diabetes-non-insulin', 'SCD', '1551295', '0.5 ML dulaglutide 1.5 MG/ML Auto-Injector'],
+  [
+    'diabetes-non-insulin',
+    'openFDA',
+    '861007',
+    'metformin hydrochloride product (openFDA: Metformin Hydrochloride 0378-7185)',
+  ],
+  ['diabetes-non-insulin', 'openFDA', '665036', 'sitagliptin phosphate product (openFDA: JANUVIA 55154-5042)'],
+  ['diabetes-non-insulin', 'openFDA', '1368006', 'alogliptin benzoate product (openFDA: Nesina 64764-625)'],
+  [
+    'diabetes-non-insulin',
+    'openFDA',
+    '1545156',
+    'canagliflozin / metformin hydrochloride product (openFDA: INVOKAMET 50458-543)',
+  ],
+  ['diabetes-non-insulin', 'openFDA', '1545666', 'empagliflozin product (openFDA: Jardiance 67296-2324)'],
+  [
+    'diabetes-non-insulin',
+    'openFDA',
+    '1488569',
+    'dapagliflozin propanediol product (openFDA: DAPAGLIFLOZIN 50090-7057)',
+  ],
+  [
+    'diabetes-non-insulin',
+    'openFDA',
+    '312440',
+    'pioglitazone hydrochloride product (openFDA: PIOGLITAZONE HYDROCHLORIDE 82009-103)',
+  ],
+  ['diabetes-non-insulin', 'openFDA', '897122', 'liraglutide product (openFDA: Victoza 50090-2853)'],
+  ['diabetes-non-insulin', 'openFDA', '2200644', 'semaglutide product (openFDA: OZEMPIC (oral semaglutide) 0169-1709)'],
+  ['diabetes-non-insulin', 'openFDA', '2601773', 'tirzepatide product (openFDA: MOUNJARO 50090-8022)'],
   ['opioid-analgesics', 'SCD', '1049683', 'oxycodone hydrochloride 10 MG Oral Tablet'],
   [
     'opioid-analgesics',
@@ -140,6 +187,70 @@ describe('RxNorm product codes of every shipped class', () => {
   });
 });
 
+/**
+ * [class, NDC as a pharmacy writes it, what it is]: package codes in every layout (4-4-2, 5-3-2, 5-4-1,
+ * 11 digits) and a product code, all from the openFDA NDC Directory records in terminology/sources/openfda.
+ */
+const NDC_PRODUCTS: [string, string, string][] = [
+  ['diabetes-non-insulin', '0006-0277-28', 'JANUVIA 100 mg, Merck (4-4-2)'],
+  ['diabetes-non-insulin', '00597014030', 'Tradjenta 5 mg, Boehringer Ingelheim (11 digits)'],
+  ['diabetes-non-insulin', '0597-0182-30', 'Glyxambi 10 mg / 5 mg'],
+  ['diabetes-non-insulin', '68462-727-30', 'saxagliptin 5 mg, Glenmark'],
+  ['diabetes-non-insulin', '0169-4060-12', 'Victoza pens'],
+  ['diabetes-non-insulin', '0002-3182', 'Trulicity 4.5 mg (product NDC)'],
+  ['diabetes-non-insulin', '0378-7185-05', 'metformin 500 mg, Mylan'],
+  ['diabetes-non-insulin', '0310-6210-90', 'FARXIGA 10 mg'],
+  ['statins', '58151-155-77', 'Lipitor 10 mg, Viatris (5-3-2)'],
+  ['statins', '0310-7590-30', 'Crestor 40 mg'],
+  ['statins', '66869-104-90', 'Livalo'],
+  ['antidepressants', '58151-574-93', 'Zoloft 25 mg'],
+  ['antidepressants', '0187-0731-30', 'Wellbutrin XL 300 mg'],
+  ['antidepressants', '64764-730-30', 'Trintellix 10 mg'],
+  ['ras-antagonists', '0078-0696-20', 'Entresto 97 mg / 103 mg'],
+  ['ras-antagonists', '68071-1517-9', 'losartan 50 mg, NuCare (5-4-1)'],
+];
+
+const ndcCoded = (code: string, display: string) => ({ coding: [{ system: NDC, code, display }] });
+
+describe('NDC codes of the classes', () => {
+  test.each(NDC_PRODUCTS)(
+    '%s: %s (%s) alone in medicationCodeableConcept, in that class only',
+    (key, code, display) => {
+      expect(classesOf(dispense('d', ndcCoded(code, display), '2026-01-01', 30))).toEqual([key]);
+    },
+  );
+
+  test.each(NDC_PRODUCTS)('%s: %s (%s) as the code of a referenced Medication', (key, code, display) => {
+    const med = medication('m', ndcCoded(code, display), []);
+    const fill = dispense('d', { text: 'see Medication' }, '2026-01-01', 30, {
+      medicationCodeableConcept: undefined,
+      medicationReference: { reference: 'Medication/m' },
+    });
+    expect(classesOf(fill, [med])).toEqual([key]);
+  });
+
+  test('an NDC that cannot be told apart, or of another system, matches nothing', () => {
+    // Januvia 0006-0277-28 without its hyphens: 4-4-2, 5-3-2 and 5-4-1 read differently.
+    expect(classesOf(dispense('d', ndcCoded('0006027728', 'JANUVIA'), '2026-01-01', 30))).toEqual([]);
+    // The same digits under RxNorm are no NDC.
+    expect(classesOf(dispense('d', coded('0006-0277-28', 'JANUVIA'), '2026-01-01', 30))).toEqual([]);
+  });
+
+  test('sacubitril / valsartan is one value set of its own: RxNorm SCD and SBD, and the NDCs of Entresto and its generics', () => {
+    const arni = 'https://meds-fhir.org/fhir/ValueSet/sacubitril-valsartan';
+    for (const code of ['1656340', '1656349', '1656354', '1656356']) {
+      expect(classes.containsCoding(arni, { system: RXNORM, code })).toBe(true);
+    }
+    for (const code of ['0078-0696-20', '43598-643-60', '69238-2733-1']) {
+      expect(classes.containsCoding(arni, { system: NDC, code })).toBe(true);
+    }
+    // Other RAS antagonists are not in it: losartan (RxNorm and NDC), lisinopril.
+    expect(classes.containsCoding(arni, { system: RXNORM, code: '979492' })).toBe(false);
+    expect(classes.containsCoding(arni, { system: NDC, code: '68071-1517-9' })).toBe(false);
+    expect(classes.containsCoding(arni, { system: RXNORM, code: '314076' })).toBe(false);
+  });
+});
+
 /** code → display of every row of the transcribed sources (terminology/sources/*.tsv). */
 function sourceRows(): Map<string, string> {
   const rows = new Map<string, string>();
@@ -178,5 +289,34 @@ describe('provenance of the product codes', () => {
     expect(shipped.length).toBeGreaterThan(600);
     const unsourced = shipped.filter((s) => rows.get(s.code) !== s.display);
     expect(unsourced).toEqual([]);
+  });
+});
+
+describe('provenance of the openFDA product sets', () => {
+  const records = readOpenFdaRecords(fs.readFileSync(OPENFDA_SOURCE, 'utf8'));
+
+  test('the shipped sets are what scripts/openfda-products.ts builds from the transcribed records', () => {
+    const built = buildOpenFdaValueSets(records, namedRxNormCodes());
+    const shipped = fs
+      .readdirSync(OPENFDA_DIR)
+      .map((f) => JSON.parse(fs.readFileSync(path.join(OPENFDA_DIR, f), 'utf8')) as ValueSet);
+    const byId = (a: ValueSet, b: ValueSet) => (a.id ?? '').localeCompare(b.id ?? '');
+    expect(shipped.sort(byId)).toEqual(built.sort(byId));
+    expect(records.length).toBeGreaterThan(150);
+  });
+
+  test('every record NDC and RxCUI is in the class its value set feeds, and in no other', () => {
+    const feeds: Record<string, string> = { 'sacubitril-valsartan': 'ras-antagonists' };
+    for (const r of records) {
+      const key = feeds[r.valueSet] ?? r.valueSet;
+      const codings = [{ system: NDC, code: r.productNdc }, ...r.rxcuis.map((code) => ({ system: RXNORM, code }))];
+      for (const coding of codings) {
+        const found = classes
+          .classes()
+          .filter((c) => classes.containsCoding(c.key, coding))
+          .map((c) => c.key);
+        expect({ coding, found }).toEqual({ coding, found: [key] });
+      }
+    }
   });
 });

@@ -111,7 +111,7 @@ describe('reconcile', () => {
       identifier: [{ system: FINDING_KEY_SYSTEM, value: 'p1|late-refill|statins' }],
       status: 'preliminary',
     };
-    expect(reconcile(state([], [issue]))[0].resource.status).toBe('mitigated');
+    expect(reconcile(state([], [issue]))[0].resource.status).toBe('cancelled');
   });
 
   it('does not duplicate a finding the care team closed while the problem lasts, and marks it once it is gone', () => {

@@ -39,7 +39,7 @@ describe('extractSearchIndex', () => {
     expect(sp.identifier).toEqual({ s: 'urn:x', c: 'v', sc: 'urn:x|v', ot: 'urn:t|MR|v', one: true });
   });
 
-  it('stores dates as [lo, hi) ranges of their precision, open Period ends as the extremes', () => {
+  it('stores dates as [lo, hi) ranges of their precision, open Period ends as the extremes, those over a day marked wide', () => {
     const sp = index({
       resourceType: 'Observation',
       id: 'o',
@@ -47,12 +47,13 @@ describe('extractSearchIndex', () => {
       code: { text: 'x' },
       effectivePeriod: { start: '2024-03' },
     });
-    expect(sp.date).toEqual({ lo: new Date('2024-03-01T00:00:00Z'), hi: MAX_DATE, one: true });
+    expect(sp.date).toEqual({ lo: new Date('2024-03-01T00:00:00Z'), hi: MAX_DATE, one: true, span: 'wide' });
     const p = index({ resourceType: 'Patient', id: 'p', birthDate: '1980' });
     expect(p.birthdate).toEqual({
       lo: new Date('1980-01-01T00:00:00Z'),
       hi: new Date('1981-01-01T00:00:00Z'),
       one: true,
+      span: 'wide',
     });
     const q = index({
       resourceType: 'Observation',
@@ -61,7 +62,14 @@ describe('extractSearchIndex', () => {
       code: {},
       effectivePeriod: { end: '2024-03-05T10:00:00+01:00' },
     });
-    expect(q.date).toEqual({ lo: MIN_DATE, hi: new Date('2024-03-05T09:00:01Z'), one: true });
+    expect(q.date).toEqual({ lo: MIN_DATE, hi: new Date('2024-03-05T09:00:01Z'), one: true, span: 'wide' });
+    // A day or less carries no marker: searches bound it by its start (compile/date-ranges.ts).
+    const day = index({ resourceType: 'Patient', id: 'p', birthDate: '1980-02-29' });
+    expect(day.birthdate).toEqual({
+      lo: new Date('1980-02-29T00:00:00Z'),
+      hi: new Date('1980-03-01T00:00:00Z'),
+      one: true,
+    });
   });
 
   it('references become Type/id with the id, absolute URLs stay URLs, identifiers system|value', () => {

@@ -43,6 +43,11 @@ const maxInValues = 200
 // estimateCap bounds the rows counted to choose which condition drives a query.
 const estimateCap = 2000
 
+// tieCap bounds the second count of the conditions that all reached estimateCap: at scale a code shared
+// by a third of a type's rows and a month of its dates both pass 2,000, and only counting further tells
+// which of them is the smaller driver.
+const tieCap = 32000
+
 // pushdownCondition is one condition of the pre-filter, in two forms: the row ids that may match (a
 // SELECT, to drive the query from an index) and a test of one row (to filter the driver's rows).
 type pushdownCondition struct {
@@ -60,6 +65,9 @@ type pushdownCondition struct {
 	// loose tells that rids let through more rows than filter does, so a driver's filter still applies
 	// (an exact `$or` of exact_medsfhir.go, driven by the first condition of each branch).
 	loose bool
+	// countRids, when set, is what the estimate counts instead of rids: a UNION ALL of an `$or`'s branches
+	// counts a row in two branches twice (an estimate may be high) without SQLite's sort for distinct rows.
+	countRids string
 }
 
 // sideCondition is `where` (on the side table's column v) as a pushdown condition on table.
@@ -365,17 +373,26 @@ func anyOf(ctx context.Context, db *fsql.DB, table string, value any) (pushdownC
 	if drivable {
 		condition.rids = strings.Join(selects, " UNION ")
 		condition.ridArgs = selectArgs
+		// Each branch's rows come from a side table, so their count estimates the `$or` as a driver (a
+		// date range split into bounded branches, see the server's compile/date-ranges.ts).
+		condition.indexed = true
+		condition.rank = 1
+		condition.countRids = strings.Join(selects, " UNION ALL ")
 	}
 	return condition, true
 }
 
-// estimate counts the rows a condition lets through, up to estimateCap.
-func estimate(ctx context.Context, db *fsql.DB, c pushdownCondition) int {
+// estimate counts the rows a condition lets through, up to limit (estimateCap + 1 when it cannot tell).
+func estimate(ctx context.Context, db *fsql.DB, c pushdownCondition, limit int) int {
 	if !c.indexed {
 		return estimateCap + 1
 	}
+	rids := c.rids
+	if c.countRids != "" {
+		rids = c.countRids
+	}
 	var n int
-	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM (%s) LIMIT %d)`, c.rids, estimateCap)
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM (%s) LIMIT %d)`, rids, limit)
 	if err := db.QueryRowContext(ctx, q, c.ridArgs...).Scan(&n); err != nil {
 		return estimateCap + 1
 	}
@@ -403,21 +420,43 @@ func composeWhere(ctx context.Context, db *fsql.DB, table string, conditions []p
 		}
 	}
 	if driver < 0 {
-		var best [2]int
+		scores := make(map[int][2]int)
 		for i, c := range conditions {
 			if c.rids == "" {
 				continue
 			}
-			if driver < 0 && len(conditions) == 1 {
+			if len(conditions) == 1 {
 				driver = i
 				break
 			}
-			score := [2]int{estimate(ctx, db, c), c.rank}
+			score := [2]int{estimate(ctx, db, c, estimateCap), c.rank}
 			if !c.indexed {
 				score[1] = 3 // an $or: a union of several subqueries
 			}
-			if driver < 0 || score[0] < best[0] || (score[0] == best[0] && score[1] < best[1]) {
-				driver, best = i, score
+			scores[i] = score
+		}
+		// The indexed conditions that all reached the cap are counted again, further.
+		var capped []int
+		for i, score := range scores {
+			if score[0] == estimateCap && conditions[i].indexed {
+				capped = append(capped, i)
+			}
+		}
+		if len(capped) > 1 {
+			for _, i := range capped {
+				scores[i] = [2]int{estimate(ctx, db, conditions[i], tieCap), scores[i][1]}
+			}
+		}
+		if driver < 0 {
+			var best [2]int
+			for i := range conditions {
+				score, ok := scores[i]
+				if !ok {
+					continue
+				}
+				if driver < 0 || score[0] < best[0] || (score[0] == best[0] && score[1] < best[1]) {
+					driver, best = i, score
+				}
 			}
 		}
 	}
