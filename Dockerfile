@@ -5,7 +5,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+COPY app ./app
+COPY scripts/build-app.mjs ./scripts/
+RUN npx tsc -p tsconfig.build.json && node scripts/build-app.mjs && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app

@@ -1,5 +1,5 @@
-// `npm start`: builds what is missing (the embedded engine, the TypeScript), then runs the server with
-// the examples loaded. With MONGODB_URI set, the embedded engine is neither built nor started.
+// `npm start`: builds what is missing (the embedded engine, the TypeScript, the clinician page), then
+// runs the server with the examples loaded. With MONGODB_URI set, the embedded engine is neither built nor started.
 import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,8 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 
   cwd: root,
   stdio: 'inherit',
 });
+// The clinician page (/app/), built the way `npm run build` builds it.
+execFileSync(process.execPath, [join(root, 'scripts', 'build-app.mjs')], { cwd: root, stdio: 'inherit' });
 const child = spawn(process.execPath, [join(root, 'dist', 'server.js')], {
   cwd: root,
   stdio: 'inherit',

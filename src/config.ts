@@ -76,6 +76,49 @@ export interface ServerConfig {
   /** Standing findings (README, "Standing findings"). */
   findings: FindingsConfig;
   subscriptions: SubscriptionConfig;
+  /** The clinician page at /app/ (README, "Clinician page"). */
+  app: ClinicianAppConfig;
+}
+
+/**
+ * How the clinician page signs in as a SMART app (standalone launch, PKCE) where the server issues no
+ * user tokens itself (AUTH_JWKS_URI, AUTH_HS256_SECRET): the identity provider's endpoints and the
+ * client id registered with it. Development mode signs in with a practitioner picker instead.
+ */
+export interface ClinicianAppConfig {
+  /** APP_AUTHORIZE_URL: the identity provider's authorization endpoint. */
+  authorizeUrl?: string;
+  /** APP_TOKEN_URL: its token endpoint (the page exchanges the code there, so CSP connect-src allows it). */
+  tokenUrl?: string;
+  /** APP_CLIENT_ID: the public client registered for the page (redirect URI: <origin>/app/). */
+  clientId: string;
+  /** APP_SCOPE: what the page asks for. */
+  scope: string;
+}
+
+/** A clinician's scopes: read everything their care teams reach, acknowledge findings. */
+export const CLINICIAN_SCOPE = 'openid fhirUser user/*.rs user/DetectedIssue.u user/Task.u';
+
+function optionalUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be an absolute URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL`);
+  return url.toString();
+}
+
+function loadAppConfig(env: NodeJS.ProcessEnv): ClinicianAppConfig {
+  return {
+    authorizeUrl: optionalUrl(env, 'APP_AUTHORIZE_URL'),
+    tokenUrl: optionalUrl(env, 'APP_TOKEN_URL'),
+    clientId: env.APP_CLIENT_ID?.trim() || 'meds-fhir-clinician',
+    scope: env.APP_SCOPE?.trim() || CLINICIAN_SCOPE,
+  };
 }
 
 /** How standing findings are kept current (src/modules/findings). */
@@ -253,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     production: env.NODE_ENV === 'production',
     findings: loadFindingsConfig(env),
     subscriptions: loadSubscriptionConfig(env),
+    app: loadAppConfig(env),
     maxJsonDepth: intFromEnv(env, 'MAX_JSON_DEPTH', 64, 8),
     maxArrayLength: intFromEnv(env, 'MAX_ARRAY_LENGTH', 5_000, 1),
     maxStringLength: intFromEnv(env, 'MAX_STRING_LENGTH', 1024 * 1024, 1),

@@ -11,6 +11,7 @@ import { fromDay, isIsoDate, toDay } from './dates';
 import { MEDICATION_CLASS_SYSTEM, type MedicationClassRegistry } from './classes';
 import { CHECKS_SYSTEM, type CheckRegistry, type CompiledCheck } from './check-registry';
 import { ReviewContext, type ReviewConfig } from './context';
+import type { ShiftedSupply } from './supplies';
 import { domainFunctions } from './fhirpath-functions';
 
 /**
@@ -129,7 +130,11 @@ function runReview(
 ): { adherence: ParametersParameter[]; findings: SubjectFinding[] } {
   const ctx = reviewContext(input, classes, config);
   const adherence: ParametersParameter[] = [];
-  if (withAdherence) for (const key of ctx.filledClasses()) adherence.push(adherenceParameter(ctx, key));
+  if (withAdherence) {
+    for (const key of ctx.filledClasses()) adherence.push(adherenceParameter(ctx, key));
+    const mme = mmeParameter(ctx);
+    if (mme) adherence.push(mme);
+  }
   const findings: SubjectFinding[] = [];
   for (const check of checks.list()) findings.push(...runCheck(check, ctx));
   return { adherence, findings };
@@ -152,7 +157,65 @@ function adherenceParameter(ctx: ReviewContext, key: string): ParametersParamete
   // Beyond the list: PQA eligibility (two fills on different dates) and the prescription stand-in flag.
   part.push({ name: 'eligible', valueBoolean: r.eligible });
   if (r.prescriptionBased) part.push({ name: 'prescriptionBased', valueBoolean: true });
+  // The counted supplies after PQA shifting and the uncovered days they leave: what a timeline draws,
+  // so a client shows the server's coverage rather than recomputing it (the clinician page does).
+  for (const s of r.supplies) {
+    part.push({
+      name: 'supply',
+      part: [
+        { name: 'reference', valueReference: { reference: s.reference } },
+        { name: 'fillDate', valueDate: fromDay(s.fillDay) },
+        { name: 'start', valueDate: fromDay(s.startDay) },
+        { name: 'end', valueDate: fromDay(s.endDay) },
+      ],
+    });
+  }
+  for (const [start, end] of gapsOf(r.supplies, toDay(r.treatmentStart), toDay(ctx.periodEnd))) {
+    part.push({
+      name: 'gap',
+      part: [
+        { name: 'start', valueDate: fromDay(start) },
+        { name: 'end', valueDate: fromDay(end) },
+      ],
+    });
+  }
   return { name: 'adherence', part };
+}
+
+/** Runs of days in [from, to] that no supply covers; their lengths add up to daysInPeriod - daysCovered. */
+function gapsOf(
+  supplies: readonly ShiftedSupply[],
+  from: number | undefined,
+  to: number | undefined,
+): [number, number][] {
+  if (from === undefined || to === undefined) return [];
+  const gaps: [number, number][] = [];
+  let next = from;
+  for (const s of [...supplies].sort((a, b) => a.startDay - b.startDay)) {
+    if (s.startDay > next && next <= to) gaps.push([next, Math.min(s.startDay - 1, to)]);
+    next = Math.max(next, s.endDay + 1);
+  }
+  if (next <= to) gaps.push([next, to]);
+  return gaps;
+}
+
+/** Daily MME of the active opioid prescriptions on the review date (OUD treatment left out), when there are any. */
+function mmeParameter(ctx: ReviewContext): ParametersParameter | undefined {
+  const { total, lines } = ctx.mme();
+  if (!lines.length) return undefined;
+  return {
+    name: 'mme',
+    part: [
+      { name: 'total', valueDecimal: Math.round(total * 100) / 100 },
+      ...lines.map((l) => ({
+        name: 'request',
+        part: [
+          { name: 'reference', valueReference: { reference: l.reference } },
+          { name: 'mme', valueDecimal: Math.round(l.lines.reduce((sum, x) => sum + x.mme, 0) * 100) / 100 },
+        ],
+      })),
+    ],
+  };
 }
 
 type Env = Record<string, unknown>;

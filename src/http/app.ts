@@ -17,6 +17,7 @@ import { checkRequestContentType, checkResponseFormat, parseFormBody, parseJsonB
 import { requestLogHooks } from './request-log';
 import { authorizationOffWarning, corsPolicy, securityHeaders } from './security';
 import { safeError } from '../logger';
+import { clinicianApp } from './clinician-app';
 
 const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const REQUEST_ID = /^[\w\-.:]{1,128}$/;
@@ -223,6 +224,10 @@ export function createApp(context: ServerContext): express.Express {
 
   // SMART Backend Services' token endpoint: form bodies of its own, outside the FHIR body parser.
   if (context.access.tokenEndpoint) app.use('/auth', context.access.tokenEndpoint);
+
+  // The clinician page: /app without the slash would resolve its relative asset paths against /.
+  app.use((req, res, next) => (req.path === '/app' ? res.redirect(301, '/app/') : next()));
+  app.use('/app', clinicianApp(context));
 
   app.get('/fhir/.well-known/smart-configuration', (req, res) => {
     res.json(smartConfiguration(context.config, baseUrlOf(req, context)));

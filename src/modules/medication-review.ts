@@ -8,6 +8,7 @@ import { loadCompartment } from './review/compartment';
 import { ReviewDefinitions } from './review/definitions';
 import { readReviewRequest } from './review/input';
 import { requireEnvelope } from '../rest/envelope';
+import type { Reader } from '../store/read-view';
 
 /** A JSON body (not a form): a Parameters to validate before it is read. */
 const isResourceBody = (body: unknown): boolean =>
@@ -61,9 +62,13 @@ export async function registerMedicationReview(context: ServerContext): Promise<
       const patient = current.resource as Patient;
       // One consistent pair of registries for the whole review, whatever runtime writes happen meanwhile.
       const { classes, checks, types } = definitions;
-      const resources = await loadCompartment(request.reads ?? ctx.store.directReader(), id, types);
+      const reader = request.reads ?? ctx.store.directReader();
+      const resources = await loadCompartment(reader, id, types);
       try {
         const body = reviewPatient({ patient, resources: [patient, ...resources], ...input }, classes, checks);
+        if (request.reads && (await withheldFrom(request.reads, ctx.store.directReader(), id, types))) {
+          body.parameter = [...(body.parameter ?? []), { name: 'withheld', valueBoolean: true }];
+        }
         return { status: 200, headers: {}, body };
       } catch (e) {
         if (e instanceof ReviewInputError) throw badRequest(e.message, 'date');
@@ -78,6 +83,26 @@ export async function registerMedicationReview(context: ServerContext): Promise<
   // any server commits from now on: one code path for all of them (src/modules/definitions-feed).
   await definitionsOf(context).subscribe(['ValueSet', 'PlanDefinition'], (change) => apply(definitions, change));
   return definitions;
+}
+
+/**
+ * Whether the requester's access rules hid some of the patient's records from the review (Part 2 or
+ * other sensitive labels without consent or clearance, scopes that leave types out): a clinician must
+ * be told the review is partial rather than read it as complete. Only the fact is disclosed, not what
+ * or how many.
+ */
+async function withheldFrom(
+  visible: Reader,
+  all: Reader,
+  patientId: string,
+  types: readonly string[],
+): Promise<boolean> {
+  const filter = { compartments: `Patient/${patientId}`, deleted: { $ne: true } };
+  for (const type of types) {
+    const [seen, stored] = await Promise.all([visible.count(type, filter), all.count(type, filter)]);
+    if (seen < stored) return true;
+  }
+  return false;
 }
 
 function apply(definitions: ReviewDefinitions, change: DefinitionChange): void {

@@ -9,6 +9,8 @@ import { startEmbeddedEngine } from '../../src/db/embedded-engine';
  * real MongoDB. Each test file then uses a database name of its own (see test/support/db.ts).
  */
 export default async function globalSetup(): Promise<void> {
+  // The clinician page as `npm run build` makes it: the browser tests load it from dist/app.
+  execFileSync('node', [join(__dirname, '..', '..', 'scripts', 'build-app.mjs'), '--quiet'], { stdio: 'inherit' });
   if (process.env.MONGODB_URI) return;
   execFileSync('node', [join(__dirname, '..', '..', 'scripts', 'build-engine.mjs')], { stdio: 'inherit' });
   const dataDir = mkdtempSync(join(tmpdir(), 'meds-fhir-test-'));

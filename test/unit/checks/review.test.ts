@@ -25,7 +25,8 @@ describe('$medication-review Parameters', () => {
     expect(out.resourceType).toBe('Parameters');
     const adherence = out.parameter!.filter((p) => p.name === 'adherence');
     expect(adherence).toHaveLength(1);
-    expect(adherence[0].part).toEqual([
+    const parts = adherence[0].part ?? [];
+    expect(parts.filter((p) => p.name !== 'supply' && p.name !== 'gap')).toEqual([
       {
         name: 'medicationClass',
         valueCoding: {
@@ -43,6 +44,16 @@ describe('$medication-review Parameters', () => {
       { name: 'lastCoveredDay', valueDate: '2026-07-03' },
       { name: 'eligible', valueBoolean: true },
     ]);
+    // Six contiguous 30-day fills: six supplies, the first from its fill day, and no gap.
+    const supplies = parts.filter((p) => p.name === 'supply');
+    expect(supplies).toHaveLength(6);
+    expect(supplies[0].part).toEqual([
+      { name: 'reference', valueReference: { reference: expect.stringMatching(/^MedicationDispense\//) } },
+      { name: 'fillDate', valueDate: '2026-01-05' },
+      { name: 'start', valueDate: '2026-01-05' },
+      { name: 'end', valueDate: '2026-02-03' },
+    ]);
+    expect(parts.filter((p) => p.name === 'gap')).toEqual([]);
     expect(out.parameter!.filter((p) => p.name === 'finding')).toHaveLength(0);
   });
 

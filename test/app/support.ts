@@ -1,0 +1,113 @@
+import type { Resource } from '@medplum/fhirtypes';
+import express, { type Express } from 'express';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { chromium, type Browser } from 'playwright-core';
+import { loadOrCreateDevSecret } from '../../src/auth/dev-secret';
+import { ACT_CODE } from '../../src/auth/labels';
+import { loadExamplesIfEmpty } from '../../src/examples';
+import { findingsOn, moveClock, renamed, settled, sync } from '../findings/support';
+import { startTestServer, type TestServer } from '../support/server';
+import { ADMIN_CLAIMS, tokenFor } from '../support/tokens';
+
+export const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium, installed by .ci/run: the browser tests need a real browser and download none. */
+export const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.warn(`SKIPPED: the browser tests need Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`);
+}
+export const describeInBrowser = haveChromium ? describe : describe.skip;
+
+/** The scenario patients (examples/scenarios) and the date their README reviews them on. */
+export const SCENARIOS = ['late-refill', 'low-pdc', 'missed-follow-up', 'on-track', 'opioid-benzodiazepine'];
+export const REVIEW_DATE = '2026-06-30';
+export const PRACTITIONER = 'example-prescriber';
+/** An OUD patient of the same practitioner whose treatment records are Part 2, with no consent. */
+export const PART2_PATIENT = 'p2-on-track';
+
+export interface AppServer {
+  server: TestServer;
+  /** The app with an administrator's token (signed with development mode's secret) on requests without one. */
+  admin: Express;
+  url: string;
+  close(): Promise<void>;
+}
+
+function withToken(app: Express, authorization: string): Express {
+  const wrapper = express();
+  wrapper.use((req, _res, next) => {
+    req.headers.authorization ??= authorization;
+    next();
+  }, app);
+  return wrapper;
+}
+
+/**
+ * A server as `npm start` runs it (development mode, the examples loaded, findings on), listening on a
+ * local port for the browser, with its findings clock on the scenarios' review date.
+ */
+export async function startAppServer(testFile: string): Promise<AppServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'meds-fhir-app-'));
+  const server = await startTestServer(
+    testFile,
+    { auth: { mode: 'development', accessTokenSeconds: 300 }, dataDir, ...findingsOn() },
+    { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) },
+  );
+  const admin = withToken(server.rawApp, `Bearer ${await tokenFor(ADMIN_CLAIMS, loadOrCreateDevSecret(dataDir))}`);
+  await moveClock(admin, REVIEW_DATE);
+  await loadExamplesIfEmpty(server.running.context);
+  await sync(admin, part2Patient());
+  await settled(admin);
+  const http: Server = createServer(server.rawApp);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
+  return {
+    server,
+    admin,
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+      await server.close();
+    },
+  };
+}
+
+function part2Patient(): Resource[] {
+  const part2 = { meta: { security: [{ system: ACT_CODE, code: '42CFRPart2' }] } };
+  return [
+    ...renamed('on-track', PART2_PATIENT).map((r) =>
+      ['MedicationDispense', 'MedicationRequest', 'Condition', 'Observation'].includes(r.resourceType)
+        ? ({ ...r, ...part2 } as Resource)
+        : r,
+    ),
+    {
+      resourceType: 'CareTeam',
+      id: `team-${PART2_PATIENT}`,
+      status: 'active',
+      subject: { reference: `Patient/${PART2_PATIENT}` },
+      participant: [{ member: { reference: `Practitioner/${PRACTITIONER}` } }],
+    } as Resource,
+  ];
+}
+
+export function launchChromium(): Promise<Browser> {
+  // Playwright gives every launch a fresh temporary profile (its own --user-data-dir) and runs headless.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
