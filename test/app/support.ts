@@ -28,6 +28,7 @@ export const REVIEW_DATE = '2026-06-30';
 export const PRACTITIONER = 'example-prescriber';
 /** An OUD patient of the same practitioner whose treatment records are Part 2, with no consent. */
 export const PART2_PATIENT = 'p2-on-track';
+export const PART2_LATE_PATIENT = 'p2-late-refill';
 
 export interface AppServer {
   server: TestServer;
@@ -60,7 +61,9 @@ export async function startAppServer(testFile: string): Promise<AppServer> {
   const admin = withToken(server.rawApp, `Bearer ${await tokenFor(ADMIN_CLAIMS, loadOrCreateDevSecret(dataDir))}`);
   await moveClock(admin, REVIEW_DATE);
   await loadExamplesIfEmpty(server.running.context);
-  await sync(admin, part2Patient());
+  await sync(admin, part2Patient('on-track', PART2_PATIENT));
+  // A Part 2 patient with a finding on the practitioner's worklist, which she may not see.
+  await sync(admin, part2Patient('late-refill', PART2_LATE_PATIENT));
   await settled(admin);
   const http: Server = createServer(server.rawApp);
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -77,19 +80,20 @@ export async function startAppServer(testFile: string): Promise<AppServer> {
   };
 }
 
-function part2Patient(): Resource[] {
+/** A scenario patient under another id, its treatment records labelled Part 2, on the practitioner's care team. */
+function part2Patient(scenario: string, patient: string): Resource[] {
   const part2 = { meta: { security: [{ system: ACT_CODE, code: '42CFRPart2' }] } };
   return [
-    ...renamed('on-track', PART2_PATIENT).map((r) =>
+    ...renamed(scenario, patient).map((r) =>
       ['MedicationDispense', 'MedicationRequest', 'Condition', 'Observation'].includes(r.resourceType)
         ? ({ ...r, ...part2 } as Resource)
         : r,
     ),
     {
       resourceType: 'CareTeam',
-      id: `team-${PART2_PATIENT}`,
+      id: `team-${patient}`,
       status: 'active',
-      subject: { reference: `Patient/${PART2_PATIENT}` },
+      subject: { reference: `Patient/${patient}` },
       participant: [{ member: { reference: `Practitioner/${PRACTITIONER}` } }],
     } as Resource,
   ];
