@@ -20,7 +20,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { createServerContext } from '../src/app-context';
 import { UNRESTRICTED } from '../src/auth/requester';
 import { loadConfig } from '../src/config';
@@ -29,6 +29,7 @@ import { loadExamplesIfEmpty } from '../src/examples';
 import { createApp } from '../src/http/app';
 import { dispatch } from '../src/rest/router';
 import { THREE_YEAR_PATIENT, threeYearPatient } from './app-patient';
+import { launchChromium } from './chromium';
 import { percentile, printTable } from './scale-http';
 
 const args = process.argv.slice(2);
@@ -39,15 +40,6 @@ const screenshot = shotAt >= 0 ? args[shotAt + 1] : undefined;
 const DATE = '2026-06-30';
 const SCENARIOS = ['late-refill', 'low-pdc', 'missed-follow-up', 'on-track', 'opioid-benzodiazepine'];
 const root = join(__dirname, '..');
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 async function waitReady(url: string): Promise<void> {
   for (let i = 0; i < 1200; i++) {
@@ -157,7 +149,8 @@ async function main(): Promise<void> {
   await waitReady(url);
 
   if (!existsSync('/usr/bin/chromium')) throw new Error('bench/app.ts needs Chromium at /usr/bin/chromium');
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const browser = await launchChromium();
+  const browserVersion = browser.version();
   const cold: number[] = [];
   for (let i = 0; i < Math.max(3, Math.ceil(rounds / 2)); i++) {
     const context = await browser.newContext();
@@ -197,7 +190,7 @@ async function main(): Promise<void> {
   await engine?.stop();
 
   console.log(
-    `clinician page, Chromium ${chromium.name()} headless; ${rounds} rounds; node ${process.version}, ${cpus().length} cores (shared); engine ${engine ? 'embedded FerretDB' : uri}`,
+    `clinician page, Chromium ${browserVersion} headless; ${rounds} rounds; node ${process.version}, ${cpus().length} cores (shared); engine ${engine ? 'embedded FerretDB' : uri}`,
   );
   printTable(
     ['view', 'samples', 'p50 ms', 'p95 ms', 'max ms'],

@@ -1,6 +1,6 @@
 import type { Parameters, Resource } from '@medplum/fhirtypes';
 import request from 'supertest';
-import express, { type Express } from 'express';
+import type { Express } from 'express';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
@@ -9,7 +9,7 @@ import { exampleResources } from '../../src/examples';
 import { scenario } from '../findings/support';
 import { putAll, startTestServer, type TestServer } from '../support/server';
 import { startIdentityProvider, type IdentityProvider } from './identity-provider';
-import { describeInBrowser, launchChromium, PRACTITIONER, REVIEW_DATE } from './support';
+import { describeInBrowser, launchChromium, PRACTITIONER, REVIEW_DATE, withToken } from './support';
 
 // The clinician page as a SMART app against an identity provider (AUTH_JWKS_URI mode): standalone
 // launch, authorization code with PKCE, the token kept in memory. One browser for the file.
@@ -21,15 +21,6 @@ let http: Server;
 let url: string;
 let browser: Browser;
 let admin: Express;
-
-function withToken(app: Express, authorization: string): Express {
-  const wrapper = express();
-  wrapper.use((req, _res, next) => {
-    req.headers.authorization ??= authorization;
-    next();
-  }, app);
-  return wrapper;
-}
 
 beforeAll(async () => {
   idp = await startIdentityProvider({

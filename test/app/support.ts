@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../../bench/chromium';
 import { loadOrCreateDevSecret } from '../../src/auth/dev-secret';
 import { ACT_CODE } from '../../src/auth/labels';
 import { loadExamplesIfEmpty } from '../../src/examples';
@@ -14,7 +14,6 @@ import { findingsOn, moveClock, renamed, settled, sync } from '../findings/suppo
 import { startTestServer, type TestServer } from '../support/server';
 import { ADMIN_CLAIMS, tokenFor } from '../support/tokens';
 
-export const CHROMIUM = '/usr/bin/chromium';
 /** Debian's chromium, installed by .ci/run: the browser tests need a real browser and download none. */
 export const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
@@ -38,7 +37,8 @@ export interface AppServer {
   close(): Promise<void>;
 }
 
-function withToken(app: Express, authorization: string): Express {
+/** `app` with `authorization` on every request that has none. */
+export function withToken(app: Express, authorization: string): Express {
   const wrapper = express();
   wrapper.use((req, _res, next) => {
     req.headers.authorization ??= authorization;
@@ -99,19 +99,4 @@ function part2Patient(scenario: string, patient: string): Resource[] {
   ];
 }
 
-export function launchChromium(): Promise<Browser> {
-  // Playwright gives every launch a fresh temporary profile (its own --user-data-dir) and runs headless.
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}
+export { CHROMIUM, launchChromium };
