@@ -9,6 +9,7 @@ import { DailySweep } from './sweep';
 import { testClockOperation } from './test-clock';
 import { findingsTrigger } from './triggers';
 import { FindingsWorker } from './worker';
+import { recancelMitigatedFindings } from './recancel';
 import { writeFindings } from './writer';
 
 /** The durable queue of patients whose findings must be evaluated, one entry per patient. */
@@ -27,6 +28,8 @@ export interface Findings {
   written(): number;
   /** Starts the workers and the sweep timer (once the pipeline is assembled). */
   start(): void;
+  /** The one-off pass over findings closed as `mitigated` by earlier versions, once started (recancel.ts). */
+  recancelled?: Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -101,13 +104,17 @@ export async function registerFindings(context: ServerContext, definitions: Revi
       .then((swept) => swept && worker?.nudge())
       .catch((error: unknown) => logger.error({ err: error }, 'daily findings sweep failed'));
   };
-  return {
+  const findings: Findings = {
     queue,
     clock,
     sweep,
     worker,
     written: () => written,
     start() {
+      findings.recancelled = recancelMitigatedFindings(context, logger).catch((error: unknown) => {
+        logger.error({ err: error }, 'findings closed as mitigated could not be re-closed');
+        return 0;
+      });
       worker?.start();
       checkSweep();
       sweepTimer = setInterval(checkSweep, SWEEP_CHECK_MS);
@@ -116,7 +123,9 @@ export async function registerFindings(context: ServerContext, definitions: Revi
     async stop() {
       if (sweepTimer) clearInterval(sweepTimer);
       await sweeping;
+      await findings.recancelled;
       await worker?.stop();
     },
   };
+  return findings;
 }
