@@ -2,10 +2,11 @@
  * $evaluate-measure of shipped Measures (issue 13) through the real Express app: loads N generated
  * patients straight into the collections (bench/search-cohort.ts's loader; per patient a Patient,
  * statin fills, for some opioid and benzodiazepine fills and a Condition, about 11 resources), then
- * evaluates each measure over the whole population over HTTP and prints seconds, patients/s and the
+ * evaluates each measure over the whole population over HTTP (asynchronously: kick-off, then polls
+ * every 0.5 s) and prints seconds, patients/s and the
  * process's peak RSS while it runs (sampled every 20 ms; server and client share the process).
  * Usage:
- *   npx tsx bench/measure.ts [--patients 10000] [--measures pdc-statins,cob] [--reuse] [--base URL]
+ *   npx tsx bench/measure.ts [--patients 10000] [--measures pdc-statins,cob] [--concurrency 8] [--reuse] [--base URL]
  *   (node --expose-gc --import tsx bench/measure.ts ... adds the heap still used after each run, collected)
  * With --base, the same requests go to another FHIR server (its data loaded by other means).
  * MONGODB_URI selects the engine; without it the embedded FerretDB starts with its data under
@@ -34,6 +35,7 @@ const patients = Number(arg('patients', '10000'));
 const measures = arg('measures', 'pdc-statins,cob').split(',');
 const reuse = args.includes('--reuse');
 const externalBase = arg('base', '');
+const concurrency = arg('concurrency', '8');
 const MIB = 1024 * 1024;
 
 const PRODUCTS = {
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
     }
     // Authorization off: the evaluation's own cost (the access filter of a system/*.rs token adds a condition per read).
     const config = {
-      ...loadConfig({ AUTH: 'off' }),
+      ...loadConfig({ AUTH: 'off', MEASURE_CONCURRENCY: concurrency }),
       databaseName: `bench_measure_${patients}`,
       publicBaseUrl: 'http://bench/fhir',
     };
@@ -162,15 +164,34 @@ async function main(): Promise<void> {
     global.gc?.();
     const before = process.memoryUsage().rss;
     let peak = before;
+    let peakHeap = 0;
     const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss);
+      const usage = process.memoryUsage();
+      peak = Math.max(peak, usage.rss);
+      peakHeap = Math.max(peakHeap, usage.heapUsed);
     }, 20);
     const started = performance.now();
-    const response = await fetch(
+    // A population this size goes asynchronous (a synchronous answer would outlast HTTP client timeouts).
+    const kickOff = await fetch(
       `${base}/Measure/${measure}/$evaluate-measure?periodStart=2025-01-01&periodEnd=2025-12-31`,
+      {
+        headers: { prefer: 'respond-async' },
+      },
     );
-    if (response.status !== 200) throw new Error(`${measure}: ${response.status} ${await response.text()}`);
-    const report = (await response.json()) as MeasureReport;
+    const status = kickOff.headers.get('content-location');
+    if (kickOff.status !== 202 || !status) throw new Error(`${measure}: ${kickOff.status} ${await kickOff.text()}`);
+    let report: MeasureReport | undefined;
+    while (!report) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const poll = await fetch(status.replace('http://bench/fhir', base));
+      if (poll.status === 200) report = (await poll.json()) as MeasureReport;
+      else if (poll.status !== 202) throw new Error(`${measure}: ${poll.status} ${await poll.text()}`);
+      else {
+        await poll.arrayBuffer();
+        process.stdout.write(`\r${measure}: ${poll.headers.get('x-progress')}   `);
+      }
+    }
+    process.stdout.write('\n');
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     // What is still held once the garbage is collected (with --expose-gc): flat whatever N is when streaming.
@@ -186,6 +207,7 @@ async function main(): Promise<void> {
       `${count('initial-population')}/${count('denominator-exclusion')}/${count('numerator')}`,
       (before / MIB).toFixed(0),
       (peak / MIB).toFixed(0),
+      (peakHeap / MIB).toFixed(0),
       global.gc ? (heapAfter / MIB).toFixed(0) : '-',
     ]);
   }

@@ -176,6 +176,7 @@ export async function registerMeasures(
     levels: ['type', 'instance'],
     resourceTypes: ['Measure'],
     affectsState: false,
+    spansCommits: true,
     requires: { permissions: ['r'] },
     definition: EVALUATE_MEASURE_DEFINITION,
     async handle(request, ctx, target): Promise<FhirResponse> {
