@@ -10,7 +10,7 @@ import { queryValue, type FhirRequest, type FhirResponse } from '../fhir/request
 import { JobWorker, type JobWorkerOptions, type RunResult } from '../jobs/job-worker';
 import type { JobRunner } from '../jobs/job-store';
 import { compileMeasure, MeasureDefinitionError, type CompiledMeasure } from '../measures/definition';
-import { MeasureEvaluationError } from '../measures/evaluate';
+import { dryRun, MeasureEvaluationError } from '../measures/evaluate';
 import { MeasureJobs, type MeasureJob } from '../measures/jobs';
 import { readEvaluateRequest, type EvaluateRequest } from '../measures/params';
 import { evaluatePopulation, type Checkpoint } from '../measures/population';
@@ -91,10 +91,14 @@ export async function registerMeasures(
     checkWrite: (resource) => {
       if (resource.resourceType !== 'Measure') return [];
       try {
-        compileMeasure(resource);
+        // A dry run on a patient without data catches what compiling cannot: unknown functions and classes.
+        dryRun(compileMeasure(resource), definitions.classes);
         return [];
       } catch (e) {
         if (e instanceof MeasureDefinitionError) return e.issues;
+        if (e instanceof MeasureEvaluationError) {
+          return [issue('error', 'business-rule', `Fails on a patient without data: ${e.message}`, 'Measure.group')];
+        }
         return [issue('error', 'structure', `Not usable by $evaluate-measure: ${(e as Error).message}`, 'Measure')];
       }
     },
@@ -113,8 +117,10 @@ export async function registerMeasures(
           state: 'failed',
           failure:
             error instanceof FhirError || error instanceof MeasureEvaluationError
-              ? error.message
+              ? `The Measure cannot be evaluated: ${error.message}`
               : 'The evaluation failed on the server; start it again',
+          failureStatus:
+            error instanceof FhirError ? error.status : error instanceof MeasureEvaluationError ? 422 : 500,
           expiresAt: retention(),
         }),
       },
@@ -284,7 +290,9 @@ export async function registerMeasures(
         };
       }
       if (job.state === 'failed') {
-        throw new FhirError(500, outcome([issue('error', 'exception', job.failure ?? 'The evaluation failed')]));
+        const failed = job.failureStatus ?? 500;
+        const code = failed === 409 ? 'conflict' : failed < 500 ? 'processing' : 'exception';
+        throw new FhirError(failed, outcome([issue('error', code, job.failure ?? 'The evaluation failed')]));
       }
       return { status: 200, headers: { expires: (job.expiresAt as Date).toUTCString() }, body: job.report };
     },

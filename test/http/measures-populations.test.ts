@@ -321,6 +321,30 @@ describe('Measure definitions', () => {
     );
   });
 
+  it('refuses a Measure naming a medication class the server does not have, with 422', async () => {
+    const response = await request(server.app)
+      .post('/fhir/Measure')
+      .set('Content-Type', FHIR_JSON)
+      .send({
+        resourceType: 'Measure',
+        status: 'active',
+        group: [
+          {
+            population: ['initial-population', 'numerator'].map((code) => ({
+              code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/measure-population', code }] },
+              criteria: { language: 'text/fhirpath', expression: "fillDates('no-such-class').exists()" },
+            })),
+          },
+        ],
+      });
+    expectOutcome(response, 422);
+    const error = (response.body.issue as { severity: string; details: { text: string }; expression: string[] }[]).find(
+      (i) => i.severity === 'error',
+    );
+    expect(error?.details.text).toMatch(/no-such-class/);
+    expect(error?.expression).toEqual(['Measure.group']);
+  });
+
   it('evaluates a Measure stored through the API', async () => {
     const population = (code: string, expression: string) => ({
       code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/measure-population', code }] },

@@ -1,7 +1,7 @@
 import type { Measure, Patient, ValueSet } from '@medplum/fhirtypes';
 import { loadMedicationClasses } from '../../../src/checks';
 import { compileMeasure } from '../../../src/measures/definition';
-import { evaluatePatient } from '../../../src/measures/evaluate';
+import { dryRun, evaluatePatient } from '../../../src/measures/evaluate';
 import { shippedMeasures } from '../../../src/modules/measures';
 import { createValidator } from '../../../src/validation';
 
@@ -32,6 +32,7 @@ describe('shipped measures', () => {
     for (const vs of valueSets) classes.addValueSet(vs);
     const patient: Patient = { resourceType: 'Patient', id: 'empty', birthDate: '1970-01-01' };
     for (const measure of measures) {
+      dryRun(compileMeasure(measure), classes);
       const result = evaluatePatient(
         compileMeasure(measure),
         patient,
