@@ -67,9 +67,10 @@ describe('history', () => {
 
     const patient = await createResource<Patient>(server.app, { resourceType: 'Patient', active: true });
     const systemEntries = await followAll('/fhir/_history?_count=4');
-    // Start-up stored the shipped conformance resources (profiles/) and views (views/) before the test's writes.
+    // Start-up stored the shipped conformance resources (profiles/), views (views/) and measures (measures/)
+    // before the test's writes.
     const shipped = systemEntries.filter((e) =>
-      /\/(StructureDefinition|ValueSet|CodeSystem|ViewDefinition|OperationDefinition)\//.test(e.fullUrl ?? ''),
+      /\/(StructureDefinition|ValueSet|CodeSystem|ViewDefinition|OperationDefinition|Measure)\//.test(e.fullUrl ?? ''),
     );
     expect(shipped.length).toBeGreaterThan(0);
     expect(systemEntries.length).toBe(typeEntries.length + 1 + shipped.length);

@@ -16,6 +16,15 @@ let server: TestServer;
 
 beforeAll(async () => {
   server = await startTestServer(__filename);
+  // The suite's views read every resource of a type: the Measures shipped in measures/ are not its data.
+  const shipped = await server.running.connection.db
+    .collection<{ resource: Resource }>('Measure')
+    .find({ deleted: { $ne: true } })
+    .toArray();
+  await store(
+    shipped.map((d) => d.resource),
+    'DELETE',
+  );
 });
 afterAll(async () => {
   await server.close();
