@@ -9,6 +9,7 @@ import { badRequest, FhirError, gone, issue, notFound, outcome } from '../fhir/o
 import { queryValue, type FhirRequest, type FhirResponse } from '../fhir/request';
 import { JobWorker, type JobWorkerOptions, type RunResult } from '../jobs/job-worker';
 import type { JobRunner } from '../jobs/job-store';
+import { isOwner } from '../jobs/owner';
 import { compileMeasure, MeasureDefinitionError, type CompiledMeasure } from '../measures/definition';
 import { dryRun, MeasureEvaluationError } from '../measures/evaluate';
 import { MeasureJobs, type MeasureJob } from '../measures/jobs';
@@ -257,7 +258,7 @@ export async function registerMeasures(
     const job = await jobs.get(id);
     const policy = await policyOf(request, context);
     const live = job && job.state !== 'cancelled' && !(job.expiresAt && job.expiresAt <= new Date());
-    if (!job || !live || !isOwnJob(job, policy.requester)) {
+    if (!job || !live || !isOwner(job, policy.requester)) {
       throw notFound('No evaluation with this _jobId is known to this requester (it may have expired)', '_jobId');
     }
     return job;
@@ -312,16 +313,6 @@ export async function registerMeasures(
   return module;
 }
 
-function isOwnJob(job: MeasureJob, requester: ReturnType<typeof restoreRequester>): boolean {
-  if (job.requester.unrestricted || requester.unrestricted)
-    return job.requester.unrestricted === requester.unrestricted;
-  return (
-    job.requester.subject !== undefined &&
-    job.requester.subject === requester.subject &&
-    job.requester.clientId === requester.clientId
-  );
-}
-
 function progressOutcome(job: MeasureJob, progress: string): OperationOutcome {
   return outcome([issue('information', 'informational', `Evaluation ${job.state}: ${progress}`)]);
 }
@@ -344,7 +335,7 @@ async function measureDocument(
   if (version) filter['resource.version'] = version;
   const docs = await reads.find<CurrentDocument>('Measure', filter, { limit: 20 });
   if (!docs.length) throw notFound(`No Measure has the url ${params.measure?.slice(0, 200)}`, 'measure');
-  // Several versions under one url: the latest version string, then the latest update.
+  // Several Measures under one url (and no version asked for): the one updated last.
   docs.sort((a, b) =>
     String(b.resource.meta?.lastUpdated ?? '').localeCompare(String(a.resource.meta?.lastUpdated ?? '')),
   );
