@@ -219,6 +219,7 @@ async function main(): Promise<void> {
     'in/excl/num',
     'RSS before MiB',
     'peak RSS MiB',
+    'peak heap MiB',
     'heap after GC MiB',
   ];
   const widths = header.map((h, c) => Math.max(h.length, ...results.map((r) => r[c].length)));
