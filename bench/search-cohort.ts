@@ -125,12 +125,18 @@ export async function loadCohort(
   registry: SearchParameterRegistry,
   patients: number,
   onProgress: (done: number) => void,
-  options: { indexesFirst?: boolean; onIndexes?: (ms: number) => void } = {},
+  options: {
+    indexesFirst?: boolean;
+    onIndexes?: (ms: number) => void;
+    /** Another cohort's resources of patient i (bench/measure.ts); default patientResources. */
+    generate?: (i: number) => Resource[];
+  } = {},
 ): Promise<void> {
+  const generate = options.generate ?? patientResources;
   const store = new ResourceStore(db);
   store.setIndexer(resourceIndexer(registry));
   registerSearchIndexes((type, indexes) => store.addIndexes(type, indexes));
-  const types = ['Medication', ...new Set(patientResources(0).map((r) => r.resourceType))];
+  const types = ['Medication', ...new Set(generate(0).map((r) => r.resourceType))];
   const indexes = async () => {
     const started = Date.now();
     await store.ensureIndexes(types);
@@ -162,7 +168,7 @@ export async function loadCohort(
   const epoch = Date.UTC(2025, 0, 1);
   await add(medications(), new Date(epoch));
   for (let i = 0; i < patients; i++) {
-    await add(patientResources(i), new Date(epoch + (i + 1) * 1000));
+    await add(generate(i), new Date(epoch + (i + 1) * 1000));
     if (i % 500 === 499) onProgress(i + 1);
   }
   for (const type of buffers.keys()) await flush(type);

@@ -167,9 +167,8 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     subscriptions,
     async close() {
       clearInterval(sweep);
-      // The export job running here stops after its chunk, to be resumed by the next process.
-      await exportWorker.close();
-      await measures.worker.close();
+      // The export and evaluation jobs running here stop after their chunk or batch, to be resumed by the next process.
+      await Promise.all([exportWorker.close(), measures.worker.close()]);
       // Evaluations in flight finish (and audit) before the audit log closes.
       await findings?.stop();
       await subscriptions.stop();

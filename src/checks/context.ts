@@ -100,18 +100,24 @@ export class ReviewContext {
     return cls;
   }
 
-  /** The test of a class key, or of several joined by commas (`'buprenorphine,methadone'`: any of them). */
+  /**
+   * The test of a class key, or of several joined by commas (`'buprenorphine,methadone'`: any of them);
+   * a key written `!key` takes its members out (`'opioid-analgesics,!buprenorphine'`). A ValueSet url
+   * stands for the products it lists (sacubitril/valsartan within the RAS antagonists).
+   */
   matcher(key: string): ClassMatcher {
-    // A ValueSet url stands for the products it lists (sacubitril/valsartan within the RAS antagonists).
-    const urls = key
-      .split(',')
-      .map((k) => k.trim())
-      .map(
-        (k) =>
-          this.classes.getClass(k)?.valueSetUrl ?? (this.classes.getValueSet(k) ? k : this.requireClass(k).valueSetUrl),
-      );
-    const keyOf = urls.length === 1 ? (this.classes.getClass(key)?.key ?? key) : key;
-    return { key: keyOf, matches: (m) => urls.some((url) => this.classes.containsAny(url, m.codings)) };
+    const urlOf = (k: string) =>
+      this.classes.getClass(k)?.valueSetUrl ?? (this.classes.getValueSet(k) ? k : this.requireClass(k).valueSetUrl);
+    const keys = key.split(',').map((k) => k.trim());
+    const included = keys.filter((k) => !k.startsWith('!')).map(urlOf);
+    const excluded = keys.filter((k) => k.startsWith('!')).map((k) => urlOf(k.slice(1)));
+    const keyOf = keys.length === 1 ? (this.classes.getClass(key)?.key ?? key) : key;
+    return {
+      key: keyOf,
+      matches: (m) =>
+        included.some((url) => this.classes.containsAny(url, m.codings)) &&
+        !excluded.some((url) => this.classes.containsAny(url, m.codings)),
+    };
   }
 
   inClass(resource: MedicationBearing, key: string): boolean {

@@ -1,6 +1,5 @@
 import type { Db } from 'mongodb';
 import { type BackgroundJob, type JobState, JobStore } from '../jobs/job-store';
-import type { Requester } from '../auth/requester';
 import type { StoredRequester } from '../auth/stored-requester';
 
 export type { JobRunner } from '../jobs/job-store';
@@ -50,16 +49,7 @@ export interface ExportJob extends BackgroundJob {
 
 export const EXPORT_JOBS_COLLECTION = '_export_jobs';
 
-/** Whether `requester` is the one who started the job: the same subject and client. */
-export function isOwner(job: { requester: StoredRequester }, requester: Requester): boolean {
-  if (job.requester.unrestricted || requester.unrestricted)
-    return job.requester.unrestricted === requester.unrestricted;
-  return (
-    job.requester.subject !== undefined &&
-    job.requester.subject === requester.subject &&
-    job.requester.clientId === requester.clientId
-  );
-}
+export { isOwner } from '../jobs/owner';
 
 /** The export jobs (their lifecycle is every background job's, src/jobs/job-store.ts). */
 export class ExportJobs extends JobStore<ExportJob> {

@@ -82,3 +82,28 @@ export function evaluatePatient(
   });
   return { patient: patient.id as string, groups };
 }
+
+/**
+ * Evaluates every criterion of a measure (whatever the nesting would skip) on a patient without data:
+ * what compiling cannot catch (unknown functions, class keys, value sets) throws here.
+ */
+export function dryRun(measure: CompiledMeasure, classes: MedicationClassRegistry): void {
+  const patient: Patient = { resourceType: 'Patient', id: 'dry-run', birthDate: '1970-01-01' };
+  const period = { start: '2025-01-01', end: '2025-12-31' };
+  const ctx = new ReviewContext(patient, [patient], period.end, period.start, period.end, classes);
+  const table = domainFunctions(ctx);
+  const env = { resources: [patient], patient, date: period.end, periodStart: period.start, periodEnd: period.end };
+  measure.groups.forEach((group, g) => {
+    const criteria = [
+      ...Object.entries(group.populations).map(([code, c]) => [`Measure.group[${g}] ${code}`, c] as const),
+      ...group.stratifiers.map((s, i) => [`Measure.group[${g}].stratifier[${i}]`, s.criteria] as const),
+    ];
+    for (const [at, criterion] of criteria) {
+      try {
+        criterion(patient, env, { userInvocationTable: table });
+      } catch (e) {
+        throw new MeasureEvaluationError(at, e);
+      }
+    }
+  });
+}

@@ -19,6 +19,8 @@ export interface MeasureJob extends BackgroundJob {
   checkpoint: Checkpoint | null;
   report?: MeasureReport;
   failure?: string;
+  /** The status a failed job answers: 422 for a Measure that cannot be evaluated, 409 when it changed, else 500. */
+  failureStatus?: number;
 }
 
 export const MEASURE_JOBS_COLLECTION = '_measure_jobs';

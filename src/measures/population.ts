@@ -1,7 +1,7 @@
 import type { MedicationRequest, Patient, Resource } from '@medplum/fhirtypes';
 import type { Document, Filter, FindOptions } from 'mongodb';
 import type { MedicationClassRegistry } from '../checks/classes';
-import { loadCompartment } from '../modules/review/compartment';
+import { loadCompartments } from '../modules/review/compartment';
 import type { CurrentDocument } from '../store/documents';
 import type { Reader, ReadView } from '../store/read-view';
 import { MEASURE_TYPES, type CompiledMeasure } from './definition';
@@ -10,7 +10,9 @@ import { addResult, type Tally } from './tally';
 
 /** Patients read from the cursor and evaluated before the tally is handed on (and an async job records it). */
 export const PATIENT_BATCH = 100;
-/** Patients evaluated at once: their compartments are the evaluation's memory. */
+/** Patients whose compartments one query per type loads (our FerretDB patch pushes down an `$in` of them). */
+export const COMPARTMENTS_PER_LOAD = 25;
+/** Loads in flight at once: with a batch, what bounds the evaluation's memory. */
 export const DEFAULT_CONCURRENCY = 8;
 
 export interface PopulationInput {
@@ -33,7 +35,7 @@ export interface Checkpoint {
 /**
  * The compartment reads of one evaluation, through the requester's restricted view but not held to one
  * commit boundary (as an export's are not): an evaluation over many patients runs for minutes. Each
- * patient's resources are read in one pass per type.
+ * type is read in one pass per load.
  */
 function streamingReader(view: ReadView): Reader {
   const find = async <T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions) => {
@@ -75,8 +77,8 @@ async function mapBounded<T, R>(items: T[], limit: number, work: (item: T) => Pr
 
 /**
  * Evaluates a measure over a population, streaming: one database cursor over Patient ids in id order,
- * a batch of patients at a time, each patient's compartment loaded and evaluated with bounded
- * concurrency, then dropped. Results are added to the tally in id order, so the report does not depend
+ * a batch of patients at a time, their compartments loaded a few dozen patients per query with bounded
+ * concurrency, evaluated and dropped. Results are added to the tally in id order, so the report does not depend
  * on which evaluation finished first. After each batch `onBatch` receives the checkpoint; when it
  * answers false the evaluation stops there (cancelled, or the process is stopping).
  */
@@ -92,13 +94,22 @@ export async function evaluatePopulation(
   if (input.patients) filter._id = { $in: input.patients };
   if (start.after !== null) filter._id = { ...(filter._id as object), $gt: start.after };
   const checkpoint: Checkpoint = { after: start.after, tally: start.tally };
-  const evaluate = async (patient: Patient): Promise<PatientResult | undefined> => {
-    const resources = await loadCompartment(reader, patient.id as string, types);
-    if (input.practitioner && !prescribedBy(resources, patient, input.practitioner)) return undefined;
-    return evaluatePatient(input.measure, patient, [patient, ...resources], input.period, input.classes);
+  const evaluate = async (patients: Patient[]): Promise<(PatientResult | undefined)[]> => {
+    const compartments = await loadCompartments(
+      reader,
+      patients.map((p) => p.id as string),
+      types,
+    );
+    return patients.map((patient) => {
+      const resources = compartments.get(patient.id as string) ?? [];
+      if (input.practitioner && !prescribedBy(resources, patient, input.practitioner)) return undefined;
+      return evaluatePatient(input.measure, patient, [patient, ...resources], input.period, input.classes);
+    });
   };
   const flush = async (batch: Patient[]): Promise<boolean> => {
-    const results = await mapBounded(batch, input.concurrency ?? DEFAULT_CONCURRENCY, evaluate);
+    const loads: Patient[][] = [];
+    for (let i = 0; i < batch.length; i += COMPARTMENTS_PER_LOAD) loads.push(batch.slice(i, i + COMPARTMENTS_PER_LOAD));
+    const results = (await mapBounded(loads, input.concurrency ?? DEFAULT_CONCURRENCY, evaluate)).flat();
     for (const r of results) if (r) addResult(checkpoint.tally, r);
     checkpoint.after = batch[batch.length - 1].id as string;
     return onBatch(checkpoint);

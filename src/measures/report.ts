@@ -58,7 +58,7 @@ export function measureReport(
       ...(compiled.stratifiers.length
         ? {
             stratifier: compiled.stratifiers.map((s, i) => {
-              const stratum = [...(t.strata[i] ?? [])]
+              const stratum = [...(t.strata[i]?.values ?? [])]
                 .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
                 .map(({ value, counts }) => ({
                   value: { text: value },

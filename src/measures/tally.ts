@@ -14,9 +14,10 @@ export interface GroupTally extends PopulationCounts {
   subjects?: Partial<Record<PopulationCode, string[]>>;
   /**
    * Per stratifier (in the group's order), the counts of each value met. Arrays rather than maps keyed by
-   * value: values are data (a prescriber, a drug name), and stored document keys may not hold dots.
+   * value: values are data (a prescriber, a drug name), and stored document keys may not hold dots; an
+   * object per stratifier, since FerretDB stores no arrays of arrays.
    */
-  strata: { value: string; counts: PopulationCounts['counts'] }[][];
+  strata: { values: { value: string; counts: PopulationCounts['counts'] }[] }[];
 }
 
 export interface Tally {
@@ -44,7 +45,7 @@ export function addResult(tally: Tally, result: PatientResult): void {
       group.counts[code] = (group.counts[code] ?? 0) + 1;
       if (group.subjects) (group.subjects[code] ??= []).push(result.patient);
       membership.strata.forEach((value, i) => {
-        const values = (group.strata[i] ??= []);
+        const values = (group.strata[i] ??= { values: [] }).values;
         let stratum = values.find((v) => v.value === value);
         if (!stratum) values.push((stratum = { value, counts: {} }));
         stratum.counts[code] = (stratum.counts[code] ?? 0) + 1;

@@ -9,8 +9,9 @@ import { badRequest, FhirError, gone, issue, notFound, outcome } from '../fhir/o
 import { queryValue, type FhirRequest, type FhirResponse } from '../fhir/request';
 import { JobWorker, type JobWorkerOptions, type RunResult } from '../jobs/job-worker';
 import type { JobRunner } from '../jobs/job-store';
+import { isOwner } from '../jobs/owner';
 import { compileMeasure, MeasureDefinitionError, type CompiledMeasure } from '../measures/definition';
-import { MeasureEvaluationError } from '../measures/evaluate';
+import { dryRun, MeasureEvaluationError } from '../measures/evaluate';
 import { MeasureJobs, type MeasureJob } from '../measures/jobs';
 import { readEvaluateRequest, type EvaluateRequest } from '../measures/params';
 import { evaluatePopulation, type Checkpoint } from '../measures/population';
@@ -91,10 +92,14 @@ export async function registerMeasures(
     checkWrite: (resource) => {
       if (resource.resourceType !== 'Measure') return [];
       try {
-        compileMeasure(resource);
+        // A dry run on a patient without data catches what compiling cannot: unknown functions and classes.
+        dryRun(compileMeasure(resource), definitions.classes);
         return [];
       } catch (e) {
         if (e instanceof MeasureDefinitionError) return e.issues;
+        if (e instanceof MeasureEvaluationError) {
+          return [issue('error', 'business-rule', `Fails on a patient without data: ${e.message}`, 'Measure.group')];
+        }
         return [issue('error', 'structure', `Not usable by $evaluate-measure: ${(e as Error).message}`, 'Measure')];
       }
     },
@@ -113,8 +118,10 @@ export async function registerMeasures(
           state: 'failed',
           failure:
             error instanceof FhirError || error instanceof MeasureEvaluationError
-              ? error.message
+              ? `The Measure cannot be evaluated: ${error.message}`
               : 'The evaluation failed on the server; start it again',
+          failureStatus:
+            error instanceof FhirError ? error.status : error instanceof MeasureEvaluationError ? 422 : 500,
           expiresAt: retention(),
         }),
       },
@@ -176,6 +183,7 @@ export async function registerMeasures(
     levels: ['type', 'instance'],
     resourceTypes: ['Measure'],
     affectsState: false,
+    spansCommits: true,
     requires: { permissions: ['r'] },
     definition: EVALUATE_MEASURE_DEFINITION,
     async handle(request, ctx, target): Promise<FhirResponse> {
@@ -250,7 +258,7 @@ export async function registerMeasures(
     const job = await jobs.get(id);
     const policy = await policyOf(request, context);
     const live = job && job.state !== 'cancelled' && !(job.expiresAt && job.expiresAt <= new Date());
-    if (!job || !live || !isOwnJob(job, policy.requester)) {
+    if (!job || !live || !isOwner(job, policy.requester)) {
       throw notFound('No evaluation with this _jobId is known to this requester (it may have expired)', '_jobId');
     }
     return job;
@@ -283,7 +291,9 @@ export async function registerMeasures(
         };
       }
       if (job.state === 'failed') {
-        throw new FhirError(500, outcome([issue('error', 'exception', job.failure ?? 'The evaluation failed')]));
+        const failed = job.failureStatus ?? 500;
+        const code = failed === 409 ? 'conflict' : failed < 500 ? 'processing' : 'exception';
+        throw new FhirError(failed, outcome([issue('error', code, job.failure ?? 'The evaluation failed')]));
       }
       return { status: 200, headers: { expires: (job.expiresAt as Date).toUTCString() }, body: job.report };
     },
@@ -301,16 +311,6 @@ export async function registerMeasures(
   }
   await publishShipped(context, shipped);
   return module;
-}
-
-function isOwnJob(job: MeasureJob, requester: ReturnType<typeof restoreRequester>): boolean {
-  if (job.requester.unrestricted || requester.unrestricted)
-    return job.requester.unrestricted === requester.unrestricted;
-  return (
-    job.requester.subject !== undefined &&
-    job.requester.subject === requester.subject &&
-    job.requester.clientId === requester.clientId
-  );
 }
 
 function progressOutcome(job: MeasureJob, progress: string): OperationOutcome {
@@ -335,7 +335,7 @@ async function measureDocument(
   if (version) filter['resource.version'] = version;
   const docs = await reads.find<CurrentDocument>('Measure', filter, { limit: 20 });
   if (!docs.length) throw notFound(`No Measure has the url ${params.measure?.slice(0, 200)}`, 'measure');
-  // Several versions under one url: the latest version string, then the latest update.
+  // Several Measures under one url (and no version asked for): the one updated last.
   docs.sort((a, b) =>
     String(b.resource.meta?.lastUpdated ?? '').localeCompare(String(a.resource.meta?.lastUpdated ?? '')),
   );

@@ -94,6 +94,12 @@ export interface OperationHandler {
   definition: string;
   /** A definition per type where the level changes it (Bulk Data's patient- and group-export). */
   definitionFor?(resourceType: string | undefined): string;
+  /**
+   * True when it reads through views of its own that span many commits (a population measure reads
+   * for minutes, as an export does): its request's reads are then not held to one commit boundary,
+   * which no read longer than the journal's retention could keep.
+   */
+  spansCommits?: boolean;
   /** True for the status URL of an asynchronous request, where DELETE cancels it. */
   acceptsDelete?: boolean;
   /** Left out of the CapabilityStatement: a URL clients follow from an answer, not one they invoke. */

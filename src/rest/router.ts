@@ -183,8 +183,10 @@ function isReadOnly(route: Route, params: RouteParams, context: ServerContext): 
     case 'history-type':
     case 'history-system':
       return true;
-    case 'operation':
-      return context.operations.find((o) => o.name === params.op)?.affectsState === false;
+    case 'operation': {
+      const operation = context.operations.find((o) => o.name === params.op);
+      return operation?.affectsState === false && !operation.spansCommits;
+    }
     default:
       return false;
   }

@@ -29,6 +29,7 @@ export const DRUGS = {
   atorvastatin: { code: '259255', display: 'atorvastatin 80 MG Oral Tablet' },
   simvastatin: { code: '198211', display: 'simvastatin 40 MG Oral Tablet' },
   glipizide: { code: '310490', display: 'glipizide 5 MG Oral Tablet' },
+  glimepiride: { code: '199246', display: 'glimepiride 2 MG Oral Tablet' },
   lisinopril: { code: '314076', display: 'lisinopril 10 MG Oral Tablet' },
   losartan: { code: '979492', display: 'losartan potassium 50 MG Oral Tablet' },
   entresto: { code: '1656349', display: 'sacubitril 49 MG / valsartan 51 MG Oral Tablet' },

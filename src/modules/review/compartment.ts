@@ -15,62 +15,60 @@ export async function loadCompartment(
   patientId: string,
   types: readonly string[],
 ): Promise<Resource[]> {
-  const compartment = `Patient/${patientId}`;
-  const lists = await Promise.all(
-    types.map((type) =>
-      reader.find<CurrentDocument>(
-        type,
-        { compartments: compartment, deleted: { $ne: true } },
-        { projection: { _id: 0, resource: 1 } },
-      ),
-    ),
-  );
-  // Sorted by id within each type, so the review (evidence and finding order) does not depend on the
-  // engine's natural order.
-  const resources = lists.flatMap((docs) => docs.map((d) => d.resource).sort(byId));
-  const medications = await loadMedications(reader, medicationIds(resources));
-  // Ingredients may reference other Medications (the engine follows one level of that).
-  const ingredients = medicationIds(medications).filter((id) => !medications.some((m) => m.id === id));
-  return [...resources, ...medications, ...(await loadMedications(reader, ingredients))];
+  return (await loadCompartments(reader, [patientId], types)).get(patientId) ?? [];
 }
 
+/** Most patients one query names: our FerretDB patch pushes an `$in` of up to 200 strings down to its index. */
+export const MAX_COMPARTMENTS_PER_QUERY = 200;
+
 /**
- * loadCompartment for many patients at once (a view's batch of Patients): one query per type for all of
- * them, then each Medication once, each patient's resources in the order loadCompartment gives them.
+ * loadCompartment for several patients at once (a population measure's batch): one query per type for
+ * all of them, each patient's resources in the same order a single load gives, each Medication looked
+ * up once for the batch.
  */
 export async function loadCompartments(
   reader: Reader,
   patientIds: readonly string[],
   types: readonly string[],
 ): Promise<Map<string, Resource[]>> {
-  const byPatient = new Map<string, Resource[]>(patientIds.map((id) => [id, []]));
-  if (!patientIds.length) return byPatient;
-  const wanted = new Set(patientIds.map((id) => `Patient/${id}`));
+  if (patientIds.length > MAX_COMPARTMENTS_PER_QUERY) throw new Error('too many compartments for one query');
+  const wanted = new Map(patientIds.map((id) => [`Patient/${id}`, id]));
+  const single = patientIds.length === 1;
   const lists = await Promise.all(
     types.map((type) =>
       reader.find<CurrentDocument>(
         type,
-        { compartments: { $in: [...wanted] }, deleted: { $ne: true } },
-        { projection: { _id: 0, resource: 1, compartments: 1 } },
+        {
+          compartments: single ? `Patient/${patientIds[0]}` : { $in: [...wanted.keys()] },
+          deleted: { $ne: true },
+        },
+        { projection: { _id: 0, resource: 1, ...(single ? {} : { compartments: 1 }) } },
       ),
     ),
   );
+  const byPatient = new Map<string, Resource[]>(patientIds.map((id) => [id, []]));
   for (const docs of lists) {
-    const sorted = [...docs].sort((a, b) => byId(a.resource, b.resource));
-    for (const doc of sorted) {
-      for (const compartment of doc.compartments ?? []) {
-        if (wanted.has(compartment)) byPatient.get(compartment.slice('Patient/'.length))?.push(doc.resource);
-      }
+    // Sorted by id within each type, so the review (evidence and finding order) does not depend on the
+    // engine's natural order.
+    for (const doc of docs.sort((a, b) => byId(a.resource, b.resource))) {
+      if (single) byPatient.get(patientIds[0])?.push(doc.resource);
+      else for (const c of doc.compartments ?? []) byPatient.get(wanted.get(c) ?? '')?.push(doc.resource);
     }
   }
-  const all = [...byPatient.values()].flat();
-  const medications = await loadMedications(reader, medicationIds(all));
-  const ingredients = medicationIds(medications).filter((id) => !medications.some((m) => m.id === id));
-  const known = new Map([...medications, ...(await loadMedications(reader, ingredients))].map((m) => [m.id, m]));
+  const found = new Map<string, Medication | undefined>();
+  const medicationsOf = async (ids: string[]): Promise<Medication[]> => {
+    await loadMedications(
+      reader,
+      ids.filter((id) => !found.has(id)),
+      found,
+    );
+    return ids.map((id) => found.get(id)).filter((m): m is Medication => m !== undefined);
+  };
   for (const [id, resources] of byPatient) {
-    const own = medicationIds(resources).flatMap((m) => known.get(m) ?? []);
-    const nested = medicationIds(own).flatMap((m) => (own.some((o) => o.id === m) ? [] : (known.get(m) ?? [])));
-    byPatient.set(id, [...resources, ...own, ...nested]);
+    const medications = await medicationsOf(medicationIds(resources));
+    // Ingredients may reference other Medications (the engine follows one level of that).
+    const ingredients = medicationIds(medications).filter((m) => !medications.some((x) => x.id === m));
+    byPatient.set(id, [...resources, ...medications, ...(await medicationsOf(ingredients))]);
   }
   return byPatient;
 }
@@ -96,7 +94,14 @@ function medicationIds(resources: readonly Resource[]): string[] {
   return [...ids];
 }
 
-async function loadMedications(reader: Reader, ids: string[]): Promise<Medication[]> {
+async function loadMedications(
+  reader: Reader,
+  ids: string[],
+  into: Map<string, Medication | undefined>,
+): Promise<void> {
   const docs = await Promise.all(ids.map((id) => reader.findOne<CurrentDocument>('Medication', { _id: id })));
-  return docs.filter((d) => d && !d.deleted).map((d) => d!.resource as Medication);
+  ids.forEach((id, i) => {
+    const doc = docs[i];
+    into.set(id, doc && !doc.deleted ? (doc.resource as Medication) : undefined);
+  });
 }
