@@ -66,7 +66,10 @@ export async function registerMedicationReview(context: ServerContext): Promise<
       const resources = await loadCompartment(reader, id, types);
       try {
         const body = reviewPatient({ patient, resources: [patient, ...resources], ...input }, classes, checks);
-        if (request.reads && (await withheldFrom(request.reads, ctx.store.directReader(), id, types))) {
+        // Only a requester whose access rules filter some type can have had records withheld: the others'
+        // reviews are spared two counts per type.
+        const restricted = request.access && types.some((t) => request.access?.filter(t, ['r', 's']) !== undefined);
+        if (restricted && request.reads && (await withheldFrom(request.reads, ctx.store.directReader(), id, types))) {
           body.parameter = [...(body.parameter ?? []), { name: 'withheld', valueBoolean: true }];
         }
         return { status: 200, headers: {}, body };
