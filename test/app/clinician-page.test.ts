@@ -144,7 +144,8 @@ describeInBrowser('the clinician page in Chromium', () => {
 
   it.each(SCENARIOS)('shows %s with the PDC, gaps and overlaps that $medication-review gives', async (patient) => {
     await page.goto(`${app.url}/app/#/patient/${patient}?date=${REVIEW_DATE}`);
-    await page.locator('#timeline svg').waitFor();
+    // This patient's timeline: right after the hash changes, the previous patient's may still show.
+    await page.locator(`article.patient[data-patient="${patient}"] #timeline svg`).waitFor();
     const out = await review(patient);
     const adherence = (out.parameter ?? []).filter((p) => p.name === 'adherence');
     expect(adherence.length).toBeGreaterThan(0);
@@ -194,9 +195,11 @@ describeInBrowser('the clinician page in Chromium', () => {
       const before = await page.locator('#timeline svg g.fill > [stroke="#000000"]').count();
       await page.locator('button.finding[data-check="late-refill"]').click();
       await page.locator('p.evidence').waitFor();
-      const after = await page.locator('#timeline svg g.fill > [stroke="#000000"]').count();
+      // The timeline is drawn again after the evidence list shows: wait for the outlined fills.
+      const outlined = page.locator('#timeline svg g.fill > [stroke="#000000"]');
+      await outlined.first().waitFor();
       expect(before).toBe(0);
-      expect(after).toBeGreaterThan(0);
+      expect(await outlined.count()).toBeGreaterThan(0);
     }
     expect(await page.locator('.withheld').count()).toBe(0);
   });

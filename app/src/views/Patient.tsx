@@ -260,7 +260,7 @@ export function PatientView({ id, params }: { id: string; params: URLSearchParam
   };
 
   return (
-    <article aria-labelledby="patient-title" class="patient" data-rendered="true">
+    <article aria-labelledby="patient-title" class="patient" data-rendered="true" data-patient={patient.id}>
       <p>
         <a href={href('worklist', undefined, { date: params.get('date') ?? undefined })}>← Worklist</a>
       </p>
