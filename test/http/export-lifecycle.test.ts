@@ -3,35 +3,27 @@ import type { Express } from 'express';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import request from 'supertest';
-import { createServerContext, type RunningContext } from '../../src/app-context';
+import { createServerContext } from '../../src/app-context';
 import type { ServerConfig } from '../../src/config';
 import type { ExportJob } from '../../src/export/jobs';
 import { createApp } from '../../src/http/app';
 import { databaseNameFor, expectOutcome, FHIR_JSON, startTestServer, type TestServer } from '../support/server';
 import { withAdminToken } from '../support/tokens';
-import { exported, idsOf, kickOff, manifestOf, pathOf } from './export-support';
+import { jobIdOf, pathOf, ServerPool } from '../support/async-jobs';
+import { exported, idsOf, kickOff, manifestOf } from './export-support';
 
 /** What outlives one request of $export: a restart during a job, retention, and clients polling too fast. */
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const base = databaseNameFor(__filename).slice(0, 50);
-const servers: TestServer[] = [];
-const contexts: RunningContext[] = [];
+const pool = new ServerPool();
 
 async function start(name: string, overrides: Partial<ServerConfig>): Promise<TestServer> {
   const server = await startTestServer(__filename, { databaseName: `${base}_${name}`, ...overrides });
-  servers.push(server);
+  pool.servers.push(server);
   return server;
 }
 
-afterAll(async () => {
-  for (const context of contexts) {
-    await context.connection.db.dropDatabase();
-    await context.close();
-  }
-  for (const server of servers) await server.close().catch(() => undefined);
-});
-
-const jobIdOf = (status: string) => new URL(status, 'http://x').searchParams.get('_jobId') as string;
+afterAll(() => pool.close());
 
 async function loadPrescriptions(app: Express, count: number): Promise<string[]> {
   const ids = Array.from({ length: count }, (_, n) => `life-mr-${String(n).padStart(3, '0')}`);
@@ -90,7 +82,7 @@ describe('a restart during a job', () => {
     }
 
     const second = await createServerContext(config, process.env.MONGODB_URI as string, pino({ level: 'silent' }));
-    contexts.push(second);
+    pool.contexts.push(second);
     const app = withAdminToken(createApp(second.context));
     const manifest = await manifestOf(app, status);
     expect(manifest.output.map((f) => f.count)).toEqual([5, 5, 5, 5, 5, 5]);

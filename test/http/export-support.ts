@@ -1,6 +1,9 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Express } from 'express';
 import request from 'supertest';
+import { pathOf } from '../support/async-jobs';
+
+export { pathOf };
 
 /** The Bulk Data complete-status body. */
 export interface Manifest {
@@ -12,7 +15,6 @@ export interface Manifest {
 }
 
 /** The path below the host of an absolute URL the server made (its base is http://meds-fhir.test/fhir). */
-export const pathOf = (url: string): string => url.replace(/^https?:\/\/[^/]+/, '');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

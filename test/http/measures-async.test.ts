@@ -3,9 +3,10 @@ import type { Express } from 'express';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import request from 'supertest';
-import { createServerContext, type RunningContext } from '../../src/app-context';
+import { createServerContext } from '../../src/app-context';
 import { createApp } from '../../src/http/app';
 import type { MeasureJob } from '../../src/measures/jobs';
+import { jobIdOf, pathOf, ServerPool } from '../support/async-jobs';
 import { countsOf, PERIOD, patientRecords, type PatientSpec } from '../support/measures';
 import { databaseNameFor, expectOutcome, putAll, startTestServer, type TestServer } from '../support/server';
 import { tokenFor, withAdminToken } from '../support/tokens';
@@ -13,8 +14,7 @@ import { tokenFor, withAdminToken } from '../support/tokens';
 /** Asynchronous $evaluate-measure: kick-off, progress, the report, cancel, and a restart during a job. */
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const base = databaseNameFor(__filename).slice(0, 50);
-const servers: TestServer[] = [];
-const contexts: RunningContext[] = [];
+const pool = new ServerPool();
 
 /** 250 patients (three batches of the cursor): even ones adherent to statins, odd ones not. */
 const PATIENTS: PatientSpec[] = Array.from({ length: 250 }, (_, i) => ({
@@ -35,22 +35,13 @@ const EVALUATE = `/fhir/Measure/pdc-statins/$evaluate-measure?periodStart=${PERI
 
 async function start(name: string, serverId: string): Promise<TestServer> {
   const server = await startTestServer(__filename, { databaseName: `${base}_${name}`, serverId, exportPollSeconds: 1 });
-  servers.push(server);
+  pool.servers.push(server);
   const resources: Resource[] = PATIENTS.flatMap(patientRecords);
   for (let i = 0; i < resources.length; i += 250) await putAll(server.app, resources.slice(i, i + 250));
   return server;
 }
 
-afterAll(async () => {
-  for (const context of contexts) {
-    await context.connection.db.dropDatabase();
-    await context.close();
-  }
-  for (const server of servers) await server.close().catch(() => undefined);
-});
-
-const pathOf = (url: string) => new URL(url).pathname + new URL(url).search;
-const jobIdOf = (status: string) => new URL(status, 'http://x').searchParams.get('_jobId') as string;
+afterAll(() => pool.close());
 
 async function kickOff(app: Express): Promise<string> {
   const response = await request(app).get(EVALUATE).set('Prefer', 'respond-async');
@@ -173,7 +164,7 @@ describe('a restart during a job', () => {
     }
 
     const second = await createServerContext(config, process.env.MONGODB_URI as string, pino({ level: 'silent' }));
-    contexts.push(second);
+    pool.contexts.push(second);
     const app = withAdminToken(createApp(second.context));
     const report = await reportOf(app, status);
     expect(countsOf(report)).toEqual(EXPECTED);
