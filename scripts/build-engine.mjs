@@ -7,7 +7,8 @@
 // delete read-modify-write atomically per collection (statement_lock_medsfhir.go); counts are answered
 // in SQL when that is exactly MongoDB's answer (exact_medsfhir.go, count_medsfhir.go), and so are the
 // first rows of a sorted, limited find (order_medsfhir.go, sort_medsfhir.go).
-// The copy is made from the Go module cache and edited here, so the repository holds only our patch.
+// The SQLite driver (modernc.org/sqlite) is built from an edited copy too (SQLITE_EDITS below).
+// The copies are made from the Go module cache and edited here, so the repository holds only our patch.
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -28,6 +29,7 @@ const source = join(root, 'tools', 'ferretdb');
 const cache = join(root, '.cache');
 export const engineBinary = join(cache, 'ferretdb-embedded');
 const FERRETDB = 'github.com/FerretDB/FerretDB';
+const SQLITE_DRIVER = 'modernc.org/sqlite';
 
 const goEnv = { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
 
@@ -339,6 +341,25 @@ const EDITS = [
   },
 ];
 
+/**
+ * Each edit of the SQLite driver's sources (modernc.org/sqlite, the one FerretDB uses). A text argument
+ * of an SQL function reached Go through libc.GoString, which finds its end one byte at a time: our
+ * functions take whole stored documents (a row check, a sort key, and every multikey path of every
+ * insert through the side tables' triggers), and that scan was a fifth of the engine's CPU on an
+ * indexed search at 100k. SQLite knows the length (sqlite3_value_bytes), so the text is copied at once.
+ */
+const SQLITE_EDITS = [
+  {
+    file: 'sqlite.go',
+    from: `\t\t\targs[i] = libc.GoString(sqlite3.Xsqlite3_value_text(tls, valPtr))\n`,
+    to:
+      `\t\t\ttext := sqlite3.Xsqlite3_value_text(tls, valPtr)\n` +
+      `\t\t\tsize := sqlite3.Xsqlite3_value_bytes(tls, valPtr)\n` +
+      `\t\t\tif text == 0 || size == 0 {\n\t\t\t\targs[i] = ""\n\t\t\t} else {\n` +
+      `\t\t\t\targs[i] = string((*libc.RawMem)(unsafe.Pointer(text))[:size:size])\n\t\t\t}\n`,
+  },
+];
+
 /** Our files added to FerretDB's packages: the file under tools/ferretdb/patch and its package directory. */
 const PATCH_FILES = [
   ['pushdown_medsfhir.go', 'internal/backends/sqlite'],
@@ -353,34 +374,47 @@ const PATCH_FILES = [
   ['decode_medsfhir.go', 'internal/handler/sjson'],
 ];
 
-function ferretdbVersion() {
-  const match = /github\.com\/FerretDB\/FerretDB (v[^\s]+)/.exec(readFileSync(join(source, 'go.mod'), 'utf8'));
-  if (!match) throw new Error('tools/ferretdb/go.mod does not require FerretDB');
+/** The version of `module` that tools/ferretdb/go.mod requires. */
+function requiredVersion(module) {
+  const escaped = module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const match = new RegExp(`${escaped} (v[^\\s]+)`).exec(readFileSync(join(source, 'go.mod'), 'utf8'));
+  if (!match) throw new Error(`tools/ferretdb/go.mod does not require ${module}`);
   return match[1];
 }
 
-/** A writable copy of FerretDB's module with our edits, and a go.mod/go.sum pair that points to it. */
-function preparePatchedModule() {
-  const version = ferretdbVersion();
+/** A writable copy of `module` (as go.mod requires it) in .cache/`dir`, with `edits` applied. */
+function editedCopy(module, dir, edits) {
+  const version = requiredVersion(module);
   const info = JSON.parse(
-    execFileSync('go', ['mod', 'download', '-json', `${FERRETDB}@${version}`], { cwd: source, env: goEnv }).toString(),
+    execFileSync('go', ['mod', 'download', '-json', `${module}@${version}`], { cwd: source, env: goEnv }).toString(),
   );
-  const copy = join(cache, 'ferretdb-src');
+  const copy = join(cache, dir);
   rmSync(copy, { recursive: true, force: true });
   cpSync(info.Dir, copy, { recursive: true });
   chmodRecursive(copy);
-  for (const edit of EDITS) {
+  for (const edit of edits) {
     const file = join(copy, edit.file);
     const text = readFileSync(file, 'utf8');
-    if (!text.includes(edit.from)) throw new Error(`FerretDB ${version}: ${edit.file} no longer has the code we patch`);
+    if (!text.includes(edit.from))
+      throw new Error(`${module} ${version}: ${edit.file} no longer has the code we patch`);
     writeFileSync(file, edit.all ? text.replaceAll(edit.from, edit.to) : text.replace(edit.from, edit.to));
   }
-  for (const [file, into] of PATCH_FILES) copyFileSync(join(source, 'patch', file), join(copy, into, file));
+  return copy;
+}
+
+/** Writable copies of FerretDB's and the SQLite driver's modules with our edits, and a go.mod/go.sum pair that points to them. */
+function preparePatchedModule() {
+  const ferretdb = editedCopy(FERRETDB, 'ferretdb-src', EDITS);
+  for (const [file, into] of PATCH_FILES) copyFileSync(join(source, 'patch', file), join(ferretdb, into, file));
+  const driver = editedCopy(SQLITE_DRIVER, 'sqlite-driver-src', SQLITE_EDITS);
 
   const build = join(cache, 'engine-build');
   mkdirSync(build, { recursive: true });
   const modFile = join(build, 'go.mod');
-  writeFileSync(modFile, `${readFileSync(join(source, 'go.mod'), 'utf8')}\nreplace ${FERRETDB} => ${copy}\n`);
+  writeFileSync(
+    modFile,
+    `${readFileSync(join(source, 'go.mod'), 'utf8')}\nreplace ${FERRETDB} => ${ferretdb}\n\nreplace ${SQLITE_DRIVER} => ${driver}\n`,
+  );
   copyFileSync(join(source, 'go.sum'), join(build, 'go.sum'));
   return modFile;
 }
