@@ -54,7 +54,7 @@ export function combineDateWindows(
       (product, member) => product.flatMap((c) => member.alternatives.map((a) => merged(c, a))),
       [{}],
     );
-    filters.push(anyOf(conjunctions.flatMap(bySpan).map((c) => onValues(path, c))));
+    filters.push(anyOf(withoutImplied(conjunctions.flatMap(bySpan)).map((c) => onValues(path, c))));
   }
   return { filters, rest };
 }
@@ -120,6 +120,41 @@ function bySpan(c: Conditions): Conditions[] {
     { [SPAN_KEY]: WIDE, ...c },
     { lo: { ...start, ...lo }, hi },
   ];
+}
+
+/**
+ * The alternatives less those another one already covers: at day precision the short values' branch of
+ * `ge` (lo > X) lies inside its `lo >= X` branch, and the engine would read the month's values twice.
+ * Each condition on an array of values is met by any value on its own, so a conjunction covers another
+ * when each of its single-operator conditions follows from one of the other's on the same field.
+ */
+export function withoutImplied(alternatives: Conditions[]): Conditions[] {
+  return alternatives.filter(
+    (c, i) => !alternatives.some((other, j) => j !== i && implies(c, other) && (!implies(other, c) || j < i)),
+  );
+}
+
+/** Whether every value set that satisfies `c` satisfies `other` too. */
+function implies(c: Conditions, other: Conditions): boolean {
+  return Object.entries(other).every(([field, wanted]) => {
+    const held = c[field];
+    if (typeof wanted === 'string' || typeof held === 'string') return held === wanted;
+    if (held === undefined) return false;
+    return Object.entries(wanted).every(([op, bound]) =>
+      Object.entries(held).some(([heldOp, heldBound]) => boundImplies(heldOp, heldBound, op, bound)),
+    );
+  });
+}
+
+/** Whether `value heldOp held` implies `value op bound`. */
+function boundImplies(heldOp: string, held: Date, op: string, bound: Date): boolean {
+  const h = held.getTime();
+  const b = bound.getTime();
+  if (LOWER.includes(op) !== LOWER.includes(heldOp)) return false;
+  const strict = op === '$gt' || op === '$lt';
+  const heldStrict = heldOp === '$gt' || heldOp === '$lt';
+  const beyond = LOWER.includes(op) ? h - b : b - h;
+  return beyond > 0 || (beyond === 0 && (heldStrict || !strict));
 }
 
 function onValues(path: string, c: Conditions): MongoFilter {

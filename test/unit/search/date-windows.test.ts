@@ -9,6 +9,7 @@ import {
   SearchParameterRegistry,
   type CompileContext,
 } from '../../../src/search';
+import { withoutImplied } from '../../../src/search/compile/date-ranges';
 
 /**
  * Date windows split on the span marker (src/search/compile/date-ranges.ts) must select exactly what
@@ -84,24 +85,39 @@ describe('date windows split on the span marker', () => {
     );
   });
 
-  it('turn a month window into bounded ranges of the start, and the wide values looked up by their marker', async () => {
-    const filter = await compile('date=ge2025-07-01&date=lt2025-08-01', true);
+  /** The branches of the window's `$or`, dates as ISO strings. */
+  async function windowBranches(query: string): Promise<Record<string, Record<string, string> | string>[]> {
+    const filter = await compile(query, true);
     const window = (filter.$and as Record<string, unknown>[])[1];
-    const lo = (o: Record<string, Date>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v.toISOString()]));
-    const branches = (window.$or as Record<string, Record<string, Date> | string>[]).map((b) =>
-      Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === 'string' ? v : lo(v)])),
+    const iso = (o: Record<string, Date>) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v.toISOString()]));
+    return (window.$or as Record<string, Record<string, Date> | string>[]).map((b) =>
+      Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === 'string' ? v : iso(v)])),
     );
-    expect(branches).toEqual([
+  }
+
+  it('turn a month window into bounded ranges of the start, and the wide values looked up by their marker', async () => {
+    // At day precision the short values' branch (lo > 07-01, hi > 07-02) lies inside lo >= 07-01: left out.
+    expect(await windowBranches('date=ge2025-07-01&date=lt2025-08-01')).toEqual([
       {
         'sp.date.span': 'wide',
         'sp.date.lo': { $lt: '2025-08-01T00:00:00.000Z' },
         'sp.date.hi': { $gt: '2025-07-02T00:00:00.000Z' },
       },
-      {
-        'sp.date.lo': { $gt: '2025-07-01T00:00:00.000Z', $lt: '2025-08-01T00:00:00.000Z' },
-        'sp.date.hi': { $gt: '2025-07-02T00:00:00.000Z' },
-      },
       { 'sp.date.lo': { $gte: '2025-07-01T00:00:00.000Z', $lt: '2025-08-01T00:00:00.000Z' } },
+    ]);
+    // At second precision it reaches a day further back, and is kept.
+    expect(await windowBranches('date=ge2025-07-01T10:00:00Z&date=lt2025-08-01')).toEqual([
+      {
+        'sp.date.span': 'wide',
+        'sp.date.lo': { $lt: '2025-08-01T00:00:00.000Z' },
+        'sp.date.hi': { $gt: '2025-07-01T10:00:01.000Z' },
+      },
+      {
+        'sp.date.lo': { $gt: '2025-06-30T10:00:01.000Z', $lt: '2025-08-01T00:00:00.000Z' },
+        'sp.date.hi': { $gt: '2025-07-01T10:00:01.000Z' },
+      },
+      { 'sp.date.lo': { $gte: '2025-07-01T10:00:00.000Z', $lt: '2025-08-01T00:00:00.000Z' } },
     ]);
     // Without the marker on every stored value, the parameters are compiled one by one.
     expect(await compile('date=ge2025-07-01&date=lt2025-08-01', false)).toEqual({
@@ -116,5 +132,29 @@ describe('date windows split on the span marker', () => {
         { 'sp.date.lo': { $lt: new Date('2025-08-01T00:00:00Z') } },
       ],
     });
+  });
+});
+
+describe('alternatives another one covers', () => {
+  const x = new Date('2025-07-01T00:00:00Z');
+  const later = new Date('2025-07-01T00:00:01Z');
+  it('are left out, and only those', () => {
+    // lo > X lies inside lo >= X, not the other way round; equal ones are kept once.
+    expect(withoutImplied([{ lo: { $gt: x } }, { lo: { $gte: x } }])).toEqual([{ lo: { $gte: x } }]);
+    expect(withoutImplied([{ lo: { $gte: x } }, { lo: { $gt: x } }])).toEqual([{ lo: { $gte: x } }]);
+    expect(withoutImplied([{ lo: { $gte: x } }, { lo: { $gte: x } }])).toEqual([{ lo: { $gte: x } }]);
+    expect(withoutImplied([{ lo: { $gte: later } }, { lo: { $gt: x } }])).toEqual([{ lo: { $gt: x } }]);
+    // A condition on another field, or a marker, narrows: the wider one does not cover it away.
+    expect(withoutImplied([{ lo: { $gte: x } }, { lo: { $gte: x }, hi: { $lt: later } }])).toEqual([
+      { lo: { $gte: x } },
+    ]);
+    expect(withoutImplied([{ lo: { $lt: x } }, { lo: { $gt: x } }])).toEqual([{ lo: { $lt: x } }, { lo: { $gt: x } }]);
+    expect(withoutImplied([{ span: 'wide', lo: { $lt: x } }, { lo: { $lt: later } }])).toEqual([
+      { lo: { $lt: later } },
+    ]);
+    expect(withoutImplied([{ span: 'wide' }, { lo: { $lt: later } }])).toEqual([
+      { span: 'wide' },
+      { lo: { $lt: later } },
+    ]);
   });
 });
