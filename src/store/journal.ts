@@ -100,6 +100,16 @@ function duplicateKeyIndex(error: unknown): number | undefined {
   return first?.code === 11000 ? first.index : undefined;
 }
 
+/**
+ * The indexes of the documents an unordered insertMany did not store because their _id was taken, when
+ * that is the only reason it failed; undefined when anything else failed.
+ */
+export function duplicateKeyFailures(error: unknown): number[] | undefined {
+  const failures = error instanceof MongoBulkWriteError ? [error.writeErrors].flat() : [];
+  if (!failures.length || failures.some((f) => f.code !== 11000)) return undefined;
+  return failures.map((f) => f.index);
+}
+
 function isDuplicateKey(error: unknown): boolean {
   return (error as { code?: unknown }).code === 11000 || duplicateKeyIndex(error) !== undefined;
 }
@@ -366,11 +376,10 @@ export class Journal {
     try {
       await collection.insertMany(docs, { ordered: false, session });
     } catch (error) {
-      const writeErrors = error instanceof MongoBulkWriteError ? error.writeErrors : undefined;
-      const failures = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
-      if (!failures.length || failures.some((f) => f.code !== 11000)) throw error;
-      for (const failure of failures) {
-        const doc = docs[failure.index];
+      const taken = duplicateKeyFailures(error);
+      if (!taken) throw error;
+      for (const index of taken) {
+        const doc = docs[index];
         const existing = await collection.findOne({ _id: doc._id }, { session });
         if (!existing || existing.v < doc.v) {
           throw new Error(`${type}/${doc._id}: a current document exists that this commit did not expect`);

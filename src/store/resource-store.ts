@@ -1,5 +1,5 @@
 import type { Meta, Resource } from '@medplum/fhirtypes';
-import { BSON, MongoBulkWriteError, type Db, type Filter, type IndexDescription, type MongoClient } from 'mongodb';
+import { BSON, type Db, type Filter, type IndexDescription, type MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { collectNumberTexts, restoreNumberTexts } from '../fhir/number-text';
@@ -15,7 +15,7 @@ import {
   SERVED_FIELDS,
 } from './documents';
 import { withEngineRetry } from './engine-errors';
-import { Journal, StagedWrite, type SideDocument } from './journal';
+import { duplicateKeyFailures, Journal, StagedWrite, type SideDocument } from './journal';
 import { ProcessRegistry } from './processes';
 import { directReader, ReadView, type Reader, type Restriction } from './read-view';
 
@@ -412,8 +412,7 @@ export class ResourceStore {
       );
     } catch (error) {
       // Stored by an earlier attempt whose answer was lost: the same id is the same event.
-      const failures = error instanceof MongoBulkWriteError ? [error.writeErrors].flat() : [];
-      if (!failures.length || failures.some((f) => f.code !== 11000)) throw error;
+      if (!duplicateKeyFailures(error)) throw error;
     }
   }
 
