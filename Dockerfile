@@ -19,6 +19,9 @@ COPY profiles ./profiles
 COPY examples ./examples
 COPY terminology ./terminology
 COPY checks ./checks
+# Shipped at start-up like the checks: the population measures and the SQL-on-FHIR views.
+COPY measures ./measures
+COPY views ./views
 EXPOSE 8080
 USER node
 CMD ["node", "dist/server.js"]
