@@ -25,6 +25,7 @@ afterAll(async () => {
 const options = (owner: string, evaluate: WorkerOptions['evaluate']): WorkerOptions => ({
   owner,
   concurrency: 2,
+  batchSize: 3,
   pollMs: 20,
   leaseMs: 400,
   evaluate,
@@ -38,15 +39,16 @@ describe('the findings worker', () => {
     // "dead" expands the sweep and claims patients, then never finishes one: as a process killed mid-sweep.
     const dead = new FindingsWorker(
       queue,
-      options('dead', () => new Promise<void>(() => undefined)),
+      options('dead', () => new Promise<Map<string, unknown>>(() => undefined)),
     );
     await queue.enqueue([ALL_PATIENTS]);
     dead.start();
     await within(60_000, async () => (await queue.size()) >= PATIENTS.length);
     const alive = new FindingsWorker(
       queue,
-      options('alive', async (patient) => {
-        done.set(patient, (done.get(patient) ?? '') + 'x');
+      options('alive', async (patients) => {
+        for (const patient of patients) done.set(patient, (done.get(patient) ?? '') + 'x');
+        return new Map();
       }),
     );
     alive.start();
