@@ -125,7 +125,7 @@ function loadAppConfig(env: NodeJS.ProcessEnv): ClinicianAppConfig {
 export interface FindingsConfig {
   /** FINDINGS=off: no queue, no evaluation, no sweep (findings are then only what $medication-review answers). */
   enabled: boolean;
-  /** Patients this process evaluates at once (FINDINGS_WORKERS); 0 queues but leaves the work to other processes. */
+  /** Batches of patients this process evaluates at once (FINDINGS_WORKERS); 0 queues but leaves the work to other processes. */
   workers: number;
   /** Local time of day (HH:MM, FINDINGS_SWEEP_TIME) from which the day's sweep runs. */
   sweepTime: string;

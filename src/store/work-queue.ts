@@ -104,6 +104,36 @@ export class WorkQueue {
     return false;
   }
 
+  /**
+   * complete() for several entries in two commands rather than one or two each: the deletions in one
+   * bulk write; if any entry stayed (it was queued again meanwhile), every entry's lease is given up
+   * in a second, which for those already gone changes nothing.
+   */
+  async completeAll(entries: QueueEntry[]): Promise<void> {
+    if (entries.length <= 1) {
+      if (entries.length) await this.complete(entries[0]);
+      return;
+    }
+    const removed = await withEngineRetry(() =>
+      this.entries.bulkWrite(
+        entries.map((entry) => ({ deleteOne: { filter: { _id: entry._id, token: entry.token } } })),
+        { ordered: false },
+      ),
+    );
+    if (removed.deletedCount === entries.length) return;
+    await withEngineRetry(() =>
+      this.db.collection<{ _id: string }>(this.collectionName).bulkWrite(
+        entries.map((entry) => ({
+          updateOne: {
+            filter: { _id: entry._id, leasedBy: entry.leasedBy },
+            update: { $unset: { leaseUntil: '', leasedBy: '' } },
+          },
+        })),
+        { ordered: false },
+      ),
+    );
+  }
+
   /** Gives the entry back to be worked again after `delayMs` (a failed delivery), counting the attempt. */
   async retry(entry: QueueEntry, delayMs: number, fields: Record<string, unknown> = {}): Promise<void> {
     await this.release(entry, { ...fields, due: new Date(Date.now() + delayMs) }, true);

@@ -78,6 +78,19 @@ describe('work queue', () => {
     expect(await queue.claim('c', 1, 60_000)).toEqual([]);
   });
 
+  it('complete several entries at once, keeping and releasing one queued again while being worked', async () => {
+    await queue.enqueue(['many-1', 'many-2', 'many-3']);
+    const claimed = await queue.claim('a', 3, 60_000);
+    expect(claimed).toHaveLength(3);
+    await queue.enqueue(['many-2']);
+    await queue.completeAll(claimed);
+    const left = await client.db(dbName).collection('_test_queue').find({}).toArray();
+    expect(left.map((e) => e._id)).toEqual(['many-2']);
+    expect(left[0].leasedBy).toBeUndefined();
+    // Released, so it is worked again.
+    expect((await queue.claim('b', 3, 60_000)).map((e) => e._id)).toEqual(['many-2']);
+  });
+
   it('hold a retried entry back until its delay has passed, counting attempts', async () => {
     await queue.enqueue(['flaky']);
     const [entry] = await queue.claim('a', 1, 60_000);

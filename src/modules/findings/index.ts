@@ -2,7 +2,7 @@ import type { ServerContext } from '../../rest/context';
 import { WorkQueue } from '../../store/work-queue';
 import type { ReviewDefinitions } from '../review/definitions';
 import { FindingsClock } from './clock';
-import { evaluatePatient } from './evaluate';
+import { evaluatePatients } from './evaluate';
 import { patientsToSweep } from './patients';
 import { reconcile } from './reconcile';
 import { DailySweep } from './sweep';
@@ -10,12 +10,17 @@ import { testClockOperation } from './test-clock';
 import { findingsTrigger } from './triggers';
 import { FindingsWorker } from './worker';
 import { recancelMitigatedFindings } from './recancel';
-import { writeFindings } from './writer';
+import { writePatientsFindings } from './writer';
 
 /** The durable queue of patients whose findings must be evaluated, one entry per patient. */
 export const FINDINGS_QUEUE = '_findings_queue';
 /** A claimed patient is this process's for this long; a longer evaluation is taken up by another. */
 const LEASE_MS = 60_000;
+/**
+ * Most patients a worker evaluates together: one query per type and one commit for the batch. As many
+ * as a view's adherence batch; a batch's Bundle stays a few dozen entries.
+ */
+const BATCH_SIZE = 25;
 /** How often each process checks whether today's sweep is due. */
 const SWEEP_CHECK_MS = 30_000;
 
@@ -59,12 +64,19 @@ export async function registerFindings(context: ServerContext, definitions: Revi
           leaseMs: LEASE_MS,
           logger,
           allPatients: () => patientsToSweep(store.db),
-          async evaluate(patientId) {
+          batchSize: BATCH_SIZE,
+          async evaluate(patientIds) {
             await clock.refresh();
-            const state = await evaluatePatient(store.directReader(), definitions, patientId, clock.today());
-            const writes = reconcile(state);
-            await writeFindings(context, writes, `findings:${patientId}`);
-            written += writes.length;
+            const { states, failed } = await evaluatePatients(
+              store.directReader(),
+              definitions,
+              patientIds,
+              clock.today(),
+            );
+            const batch = states.map((state) => ({ patientId: state.patientId, writes: reconcile(state) }));
+            const unwritten = await writePatientsFindings(context, batch);
+            for (const { patientId, writes } of batch) if (!unwritten.has(patientId)) written += writes.length;
+            return new Map([...failed, ...unwritten]);
           },
         })
       : undefined;

@@ -5,13 +5,15 @@ import { ALL_PATIENTS } from './triggers';
 export interface WorkerOptions {
   /** Names this process as the holder of its leases. */
   owner: string;
-  /** Entries worked at once. */
+  /** Batches worked at once. */
   concurrency: number;
+  /** Most patients evaluated together: their reads and their commit are shared. */
+  batchSize: number;
   pollMs: number;
   /** How long a claimed entry is this process's before another may take it (a crashed worker's). */
   leaseMs: number;
-  /** Evaluates one patient. */
-  evaluate(patientId: string, entry: QueueEntry): Promise<void>;
+  /** Evaluates patients together; answers the failure of each one that failed (the others are done). */
+  evaluate(patientIds: string[]): Promise<Map<string, unknown>>;
   /** The patients ALL_PATIENTS stands for. */
   allPatients(): Promise<string[]>;
   logger: Logger;
@@ -21,8 +23,8 @@ export interface WorkerOptions {
 const EXPAND_CHUNK = 500;
 
 /**
- * Claims due entries of the findings queue with leases and works them: one evaluation per patient
- * entry, however many times it was queued; ALL_PATIENTS is expanded into one entry per patient, so
+ * Claims due entries of the findings queue with leases and works them in batches of patients: one
+ * evaluation per patient entry, however many times it was queued; ALL_PATIENTS is expanded into one entry per patient, so
  * that every process shares that work. A failed evaluation is retried with a growing delay.
  */
 export class FindingsWorker {
@@ -77,31 +79,61 @@ export class FindingsWorker {
     this.timer.unref();
   }
 
-  /** Works due entries until none is left. */
+  /**
+   * Works due entries until none is left: up to `concurrency` batches at once, as few as the entries
+   * claimed fill (a batch's reads and commit cost about what one patient's do).
+   */
   private async drain(): Promise<void> {
-    const { owner, concurrency, leaseMs } = this.options;
+    const { owner, concurrency, batchSize, leaseMs } = this.options;
     while (!this.stopped) {
-      const entries = await this.queue.claim(owner, concurrency, leaseMs);
+      const entries = await this.queue.claim(owner, concurrency * batchSize, leaseMs);
       if (!entries.length) return;
-      await Promise.all(entries.map((entry) => this.work(entry)));
+      const patients = entries.filter((entry) => entry._id !== ALL_PATIENTS);
+      const sweeps = entries.filter((entry) => entry._id === ALL_PATIENTS);
+      await Promise.all([
+        ...sweeps.map((entry) => this.expandEntry(entry)),
+        ...batchesOf(patients, concurrency, batchSize).map((batch) => this.work(batch)),
+      ]);
     }
   }
 
-  private async work(entry: QueueEntry): Promise<void> {
+  private async work(batch: QueueEntry[]): Promise<void> {
+    let failed: Map<string, unknown>;
     try {
-      if (entry._id === ALL_PATIENTS) await this.expand();
-      else await this.options.evaluate(entry._id, entry);
-      if (entry._id !== ALL_PATIENTS) this.evaluations++;
+      failed = await this.options.evaluate(batch.map((entry) => entry._id));
+    } catch (error) {
+      failed = new Map(batch.map((entry) => [entry._id, error]));
+    }
+    const done = batch.filter((entry) => !failed.has(entry._id));
+    this.evaluations += done.length;
+    try {
+      await this.queue.completeAll(done);
+    } catch (error) {
+      for (const entry of done) failed.set(entry._id, error);
+    }
+    await Promise.all(
+      batch.filter((entry) => failed.has(entry._id)).map((entry) => this.retry(entry, failed.get(entry._id))),
+    );
+  }
+
+  private async expandEntry(entry: QueueEntry): Promise<void> {
+    try {
+      await this.expand();
       await this.queue.complete(entry);
     } catch (error) {
-      this.failures++;
-      const attempts = (entry.attempts ?? 0) + 1;
-      const delayMs = Math.min(300_000, 1000 * 2 ** Math.min(attempts, 9));
-      this.options.logger.warn({ err: error, patient: entry._id, attempts, delayMs }, 'findings evaluation failed');
-      await this.queue
-        .retry(entry, delayMs, { lastError: (error as Error).message?.slice(0, 500) })
-        .catch((failure: unknown) => this.options.logger.error({ err: failure }, 'findings retry not recorded'));
+      await this.retry(entry, error);
     }
+  }
+
+  /** A failed evaluation is tried again with a growing delay. */
+  private async retry(entry: QueueEntry, error: unknown): Promise<void> {
+    this.failures++;
+    const attempts = (entry.attempts ?? 0) + 1;
+    const delayMs = Math.min(300_000, 1000 * 2 ** Math.min(attempts, 9));
+    this.options.logger.warn({ err: error, patient: entry._id, attempts, delayMs }, 'findings evaluation failed');
+    await this.queue
+      .retry(entry, delayMs, { lastError: (error as Error | undefined)?.message?.slice(0, 500) })
+      .catch((failure: unknown) => this.options.logger.error({ err: failure }, 'findings retry not recorded'));
   }
 
   private async expand(): Promise<void> {
@@ -111,4 +143,14 @@ export class FindingsWorker {
     }
     this.options.logger.info({ patients: patients.length }, 'every patient with active medications queued');
   }
+}
+
+/** At most `concurrency` batches of at most `batchSize` entries, as even as they come. */
+export function batchesOf<T>(entries: T[], concurrency: number, batchSize: number): T[][] {
+  if (!entries.length) return [];
+  const count = Math.min(Math.max(1, concurrency), Math.ceil(entries.length / batchSize));
+  const size = Math.ceil(entries.length / count);
+  const batches: T[][] = [];
+  for (let i = 0; i < entries.length; i += size) batches.push(entries.slice(i, i + size));
+  return batches;
 }

@@ -57,3 +57,61 @@ export async function writeFindings(context: ServerContext, writes: FindingWrite
   );
   if (response.status >= 300) throw new FhirError(response.status, response.body as OperationOutcome);
 }
+
+/** One patient's finding changes (reconcile's answer for it). */
+export interface PatientWrites {
+  patientId: string;
+  writes: FindingWrite[];
+}
+
+/**
+ * Stores the finding changes of several patients, as few transactions as the Bundle size allows: one
+ * commit and one audited request for the lot rather than one per patient. A transaction that fails
+ * (a finding acknowledged meanwhile, 412) is tried again one patient at a time, so each patient's
+ * changes stay all or nothing and one patient's failure leaves the others stored. Answers the failure
+ * of each patient whose changes could not be stored.
+ */
+export async function writePatientsFindings(
+  context: ServerContext,
+  batch: PatientWrites[],
+): Promise<Map<string, unknown>> {
+  const failed = new Map<string, unknown>();
+  for (const group of groupsWithin(
+    batch.filter((p) => p.writes.length),
+    context.config.maxBundleEntries,
+  )) {
+    try {
+      await writeFindings(
+        context,
+        group.flatMap((p) => p.writes),
+        `findings:${group.map((p) => p.patientId).join(',')}`,
+      );
+    } catch (error) {
+      if (group.length === 1) {
+        failed.set(group[0].patientId, error);
+        continue;
+      }
+      for (const { patientId, writes } of group) {
+        await writeFindings(context, writes, `findings:${patientId}`).catch((e: unknown) => failed.set(patientId, e));
+      }
+    }
+  }
+  return failed;
+}
+
+/** Consecutive patients whose writes fit in one Bundle of `max` entries (a patient with more, alone). */
+function groupsWithin(batch: PatientWrites[], max: number): PatientWrites[][] {
+  const groups: PatientWrites[][] = [];
+  let size = 0;
+  for (const patient of batch) {
+    const last = groups[groups.length - 1];
+    if (last && size + patient.writes.length <= max) {
+      last.push(patient);
+      size += patient.writes.length;
+    } else {
+      groups.push([patient]);
+      size = patient.writes.length;
+    }
+  }
+  return groups;
+}

@@ -22,53 +22,70 @@ export async function loadCompartment(
 export const MAX_COMPARTMENTS_PER_QUERY = 200;
 
 /**
- * loadCompartment for several patients at once (a population measure's batch): one query per type for
- * all of them, each patient's resources in the same order a single load gives, each Medication looked
- * up once for the batch.
+ * loadCompartment for several patients at once (a population measure's batch, the findings worker's):
+ * one query per type for all of them, each patient's resources in the same order a single load gives,
+ * each Medication looked up once for the batch.
  */
 export async function loadCompartments(
   reader: Reader,
   patientIds: readonly string[],
   types: readonly string[],
 ): Promise<Map<string, Resource[]>> {
+  const lists = await Promise.all(types.map((type) => liveInCompartments(reader, type, patientIds)));
+  const byPatient = new Map<string, Resource[]>(patientIds.map((id) => [id, lists.flatMap((l) => l.get(id) ?? [])]));
+  // Every patient's Medications in one round of look-ups, then their ingredients in a second: the
+  // batch waits on two rounds whatever its size, and a Medication several patients share is read once.
+  const found = new Map<string, Medication | undefined>();
+  const lookUp = (ids: string[]) =>
+    loadMedications(
+      reader,
+      [...new Set(ids)].filter((id) => !found.has(id)),
+      found,
+    );
+  const known = (ids: string[]) => ids.map((id) => found.get(id)).filter((m): m is Medication => m !== undefined);
+  const direct = new Map([...byPatient].map(([id, resources]) => [id, medicationIds(resources)]));
+  await lookUp([...direct.values()].flat());
+  // Ingredients may reference other Medications (the engine follows one level of that).
+  const ingredients = new Map(
+    [...direct].map(([id, ids]) => {
+      const medications = known(ids);
+      return [id, medicationIds(medications).filter((m) => !medications.some((x) => x.id === m))];
+    }),
+  );
+  await lookUp([...ingredients.values()].flat());
+  for (const [id, resources] of byPatient) {
+    byPatient.set(id, [...resources, ...known(direct.get(id) ?? []), ...known(ingredients.get(id) ?? [])]);
+  }
+  return byPatient;
+}
+
+/**
+ * The live resources of one type in each patient's compartment, with one query for all of them, sorted
+ * by id so that what is made of them (evidence, finding order) does not depend on the engine's natural
+ * order or on which patients were loaded together. A resource in several of the compartments is in
+ * each one's list. `numberTexts` brings back the decimals' written text (what a read by _id gives).
+ */
+export async function liveInCompartments(
+  reader: Reader,
+  type: string,
+  patientIds: readonly string[],
+  numberTexts = false,
+): Promise<Map<string, Resource[]>> {
   if (patientIds.length > MAX_COMPARTMENTS_PER_QUERY) throw new Error('too many compartments for one query');
   const wanted = new Map(patientIds.map((id) => [`Patient/${id}`, id]));
   const single = patientIds.length === 1;
-  const lists = await Promise.all(
-    types.map((type) =>
-      reader.find<CurrentDocument>(
-        type,
-        {
-          compartments: single ? `Patient/${patientIds[0]}` : { $in: [...wanted.keys()] },
-          deleted: { $ne: true },
-        },
-        { projection: { _id: 0, resource: 1, ...(single ? {} : { compartments: 1 }) } },
-      ),
-    ),
+  const docs = await reader.find<CurrentDocument>(
+    type,
+    {
+      compartments: single ? `Patient/${patientIds[0]}` : { $in: [...wanted.keys()] },
+      deleted: { $ne: true },
+    },
+    { projection: { _id: 0, resource: 1, ...(single ? {} : { compartments: 1 }), ...(numberTexts ? { nt: 1 } : {}) } },
   );
   const byPatient = new Map<string, Resource[]>(patientIds.map((id) => [id, []]));
-  for (const docs of lists) {
-    // Sorted by id within each type, so the review (evidence and finding order) does not depend on the
-    // engine's natural order.
-    for (const doc of docs.sort((a, b) => byId(a.resource, b.resource))) {
-      if (single) byPatient.get(patientIds[0])?.push(doc.resource);
-      else for (const c of doc.compartments ?? []) byPatient.get(wanted.get(c) ?? '')?.push(doc.resource);
-    }
-  }
-  const found = new Map<string, Medication | undefined>();
-  const medicationsOf = async (ids: string[]): Promise<Medication[]> => {
-    await loadMedications(
-      reader,
-      ids.filter((id) => !found.has(id)),
-      found,
-    );
-    return ids.map((id) => found.get(id)).filter((m): m is Medication => m !== undefined);
-  };
-  for (const [id, resources] of byPatient) {
-    const medications = await medicationsOf(medicationIds(resources));
-    // Ingredients may reference other Medications (the engine follows one level of that).
-    const ingredients = medicationIds(medications).filter((m) => !medications.some((x) => x.id === m));
-    byPatient.set(id, [...resources, ...medications, ...(await medicationsOf(ingredients))]);
+  for (const doc of docs.sort((a, b) => byId(a.resource, b.resource))) {
+    if (single) byPatient.get(patientIds[0])?.push(doc.resource);
+    else for (const c of doc.compartments ?? []) byPatient.get(wanted.get(c) ?? '')?.push(doc.resource);
   }
   return byPatient;
 }
