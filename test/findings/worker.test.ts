@@ -116,4 +116,36 @@ describe('the findings worker', () => {
     expect(batchesOf(ids(6), 2, 25).map((b) => b.length)).toEqual([6]);
     expect(batchesOf(ids(30), 2, 25).map((b) => b.length)).toEqual([15, 15]);
   });
+  it('evaluates while commits keep nudging it, sooner than its delay apart', async () => {
+    const seen: string[] = [];
+    // A long poll: only the nudges can start an evaluation here.
+    const worker = new FindingsWorker(queue, {
+      ...options('nudged', async (ids) => {
+        seen.push(...ids);
+        return new Map();
+      }),
+      pollMs: 600_000,
+    });
+    worker.start();
+    // Its first look (at start) has found nothing and left it waiting for the poll.
+    await new Promise((r) => setTimeout(r, 200));
+    await queue.enqueue(['nudged-1']);
+    // A sustained ingest: a commit every 20 ms, each asking for a look 200 ms later.
+    let evaluatedWhileNudging = false;
+    for (let i = 0; i < 75 && !evaluatedWhileNudging; i++) {
+      worker.nudge(200);
+      await new Promise((r) => setTimeout(r, 20));
+      evaluatedWhileNudging = seen.includes('nudged-1');
+    }
+    expect(evaluatedWhileNudging).toBe(true);
+    // A commit after a look was set queues an entry due after that look: it is looked at then, not
+    // at the next poll.
+    worker.nudge(200);
+    await new Promise((r) => setTimeout(r, 100));
+    await queue.enqueue(['nudged-2'], {}, new Date(Date.now() + 200));
+    worker.nudge(200);
+    await within(10_000, async () => seen.includes('nudged-2'));
+    await worker.stop();
+    expect(seen.sort()).toEqual(['nudged-1', 'nudged-2']);
+  });
 });

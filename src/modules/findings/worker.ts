@@ -33,6 +33,13 @@ export class FindingsWorker {
   private stopped = false;
   /** Set when a nudge arrives during a drain: how soon to look again once it ends. */
   private againIn?: number;
+  /** When the pending timer fires (epoch ms). */
+  private timerDueAt = 0;
+  /**
+   * The latest time a nudge asked to look at (epoch ms): entries queued by commits after the pending
+   * timer was set fall due after it fires, and are looked at then, not at the next poll.
+   */
+  private latestDue = 0;
   /** Evaluations finished by this process (tests, the benchmark and the health details read it). */
   evaluations = 0;
   failures = 0;
@@ -49,10 +56,15 @@ export class FindingsWorker {
   /** Looks for work now (a commit of this process just queued some). */
   nudge(delayMs = 0): void {
     if (this.stopped) return;
+    const dueAt = Date.now() + delayMs;
+    this.latestDue = Math.max(this.latestDue, dueAt);
     if (this.running) {
       this.againIn = Math.min(this.againIn ?? Infinity, delayMs);
       return;
     }
+    // An earlier look stays: commits less than the delay apart would otherwise put it off for as long
+    // as they keep coming (a sustained ingest), and no finding would be evaluated meanwhile.
+    if (this.timer && this.timerDueAt <= dueAt) return;
     this.schedule(delayMs);
   }
 
@@ -65,15 +77,19 @@ export class FindingsWorker {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timerDueAt = Date.now() + delayMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      const lookedAt = Date.now();
       this.running = this.drain()
         .catch((error: unknown) => this.options.logger.error({ err: error }, 'findings worker failed'))
         .finally(() => {
           this.running = undefined;
-          const again = this.againIn;
+          let again = this.againIn ?? this.options.pollMs;
           this.againIn = undefined;
-          this.schedule(again ?? this.options.pollMs);
+          // Asked for a time after the drain began looking: entries may have fallen due since.
+          if (this.latestDue > lookedAt) again = Math.min(again, Math.max(0, this.latestDue - Date.now()));
+          this.schedule(again);
         });
     }, delayMs);
     this.timer.unref();
