@@ -22,6 +22,8 @@ COPY checks ./checks
 # Shipped at start-up like the checks: the population measures and the SQL-on-FHIR views.
 COPY measures ./measures
 COPY views ./views
+COPY scripts/server-node-flags.mjs ./scripts/
 EXPOSE 8080
 USER node
-CMD ["node", "dist/server.js"]
+# The heap settings npm start gives the server (scripts/server-node-flags.mjs); NODE_OPTIONS may set its own.
+CMD ["sh", "-c", "exec node $(node scripts/server-node-flags.mjs) dist/server.js"]

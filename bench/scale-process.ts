@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { serverNodeFlags } from '../scripts/server-node-flags.mjs';
 
 /**
  * The server side of the scale benchmark: starting `node dist/server.js` on a fresh data directory,
@@ -79,7 +80,9 @@ export async function spawnServer(root: string, logLevel: string, auth: { secret
   const logFile = join(dataDir, 'server.log');
   const log = createWriteStream(logFile);
   const started = Date.now();
-  const child = spawn(process.execPath, ['dist/server.js'], {
+  const nodeOptions = process.env.SERVER_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '';
+  // The heap settings `npm start` gives the server, unless the options set their own.
+  const child = spawn(process.execPath, [...serverNodeFlags(nodeOptions), 'dist/server.js'], {
     cwd: root,
     env: {
       ...process.env,
@@ -90,7 +93,7 @@ export async function spawnServer(root: string, logLevel: string, auth: { secret
       // Authorization on (a secret of this run's, for the benchmark's own token) or off, to compare the two.
       ...(auth.secret ? { AUTH_HS256_SECRET: auth.secret, AUTH: 'on' } : { AUTH: 'off' }),
       // Node flags for the server alone (e.g. a heap limit), not for this client.
-      NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
+      NODE_OPTIONS: nodeOptions,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildEngine } from './build-engine.mjs';
+import { serverNodeFlags } from './server-node-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 if (!process.env.MONGODB_URI) buildEngine();
@@ -13,7 +14,7 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 
 });
 // The clinician page (/app/), built the way `npm run build` builds it.
 execFileSync(process.execPath, [join(root, 'scripts', 'build-app.mjs')], { cwd: root, stdio: 'inherit' });
-const child = spawn(process.execPath, [join(root, 'dist', 'server.js')], {
+const child = spawn(process.execPath, [...serverNodeFlags(), join(root, 'dist', 'server.js')], {
   cwd: root,
   stdio: 'inherit',
   env: { LOAD_EXAMPLES: 'true', ...process.env },
