@@ -64,7 +64,7 @@ async function keyset(collection: string, direction: 1 | -1, size: number, extra
     const range = last === undefined ? {} : { _id: { [direction === 1 ? '$gt' : '$lt']: last } };
     const answer = await db.command({
       find: collection,
-      filter: { ...extra, ...range },
+      filter: { $and: [extra, range] },
       sort: { _id: direction },
       limit: size,
       batchSize: size,
@@ -215,6 +215,27 @@ describe('finds sorted by _id on the embedded engine', () => {
     const got = await find('OddFirst', {}, 1, 10);
     expect(got.ids).toEqual(sorted(['b', 3, 'a'], 1));
     expect(got.walked).toBe(false);
+  });
+
+  it('walk with an indexed condition, whether it lets many rows through (tested per row) or few (read, then sorted)', async () => {
+    // More rows than the engine counts to choose a driver (estimateCap, pushdown_medsfhir.go).
+    const many = Array.from({ length: 2100 }, (_, i) => ({
+      _id: `r-${(i * 7919) % 2100}`,
+      sp: { c: i % 500 === 0 ? 'rare' : 'common' },
+      n: i,
+    }));
+    const collection = db.collection<{ _id: string }>('Indexed');
+    await collection.insertMany(many.slice(0, 1000));
+    await collection.createIndex({ 'sp.c': 1 });
+    await collection.insertMany(many.slice(1000));
+    for (const value of ['common', 'rare']) {
+      const want = many.filter((d) => d.sp.c === value && d._id > 'r-1').map((d) => d._id);
+      for (const direction of [1, -1] as const) {
+        const pages = await keyset('Indexed', direction, 250, { 'sp.c': value, _id: { $gt: 'r-1' } });
+        expect({ value, direction, ids: pages.ids }).toEqual({ value, direction, ids: sorted(want, direction) });
+        expect(pages.walked).toBe(ferret);
+      }
+    }
   });
 
   it('stream a walked answer through getMore batches', async () => {

@@ -127,6 +127,43 @@ func idBounds(filter *types.Document, clauses []string, args []any) ([]string, [
 	return clauses, args
 }
 
+// idOrderWhere is the FROM and WHERE of the walk: FerretDB's pre-filter and the `_id` bounds. When no
+// condition lets few rows through (an `_id` look-up, or a side table's condition under estimateCap
+// rows), every condition tests rows that the `_id` index yields in order (INDEXED BY: SQLite would
+// rather read a large driver's rows and sort them all, for every page of a keyset walk); otherwise
+// the driver's few rows are read and SQLite sorts them.
+func idOrderWhere(ctx context.Context, db *fsql.DB, table string, filter *types.Document) (string, string, []any) {
+	conditions := pushdownConditions(ctx, db, table, filter, nil)
+	walk := true
+	for _, c := range conditions {
+		if c.byID || (c.indexed && c.rids != "" && estimate(ctx, db, c, estimateCap) < estimateCap) {
+			walk = false
+			break
+		}
+	}
+	var clauses []string
+	var args []any
+	from := fmt.Sprintf("%q", table)
+	if walk {
+		from = fmt.Sprintf("%q INDEXED BY %q", table, table+"_"+backends.DefaultIndexName)
+		for _, c := range conditions {
+			clauses = append(clauses, c.filter)
+			args = append(args, c.filterArgs...)
+		}
+	} else {
+		where, whereArgs := composeWhere(ctx, db, table, conditions)
+		if where != "" {
+			clauses = append(clauses, strings.TrimPrefix(where, " WHERE "))
+			args = append(args, whereArgs...)
+		}
+	}
+	clauses, args = idBounds(filter, clauses, args)
+	if len(clauses) == 0 {
+		return from, "", nil
+	}
+	return from, " WHERE " + strings.Join(clauses, " AND "), args
+}
+
 // idOrderedQuery answers a find sorted by `_id` alone from the `_id` index (see above), or answers
 // false when the caller must query as before.
 func idOrderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, params *backends.QueryParams) (types.DocumentsIterator, bool) {
@@ -149,23 +186,13 @@ func idOrderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection,
 		return nil, false
 	}
 
-	where, args := pushdownWhere(ctx, db, table, params.Filter)
-	bounds, boundArgs := idBounds(params.Filter, nil, nil)
-	if len(bounds) > 0 {
-		if where == "" {
-			where = " WHERE "
-		} else {
-			where += " AND "
-		}
-		where += strings.Join(bounds, " AND ")
-		args = append(args, boundArgs...)
-	}
+	from, where, args := idOrderWhere(ctx, db, table, params.Filter)
 	// INDEXED BY: the look-up must be the partial index (a statement SQLite cannot plan so fails, and
 	// the query goes on as before), never a scan of the table.
 	q := fmt.Sprintf(`SELECT 1 AS o, NULL AS d, %[4]s AS k WHERE EXISTS (SELECT 1 FROM %[1]q INDEXED BY %[2]q WHERE %[3]s)
-		UNION ALL SELECT 0, %[1]q.%[5]s, %[1]q.%[6]s FROM %[1]q%[7]s
-		ORDER BY 3 %[8]s`,
-		table, oddIDIndex(table), oddIDWhere(), sentinel, metadata.DefaultColumn, metadata.IDColumn, where, direction)
+		UNION ALL SELECT 0, %[1]q.%[5]s, %[1]q.%[6]s FROM %[7]s%[8]s
+		ORDER BY 3 %[9]s`,
+		table, oddIDIndex(table), oddIDWhere(), sentinel, metadata.DefaultColumn, metadata.IDColumn, from, where, direction)
 
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
