@@ -6,7 +6,8 @@
 // createIndexes builds (pushdown_medsfhir.go, paths_medsfhir.go), and update, findAndModify and
 // delete read-modify-write atomically per collection (statement_lock_medsfhir.go); counts are answered
 // in SQL when that is exactly MongoDB's answer (exact_medsfhir.go, count_medsfhir.go), and so are the
-// first rows of a sorted, limited find (order_medsfhir.go, sort_medsfhir.go).
+// first rows of a sorted, limited find (order_medsfhir.go, sort_medsfhir.go); a find sorted by _id
+// walks the _id index (idorder_medsfhir.go).
 // The SQLite driver (modernc.org/sqlite) is built from an edited copy too (SQLITE_EDITS below).
 // The copies are made from the Go module cache and edited here, so the repository holds only our patch.
 import { execFileSync } from 'node:child_process';
@@ -297,7 +298,11 @@ const EDITS = [
     // they are exactly MongoDB's (order_medsfhir.go).
     from: `	q := prepareSelectClause(meta.TableName, params.Comment, meta.Capped(), params.OnlyRecordIDs)
 `,
-    to: `	if iter, ok := orderedQuery(ctx, db, meta, params); ok {
+    to: `	if iter, ok := idOrderedQuery(ctx, db, meta, params); ok {
+		return &backends.QueryResult{Iter: iter}, nil
+	}
+
+	if iter, ok := orderedQuery(ctx, db, meta, params); ok {
 		return &backends.QueryResult{Iter: iter}, nil
 	}
 
@@ -311,6 +316,14 @@ const EDITS = [
 `,
     to: `	order := h.medsfhirOrder(params, qp, capped)
 	queryRes, err := coll.Query(medsfhirOrderContext(ctx, order), qp)
+`,
+  },
+  {
+    file: 'internal/handler/msg_find.go',
+    // ...not sorted again when the backend returned the candidates in order (idorder_medsfhir.go).
+    from: `	iter, err := h.makeFindIter(queryRes.Iter, closer, params)
+`,
+    to: `	iter, err := h.makeFindIter(queryRes.Iter, closer, unsortedWhenSorted(params, order))
 `,
   },
   {
@@ -369,6 +382,7 @@ const PATCH_FILES = [
   ['hook_medsfhir.go', 'internal/backends'],
   ['count_medsfhir.go', 'internal/handler'],
   ['order_medsfhir.go', 'internal/backends/sqlite'],
+  ['idorder_medsfhir.go', 'internal/backends/sqlite'],
   ['sort_medsfhir.go', 'internal/handler'],
   ['debug_log_medsfhir.go', 'internal/util/fsql'],
   ['decode_medsfhir.go', 'internal/handler/sjson'],

@@ -10,7 +10,7 @@ import { CHUNK_CHARS, type ExportFiles } from './files';
 import { restoreRequester } from '../auth/stored-requester';
 import type { ExportCursor, ExportJob, ExportJobs, JobRunner } from './jobs';
 
-/** Documents per batch of the database cursor: what the runner holds at most, with one chunk of text. */
+/** Documents per keyset page of the database: what the runner holds at most, with one chunk of text. */
 const BATCH = 200;
 
 export interface RunnerDeps {
@@ -63,7 +63,7 @@ async function typeFilter(job: ExportJob, type: string, context: ServerContext):
 }
 
 /**
- * Runs (or resumes) one export: for each type, one database cursor in _id order through the
+ * Runs (or resumes) one export: for each type, keyset pages in _id order through the
  * requester's restricted reader, written as NDJSON chunks. After each chunk the job records where it
  * got to, in one compare-and-set; a runner that stopped between the chunk and the record left a chunk
  * that the next runner removes before it goes on from the record, so each resource is written once.
@@ -105,8 +105,7 @@ export async function runExport(job: ExportJob, deps: RunnerDeps): Promise<RunRe
     };
     if (filter !== NOTHING) {
       const elements = elementsOf(type);
-      for await (const doc of reads.stream<CurrentDocument>(type, range, {
-        sort: { _id: 1 },
+      for await (const doc of reads.streamById<CurrentDocument>(type, range, {
         batchSize: BATCH,
         // The search values are most of a stored document: neither sent nor decoded.
         projection: { _id: 1, resource: 1, nt: 1 },

@@ -76,7 +76,7 @@ async function mapBounded<T, R>(items: T[], limit: number, work: (item: T) => Pr
 }
 
 /**
- * Evaluates a measure over a population, streaming: one database cursor over Patient ids in id order,
+ * Evaluates a measure over a population, streaming: keyset pages of Patients in id order,
  * a batch of patients at a time, their compartments loaded a few dozen patients per query with bounded
  * concurrency, evaluated and dropped. Results are added to the tally in id order, so the report does not depend
  * on which evaluation finished first. After each batch `onBatch` receives the checkpoint; when it
@@ -115,8 +115,7 @@ export async function evaluatePopulation(
     return onBatch(checkpoint);
   };
   let batch: Patient[] = [];
-  for await (const doc of view.stream<CurrentDocument>('Patient', filter, {
-    sort: { _id: 1 },
+  for await (const doc of view.streamById<CurrentDocument>('Patient', filter, {
     batchSize: PATIENT_BATCH,
     projection: { _id: 1, resource: 1, nt: 1 },
   })) {

@@ -171,6 +171,34 @@ export class ReadView implements Reader {
     }
   }
 
+  /**
+   * Every matching document in `_id` order, as `stream` is (restricted, not held to a commit
+   * boundary), read in keyset pages: each a query for the next `batchSize` documents after the last
+   * `_id` seen. Each query is bounded, where one cursor sorted by `_id` makes the engine sort every
+   * match first (FerretDB does; our patch walks the `_id` index for a limited find,
+   * tools/ferretdb/patch/idorder_medsfhir.go), and no read stays open between pages.
+   */
+  async *streamById<T extends Document & { _id: string }>(
+    collection: string,
+    filter: Filter<T>,
+    options: { batchSize: number; projection?: Document },
+  ): AsyncGenerator<T> {
+    const restricted = this.restrict(collection, filter);
+    if (restricted === NONE) return;
+    const { batchSize, projection } = options;
+    let after: string | undefined;
+    for (;;) {
+      const page = after === undefined ? restricted : ({ $and: [restricted, { _id: { $gt: after } }] } as Filter<T>);
+      const docs = (await this.db
+        .collection<T>(collection)
+        .find(page, { sort: { _id: 1 }, limit: batchSize, batchSize, ...(projection ? { projection } : {}) })
+        .toArray()) as T[];
+      for (const doc of docs) yield withNumberTexts(doc);
+      if (docs.length < batchSize) return;
+      after = docs[docs.length - 1]._id;
+    }
+  }
+
   async estimatedCount(collection: string): Promise<number> {
     // The collection's size would count what the requester may not see: a restricted view counts.
     if (this.restriction?.(collection) !== undefined) return this.count(collection, { deleted: { $ne: true } });

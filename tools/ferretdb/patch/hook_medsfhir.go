@@ -19,11 +19,15 @@ var MedsfhirExactCount func(ctx context.Context, dbName, collName string, filter
 // MedsfhirOrder is the sort and the number of rows (limit + skip) of a find that the handler lets the
 // backend answer in order (internal/handler/sort_medsfhir.go): the backend may return only the first
 // Rows documents of the matches in that order, instead of every candidate. The handler still filters,
-// sorts, skips and limits what it gets. Pushed is set by the backend when it did so.
+// sorts, skips and limits what it gets. Pushed is set by the backend when it did so. Sorted is set by
+// the backend when it returns every candidate, in the sort's order (a walk of the `_id` index,
+// internal/backends/sqlite/idorder_medsfhir.go): the handler then filters, skips and limits without
+// sorting, so it reads no further than the limit.
 type MedsfhirOrder struct {
 	Sort   *types.Document
 	Rows   int64
 	Pushed bool
+	Sorted bool
 }
 
 type medsfhirOrderKey struct{}

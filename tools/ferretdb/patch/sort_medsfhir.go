@@ -18,6 +18,9 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
+// idOrderFlag is an extra field of a find's answer that walked the `_id` index in order (tests read it).
+const idOrderFlag = "medsfhirIdOrder"
+
 // orderPushedFlag is an extra field of a find's answer whose rows were chosen in SQL (drivers ignore it;
 // tests read it to know which path answered).
 const orderPushedFlag = "medsfhirOrderPushdown"
@@ -63,5 +66,19 @@ func findAnswer(firstBatch *types.Array, cursorID int64, ns string, order *backe
 	if order != nil && order.Pushed {
 		answer.Set(orderPushedFlag, true)
 	}
+	if order != nil && order.Sorted {
+		answer.Set(idOrderFlag, true)
+	}
 	return answer
+}
+
+// unsortedWhenSorted is params without its sort when the backend returned the candidates in that order
+// (the handler's sort would read every one of them before the first is answered).
+func unsortedWhenSorted(params *common.FindParams, order *backends.MedsfhirOrder) *common.FindParams {
+	if order == nil || !order.Sorted {
+		return params
+	}
+	unsorted := *params
+	unsorted.Sort = nil
+	return &unsorted
 }
