@@ -20,6 +20,7 @@ import { MongoClient } from 'mongodb';
 import { freePort, startEmbeddedEngine, type EmbeddedEngine } from '../src/db/embedded-engine';
 import { SearchParameterRegistry } from '../src/search';
 import { loadCohort, PER_PATIENT } from './search-cohort';
+import { serverNodeFlags } from '../scripts/server-node-flags.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {
@@ -67,7 +68,8 @@ function rssSampler(pid: number | undefined) {
 async function startServer(uri: string, database: string): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
   const entry = compiled ? [join(ROOT, 'dist', 'server.js')] : ['--import', 'tsx', join(ROOT, 'src', 'server.ts')];
-  const child = spawn(process.execPath, entry, {
+  // The heap settings `npm start` gives the server, unless NODE_OPTIONS sets its own.
+  const child = spawn(process.execPath, [...serverNodeFlags(), ...entry], {
     cwd: ROOT,
     env: {
       ...process.env,
