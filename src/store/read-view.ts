@@ -14,9 +14,9 @@ export interface Reader {
   estimatedCount(collection: string): Promise<number>;
   /**
    * Every matching document through one cursor, `batchSize` at a time, in the engine's order: for
-   * answers that stream (views), which hold one batch in memory whatever the collection's size. One
-   * cursor rather than a query per batch, because FerretDB pushes down neither an `_id` range nor its
-   * sort (src/search/reindex.ts). A stream spans commits: it is not held to one commit boundary.
+   * answers that stream (views), which hold one batch in memory whatever the collection's size. No
+   * order is asked, so one cursor serves (idPages reads in `_id` order). A stream spans commits: it is
+   * not held to one commit boundary.
    */
   batches<T extends Document>(
     collection: string,
@@ -46,6 +46,32 @@ async function* cursorBatches<T extends Document>(
     if (batch.length) yield batch;
   } finally {
     await cursor.close();
+  }
+}
+
+/**
+ * The matching documents in `_id` order, in pages of `batchSize`, each a query for the next page after
+ * the last `_id` seen (after `after`, when given). Each query is bounded, where one cursor sorted by
+ * `_id` makes the engine sort every match first (FerretDB does; our patch walks the `_id` index for a
+ * limited find, tools/ferretdb/patch/idorder_medsfhir.go), and no read stays open between pages.
+ */
+export async function* idPages<T extends Document & { _id: string }>(
+  db: Db,
+  collection: string,
+  filter: Filter<T>,
+  options: { batchSize: number; projection?: Document; after?: string },
+): AsyncGenerator<T[]> {
+  const { batchSize, projection } = options;
+  let after = options.after;
+  for (;;) {
+    const page = after === undefined ? filter : ({ $and: [filter, { _id: { $gt: after } }] } as Filter<T>);
+    const docs = (await db
+      .collection<T>(collection)
+      .find(page, { sort: { _id: 1 }, limit: batchSize, batchSize, ...(projection ? { projection } : {}) })
+      .toArray()) as T[];
+    if (docs.length) yield docs;
+    if (docs.length < batchSize) return;
+    after = docs[docs.length - 1]._id;
   }
 }
 
@@ -173,10 +199,7 @@ export class ReadView implements Reader {
 
   /**
    * Every matching document in `_id` order, as `stream` is (restricted, not held to a commit
-   * boundary), read in keyset pages: each a query for the next `batchSize` documents after the last
-   * `_id` seen. Each query is bounded, where one cursor sorted by `_id` makes the engine sort every
-   * match first (FerretDB does; our patch walks the `_id` index for a limited find,
-   * tools/ferretdb/patch/idorder_medsfhir.go), and no read stays open between pages.
+   * boundary), read in keyset pages (idPages).
    */
   async *streamById<T extends Document & { _id: string }>(
     collection: string,
@@ -185,17 +208,8 @@ export class ReadView implements Reader {
   ): AsyncGenerator<T> {
     const restricted = this.restrict(collection, filter);
     if (restricted === NONE) return;
-    const { batchSize, projection } = options;
-    let after: string | undefined;
-    for (;;) {
-      const page = after === undefined ? restricted : ({ $and: [restricted, { _id: { $gt: after } }] } as Filter<T>);
-      const docs = (await this.db
-        .collection<T>(collection)
-        .find(page, { sort: { _id: 1 }, limit: batchSize, batchSize, ...(projection ? { projection } : {}) })
-        .toArray()) as T[];
-      for (const doc of docs) yield withNumberTexts(doc);
-      if (docs.length < batchSize) return;
-      after = docs[docs.length - 1]._id;
+    for await (const page of idPages(this.db, collection, restricted, options)) {
+      for (const doc of page) yield withNumberTexts(doc);
     }
   }
 
