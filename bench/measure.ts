@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     }
     // Authorization off: the evaluation's own cost (the access filter of a system/*.rs token adds a condition per read).
     const config = {
-      ...loadConfig({ AUTH: 'off', MEASURE_CONCURRENCY: concurrency }),
+      ...loadConfig({ AUTH: 'off', MEASURE_CONCURRENCY: concurrency, EXPORT_POLL_SECONDS: '1' }),
       databaseName: `bench_measure_${patients}`,
       publicBaseUrl: 'http://bench/fhir',
     };
@@ -181,13 +181,16 @@ async function main(): Promise<void> {
     const status = kickOff.headers.get('content-location');
     if (kickOff.status !== 202 || !status) throw new Error(`${measure}: ${kickOff.status} ${await kickOff.text()}`);
     let report: MeasureReport | undefined;
+    let retryAfter = 1;
     while (!report) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // As a client must: the next poll after the Retry-After the last answer gave (sooner is a 429).
+      await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
       const poll = await fetch(status.replace('http://bench/fhir', base));
       if (poll.status === 200) report = (await poll.json()) as MeasureReport;
       else if (poll.status !== 202) throw new Error(`${measure}: ${poll.status} ${await poll.text()}`);
       else {
         await poll.arrayBuffer();
+        retryAfter = Number(poll.headers.get('retry-after') ?? 1);
         process.stdout.write(`\r${measure}: ${poll.headers.get('x-progress')}   `);
       }
     }

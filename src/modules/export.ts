@@ -10,6 +10,7 @@ import { storeRequester } from '../auth/stored-requester';
 import { ExportJobs, isOwner, type ExportJob } from '../export/jobs';
 import { readExportParameters, type ExportParameters } from '../export/kickoff';
 import { ExportWorker, type ExportWorkerOptions } from '../export/worker';
+import { throttledPoll } from '../jobs/poll-throttle';
 import { requireEnvelope } from '../rest/envelope';
 import type { OperationHandler, ServerContext } from '../rest/context';
 import { NOTHING } from '../search/compile/element';
@@ -159,18 +160,8 @@ export function registerExport(context: ServerContext, options: ExportWorkerOpti
       }
       const retryAfter = ctx.config.exportPollSeconds;
       if (job.state === 'accepted' || job.state === 'in-progress') {
-        const now = new Date();
-        // Clients wait Retry-After between polls; the clock skew allowed between servers is their slack.
-        if (!(await jobs.recordPoll(job._id, now, retryAfter * 1000 - ctx.config.clockSkewMs))) {
-          const waited = now.getTime() - (job.polledAt?.getTime() ?? 0);
-          return {
-            status: 429,
-            headers: { retryAfter: Math.max(1, Math.ceil((retryAfter * 1000 - waited) / 1000)) },
-            body: outcome([
-              issue('error', 'throttled', `Polled too often: wait Retry-After (${retryAfter} s) between polls`),
-            ]),
-          };
-        }
+        const throttled = await throttledPoll(jobs, job, retryAfter, ctx.config.clockSkewMs);
+        if (throttled) return throttled;
         return { status: 202, headers: { retryAfter, progress: progressOf(job) }, body: progressOutcome(job) };
       }
       if (job.state === 'failed') {

@@ -10,6 +10,7 @@ import { queryValue, type FhirRequest, type FhirResponse } from '../fhir/request
 import { JobWorker, type JobWorkerOptions, type RunResult } from '../jobs/job-worker';
 import type { JobRunner } from '../jobs/job-store';
 import { isOwner } from '../jobs/owner';
+import { throttledPoll } from '../jobs/poll-throttle';
 import { compileMeasure, MeasureDefinitionError, type CompiledMeasure } from '../measures/definition';
 import { dryRun, MeasureEvaluationError } from '../measures/evaluate';
 import { MeasureJobs, type MeasureJob } from '../measures/jobs';
@@ -283,10 +284,13 @@ export async function registerMeasures(
         };
       }
       if (job.state === 'accepted' || job.state === 'in-progress') {
+        const retryAfter = ctx.config.exportPollSeconds;
+        const throttled = await throttledPoll(jobs, job, retryAfter, ctx.config.clockSkewMs);
+        if (throttled) return throttled;
         const progress = `${job.checkpoint?.tally.evaluated ?? 0} of ${job.total} patients evaluated`;
         return {
           status: 202,
-          headers: { retryAfter: ctx.config.exportPollSeconds, progress },
+          headers: { retryAfter, progress },
           body: progressOutcome(job, progress),
         };
       }

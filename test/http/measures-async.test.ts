@@ -55,7 +55,7 @@ async function reportOf(app: Express, status: string): Promise<MeasureReport> {
     const response = await request(app).get(status);
     if (response.status === 200) return response.body as MeasureReport;
     if (response.status !== 202) throw new Error(`status ${response.status}: ${JSON.stringify(response.body)}`);
-    await sleep(100);
+    await sleep(Number(response.headers['retry-after']) * 1000 + 20);
   }
   throw new Error('the evaluation did not finish');
 }
@@ -87,7 +87,12 @@ describe('the asynchronous protocol', () => {
     expect(running.status).toBe(202);
     expect(running.headers['x-progress']).toBe('100 of 250 patients evaluated');
     expect(running.headers['retry-after']).toBe('1');
+    // Sooner than Retry-After: throttled, as a bulk data status poll is (the job is untouched).
+    const early = await request(server.app).get(status);
+    expectOutcome(early, 429, { code: 'throttled' });
+    expect(early.headers['retry-after']).toBe('1');
     open();
+    await sleep(1020);
     const report = await reportOf(server.app, status);
     expect(report).toMatchObject({ resourceType: 'MeasureReport', status: 'complete', type: 'summary' });
     expect(countsOf(report)).toEqual(EXPECTED);
