@@ -7,7 +7,8 @@
 // delete read-modify-write atomically per collection (statement_lock_medsfhir.go); counts are answered
 // in SQL when that is exactly MongoDB's answer (exact_medsfhir.go, count_medsfhir.go), and so are the
 // first rows of a sorted, limited find (order_medsfhir.go, sort_medsfhir.go); a find sorted by _id
-// walks the _id index (idorder_medsfhir.go).
+// walks the _id index (idorder_medsfhir.go), whose odd-id index every table gets when it is made
+// (oddid_medsfhir.go).
 // The SQLite driver (modernc.org/sqlite) is built from an edited copy too (SQLITE_EDITS below).
 // The copies are made from the Go module cache and edited here, so the repository holds only our patch.
 import { execFileSync } from 'node:child_process';
@@ -159,6 +160,45 @@ const EDITS = [
 	if err = c.ensureCollectionPaths(ctx); err != nil {
 		return nil, lazyerrors.Error(err)
 	}
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/metadata/registry.go',
+    // A table walked by _id gets its odd-id index (oddid_medsfhir.go) with the table, while it is empty...
+    from: `	err = r.indexesCreate(ctx, dbName, collectionName, []IndexInfo{{
+		Name:   backends.DefaultIndexName,
+		Key:    []IndexKeyPair{{Field: "_id"}},
+		Unique: true,
+	}})
+	if err != nil {
+`,
+    to: `	err = r.indexesCreate(ctx, dbName, collectionName, []IndexInfo{{
+		Name:   backends.DefaultIndexName,
+		Key:    []IndexKeyPair{{Field: "_id"}},
+		Unique: true,
+	}})
+	if err == nil && walkedByID(collectionName) {
+		err = CreateOddIDIndex(ctx, db, tableName)
+	}
+	if err != nil {
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/metadata/registry.go',
+    // ...and a table made before it, when the engine opens its database at start-up.
+    from: `	r.colls[dbName] = colls
+
+	return nil
+}
+`,
+    to: `	if err = createOddIDIndexes(ctx, db, colls, r.l); err != nil {
+		return lazyerrors.Error(err)
+	}
+
+	r.colls[dbName] = colls
+
+	return nil
+}
 `,
   },
   {
@@ -383,6 +423,7 @@ const PATCH_FILES = [
   ['count_medsfhir.go', 'internal/handler'],
   ['order_medsfhir.go', 'internal/backends/sqlite'],
   ['idorder_medsfhir.go', 'internal/backends/sqlite'],
+  ['oddid_medsfhir.go', 'internal/backends/sqlite/metadata'],
   ['sort_medsfhir.go', 'internal/handler'],
   ['debug_log_medsfhir.go', 'internal/util/fsql'],
   ['decode_medsfhir.go', 'internal/handler/sjson'],

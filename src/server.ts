@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { createServerContext } from './app-context';
 import { devSecretPath } from './auth/dev-secret';
 import { checkDeployment, loadConfig } from './config';
-import { EmbeddedEngine, startEmbeddedEngine } from './db/embedded-engine';
+import { EmbeddedEngine, ENGINE_MIGRATION_LOG, startEmbeddedEngine } from './db/embedded-engine';
 import { loadExamplesIfEmpty } from './examples';
 import { createApp } from './http/app';
 import { answerClientError } from './http/client-error';
@@ -33,7 +33,11 @@ async function main(): Promise<void> {
     engine = await startEmbeddedEngine({
       dataDir,
       binary: config.engineBinary,
-      log: (line) => logger.debug({ engine: line.trim() }, 'engine'),
+      // A migration step can take minutes on a large database: the one line worth seeing at start-up.
+      log: (line) =>
+        line.includes(ENGINE_MIGRATION_LOG)
+          ? logger.info({ engine: line.trim() }, 'the database engine is migrating before it starts')
+          : logger.debug({ engine: line.trim() }, 'engine'),
     });
     uri = engine.uri;
     logger.info({ dataDir }, 'embedded database engine started (FerretDB on SQLite)');

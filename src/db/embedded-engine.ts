@@ -47,6 +47,9 @@ export function canConnect(port: number): Promise<boolean> {
  */
 const ENGINE_GC = { GOGC: '400', GOMEMLIMIT: '768MiB' };
 
+/** How the engine's log line of a start-up migration step begins (its MigrationLogPrefix). */
+export const ENGINE_MIGRATION_LOG = 'meds-fhir migration:';
+
 /**
  * Starts FerretDB (SQLite backend) with its files under `dataDir`. The engine binary is built by
  * `npm run engine:build` (scripts/build-engine.mjs); it is not downloaded, because this project must
@@ -57,6 +60,8 @@ export async function startEmbeddedEngine(options: {
   port?: number;
   binary?: string;
   log?: (line: string) => void;
+  /** How long the engine may go without listening or writing a line before it is taken as stuck. */
+  silentMs?: number;
 }): Promise<EmbeddedEngine> {
   const binary = options.binary ?? defaultEngineBinary;
   if (!existsSync(binary)) {
@@ -69,8 +74,19 @@ export async function startEmbeddedEngine(options: {
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...ENGINE_GC, ...process.env } },
   );
   const log = options.log ?? (() => undefined);
-  child.stdout?.on('data', (chunk: Buffer) => log(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => log(chunk.toString()));
+  // A first start after an upgrade may build indexes over existing rows before it listens, one step
+  // per table, each saying so first (tools/ferretdb/patch/oddid_medsfhir.go): while the last line it
+  // wrote is such a step, it is working, not stuck, however long a large table takes.
+  let migrating = false;
+  let lastOutput = Date.now();
+  const output = (chunk: Buffer) => {
+    const text = chunk.toString();
+    lastOutput = Date.now();
+    migrating = text.trimEnd().split('\n').at(-1)?.includes(ENGINE_MIGRATION_LOG) ?? false;
+    log(text);
+  };
+  child.stdout?.on('data', output);
+  child.stderr?.on('data', output);
   let exited = false;
   const exitPromise = new Promise<void>((resolve) =>
     child.once('exit', () => {
@@ -79,12 +95,13 @@ export async function startEmbeddedEngine(options: {
     }),
   );
 
-  const deadline = Date.now() + 20_000;
+  const started = Date.now();
+  const silentMs = options.silentMs ?? 20_000;
   while (!(await canConnect(port))) {
     if (exited) throw new Error('embedded engine exited during start-up');
-    if (Date.now() > deadline) {
+    if (!migrating && Date.now() - Math.max(started, lastOutput) > silentMs) {
       child.kill('SIGKILL');
-      throw new Error('embedded engine did not start listening within 20 s');
+      throw new Error(`embedded engine did not start listening (silent for ${silentMs / 1000} s)`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

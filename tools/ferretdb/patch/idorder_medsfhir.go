@@ -37,35 +37,18 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// plainIDSchema is how every stored document whose `_id` is a string begins (FerretDB puts `_id`
-// first, and sjson writes the schema before the fields).
-const plainIDSchema = `{"$s":{"p":{"_id":{"t":"string"}`
-
-// oddIDWhere is the test of an odd `_id` (see above), the WHERE of the partial index (unqualified, as
-// a partial index's WHERE is, so that the look-up's WHERE is the same expression).
-func oddIDWhere() string {
-	return fmt.Sprintf(`(substr(%s, 1, %d) IS NOT '%s' OR instr(%s, '\') OR instr(%[4]s, ' ') OR instr(%[4]s, '!'))`,
-		metadata.DefaultColumn, len(plainIDSchema), plainIDSchema, metadata.IDColumn)
-}
-
-func oddIDIndex(table string) string {
-	return table + "_medsfhir_odd_id"
-}
-
 // oddIndexes are the tables (per database) whose odd-id index this process made sure of.
 var oddIndexes sync.Map
 
-// ensureOddIDIndex creates the table's odd-id index if it has none yet (a collection made before this
-// patch, or a new one): once per table and process, a scan of the table when the index is new (kept by
-// SQLite from then on, an entry only for an odd row).
+// ensureOddIDIndex makes sure of the table's odd-id index once per table and process. The registry
+// makes it with the table, and for older tables when the engine opens their database (oddid_medsfhir.go
+// in the metadata package); this is the fallback for a table whose index went missing anyway.
 func ensureOddIDIndex(ctx context.Context, db *fsql.DB, table string) bool {
 	key := fmt.Sprintf("%p/%s", db, table)
 	if _, ok := oddIndexes.Load(key); ok {
 		return true
 	}
-	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s) WHERE %s`,
-		oddIDIndex(table), table, metadata.IDColumn, oddIDWhere())
-	if _, err := db.ExecContext(ctx, q); err != nil {
+	if err := metadata.CreateOddIDIndex(ctx, db, table); err != nil {
 		return false
 	}
 	oddIndexes.Store(key, true)
@@ -192,7 +175,7 @@ func idOrderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection,
 	q := fmt.Sprintf(`SELECT 1 AS o, NULL AS d, %[4]s AS k WHERE EXISTS (SELECT 1 FROM %[1]q INDEXED BY %[2]q WHERE %[3]s)
 		UNION ALL SELECT 0, %[1]q.%[5]s, %[1]q.%[6]s FROM %[7]s%[8]s
 		ORDER BY 3 %[9]s`,
-		table, oddIDIndex(table), oddIDWhere(), sentinel, metadata.DefaultColumn, metadata.IDColumn, from, where, direction)
+		table, metadata.OddIDIndex(table), metadata.OddIDWhere(), sentinel, metadata.DefaultColumn, metadata.IDColumn, from, where, direction)
 
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
