@@ -48,6 +48,11 @@ const SETS: Record<string, { id?: string; title: string; description: string }> 
     title: 'RAS antagonist products in the openFDA NDC Directory',
     description: 'Losartan',
   },
+  insulin: {
+    title: 'Insulin products in the openFDA NDC Directory',
+    description:
+      'Insulin lispro (Insulin Lispro KwikPen, Admelog), insulin glargine (Basaglar, Toujeo, insulin glargine-yfgn, Langlara), insulin glulisine (Apidra SoloStar) and insulin degludec (Tresiba)',
+  },
   'sacubitril-valsartan': {
     // Named by the class itself, not by its source: PQA's PDC-RASA leaves these products out, and a
     // measure or a review sets them aside by this url.

@@ -18,6 +18,7 @@ import {
   type ClassMatcher,
   type ShiftedSupply,
   countCoveredDays,
+  handedOverDay,
   isCoveredOn,
   shiftSupplies,
   suppliesOf,
@@ -143,6 +144,24 @@ export class ReviewContext {
   /** Distinct fill dates of a class in the period. */
   fillDates(key: string): string[] {
     return [...new Set(this.periodSupplies(key).map((s) => s.fillDay))].map(fromDay);
+  }
+
+  /**
+   * Distinct dates in the period (up to the review date) on which a dispense of the class was handed over,
+   * with or without a days' supply, and with no prescription standing in: the "prescription claims for" a
+   * drug that PQA's exclusions count (PDC-DR: insulin), where an insulin dispense often carries no days'
+   * supply that fillDates could use.
+   */
+  dispenseDates(key: string): string[] {
+    const cls = this.matcher(key);
+    const last = Math.min(this.periodEndDay, this.dateDay);
+    const days = new Set<number>();
+    for (const d of this.dispenses) {
+      const day = handedOverDay(d);
+      if (day === undefined || day < this.periodStartDay || day > last) continue;
+      if (cls.matches(this.medication(d))) days.add(day);
+    }
+    return [...days].sort((a, b) => a - b).map(fromDay);
   }
 
   /** Days supplied by the fills of a class in the period (as dispensed, before any cut at the period end). */

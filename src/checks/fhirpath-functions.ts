@@ -138,6 +138,11 @@ export function domainFunctions(ctx: ReviewContext): UserInvocationTable {
     },
     /** fillDates(cls): the distinct dates of the class's fills in the period. */
     fillDates: { fn: (_i: unknown[], cls: unknown) => ctx.fillDates(str(cls)), arity: { 1: ['String'] } },
+    /** dispenseDates(cls): the distinct dates of the class's dispenses in the period, days' supply or not. */
+    dispenseDates: {
+      fn: (_i: unknown[], cls: unknown) => ctx.dispenseDates(str(cls)),
+      arity: { 1: ['String'] },
+    },
     /** daysSupplied(cls): the days' supply of the class's fills in the period, summed. */
     daysSupplied: { fn: (_i: unknown[], cls: unknown) => ctx.daysSupplied(str(cls)), arity: { 1: ['String'] } },
     /** overlapDays(a, b): days of the period covered by both classes. */

@@ -68,6 +68,11 @@ function fillDateOf(d: MedicationDispense): string | undefined {
   return d.whenHandedOver ?? d.whenPrepared;
 }
 
+/** The day a dispense reached the patient; undefined when it never did (cancelled, declined, in error) or is undated. */
+export function handedOverDay(d: MedicationDispense): number | undefined {
+  return EXCLUDED_DISPENSE.has(d.status) ? undefined : toDay(fillDateOf(d));
+}
+
 export interface SupplyInput {
   dispenses: readonly MedicationDispense[];
   prescriptions: readonly MedicationRequest[];

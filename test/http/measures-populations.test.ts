@@ -6,6 +6,7 @@ import {
   type Drug,
   evaluate,
   type Fill,
+  LAST_DAY,
   PERIOD,
   patientRecords,
   refills,
@@ -86,10 +87,50 @@ function pdcCases(prefix: string, a: Drug, b: Drug): PatientSpec[] {
 /** Of pdcCases: in 14 (01 02 05 06 07 08 10 11 14 15 16 17 18 20), excluded 3 (07 08 15), numerator 8. */
 const PDC_COUNTS = { 'initial-population': 14, denominator: 14, 'denominator-exclusion': 3, numerator: 8 };
 
+/** PQA PDC-DR also leaves out anyone with an insulin claim in the period: a dispense of the insulin class. */
+const dmFull = refills('glipizide', 0, 13, 30);
 const DIABETES: PatientSpec[] = [
   ...pdcCases('dm', 'glipizide', 'glimepiride'),
   { id: 'dm-21', fills: refills('losartan', 0, 13, 30) }, // a RAS antagonist → out
+  { id: 'dm-22', fills: [...dmFull, { drug: 'glargine', day: 100, days: 30 }] }, // insulin (RxNorm SCD) inside → excluded
+  { id: 'dm-23', fills: [...dmFull, { drug: 'glargine', day: -1, days: 30 }] }, // insulin on 2024-12-31 only → numerator
+  { id: 'dm-24', fills: [...dmFull, { drug: 'glargine', day: 0, days: 30 }] }, // insulin on the first day → excluded
+  { id: 'dm-25', fills: [...dmFull, { drug: 'glargine', day: LAST_DAY, days: 30 }] }, // on the last day → excluded
+  { id: 'dm-26', fills: [...dmFull, { drug: 'glargine', day: LAST_DAY + 1, days: 30 }] }, // on 2026-01-01 → numerator
+  {
+    id: 'dm-27',
+    fills: [...dmFull, { drug: 'degludecLiraglutide', day: 200, days: 30 }],
+  }, // the insulin degludec / liraglutide pen is an insulin → excluded
+  { id: 'dm-28', fills: [...dmFull, { drug: 'glargineAtc', day: 50, days: 30 }] }, // insulin by ATC substance → excluded
+  { id: 'dm-29', fills: [...dmFull, { drug: 'tresibaNdc', day: 50, days: 30 }] }, // insulin by package NDC → excluded
+  {
+    id: 'dm-30',
+    fills: [...dmFull, { drug: 'glargine', day: 150, days: 30, noDaysSupply: true }],
+  }, // an insulin dispense without a days' supply is a claim all the same → excluded
+  { id: 'dm-31', fills: refills('glargine', 0, 13, 30) }, // insulin alone is no non-insulin fill → out
+  {
+    id: 'dm-32',
+    fills: [...refills('glipizide', 0, 2, 30, 100), { drug: 'glargine', day: 10, days: 30 }],
+  }, // 60/365 (dm-14's fills), but insulin → excluded instead of denominator only
+  {
+    id: 'dm-33',
+    fills: [
+      { drug: 'glipizide', day: 0, days: 30 },
+      { drug: 'degludecLiraglutide', day: 100, days: 30 },
+    ],
+  }, // the pen is no second non-insulin fill: one fill → out
 ];
+/**
+ * PDC_COUNTS plus the insulin cases: in 10 more (22 23 24 25 26 27 28 29 30 32; 31 and 33 have fewer than
+ * two non-insulin fills), excluded 8 more (22 24 25 27 28 29 30 32: an insulin dispense dated 2025-01-01 ..
+ * 2025-12-31), numerator 2 more (23 and 26, whose insulin falls outside the period, PDC 1).
+ */
+const DIABETES_COUNTS = {
+  'initial-population': PDC_COUNTS['initial-population'] + 10,
+  denominator: PDC_COUNTS.denominator + 10,
+  'denominator-exclusion': PDC_COUNTS['denominator-exclusion'] + 8,
+  numerator: PDC_COUNTS.numerator + 2,
+};
 
 const entrestoFill: Fill = { drug: 'entresto', day: 200, days: 30 };
 const RAS: PatientSpec[] = [
@@ -177,13 +218,21 @@ afterAll(async () => {
 
 describe('pdc-diabetes', () => {
   it('counts the hand-computed populations', async () => {
-    const report = await evaluate(server.app, 'pdc-diabetes');
-    expect(countsOf(report)).toEqual(PDC_COUNTS);
-    expect(report.group?.[0].measureScore?.value).toBe(0.7273);
+    const report = await evaluate(server.app, 'pdc-diabetes', { reportType: 'subject-list' });
+    expect(countsOf(report)).toEqual(DIABETES_COUNTS);
+    // pdcCases alone: 8 / (14 - 3) = 0.7273; with the insulin cases 10 / (24 - 11) = 0.7692.
+    expect(report.group?.[0].measureScore?.value).toBe(0.7692);
+    expect(subjectsOf(report, 'denominator-exclusion')).toEqual(
+      ['07', '08', '15', '22', '24', '25', '27', '28', '29', '30', '32'].map((n) => `dm-${n}`),
+    );
+    expect(subjectsOf(report, 'numerator')).toEqual(
+      ['01', '02', '06', '10', '16', '17', '18', '20', '23', '26'].map((n) => `dm-${n}`),
+    );
     expect(strataOf(report, 'medication')).toEqual({
-      // The latest fill decides: dm-11 (glipizide, then glimepiride) and dm-18.
+      // The latest non-insulin fill decides: dm-11 (glipizide, then glimepiride) and dm-18; every insulin
+      // case is on glipizide (10 more in, 8 more excluded, 23 and 26 in the numerator).
       glimepiride: { 'initial-population': 2, denominator: 2, 'denominator-exclusion': 0, numerator: 1 },
-      glipizide: { 'initial-population': 12, denominator: 12, 'denominator-exclusion': 3, numerator: 7 },
+      glipizide: { 'initial-population': 22, denominator: 22, 'denominator-exclusion': 11, numerator: 9 },
     });
   });
 });

@@ -13,12 +13,14 @@ import request from 'supertest';
 /**
  * The one builder of the population-report tests: patients with fills dated by day offsets from the
  * period start, conditions, and reading a MeasureReport's counts. Every product is a real RxNorm code
- * of the shipped classes.
+ * of the shipped classes (or, where a DRUGS entry names its system, an ATC code or an NDC of one).
  */
 
 export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 export const SNOMED = 'http://snomed.info/sct';
 export const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm';
+export const ATC = 'http://www.whocc.no/atc';
+export const NDC = 'http://hl7.org/fhir/sid/ndc';
 export const PART2 = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: '42CFRPart2' };
 
 /** The measurement year of the tests: 2025 (365 days, day 0 = 2025-01-01, day 364 = 2025-12-31). */
@@ -41,6 +43,14 @@ export const DRUGS = {
   buprenorphine: { code: '1010604', display: 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film' },
   methadone: { code: '864706', display: 'methadone hydrochloride 10 MG Oral Tablet' },
   naltrexone: { code: '1483744', display: 'naltrexone hydrochloride 50 MG Oral Tablet' },
+  glargine: { code: '311041', display: 'insulin glargine 100 UNT/ML Injectable Solution' },
+  degludecLiraglutide: {
+    code: '1860167',
+    display: '3 ML insulin degludec 100 UNT/ML / liraglutide 3.6 MG/ML Pen Injector',
+  },
+  // Insulin coded otherwise than by RxNorm product: the WHO ATC substance (insulin glargine) and a package NDC (Tresiba).
+  glargineAtc: { system: ATC, code: 'A10AE04', display: 'insulin glargine' },
+  tresibaNdc: { system: NDC, code: '0169-2662-90', display: 'Tresiba 100 U/mL, 10 mL vial' },
 } as const;
 export type Drug = keyof typeof DRUGS;
 
@@ -69,6 +79,8 @@ export interface Fill {
   days: number;
   /** Dispensed quantity (for MME); default: days (one unit a day). */
   quantity?: number;
+  /** The dispense records no days' supply (insulin dispenses often do not). */
+  noDaysSupply?: boolean;
   prescriber?: string;
 }
 
@@ -114,7 +126,9 @@ export function patientRecords(spec: PatientSpec): Resource[] {
       medicationCodeableConcept: { coding: [drug], text: drug.display },
       authorizingPrescription: [{ reference: `MedicationRequest/${prescription.id}` }],
       whenHandedOver: dayOf(fill.day),
-      daysSupply: { value: fill.days, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' },
+      ...(fill.noDaysSupply
+        ? {}
+        : { daysSupply: { value: fill.days, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' } }),
       quantity: { value: fill.quantity ?? fill.days },
     };
     resources.push(prescription, dispense);

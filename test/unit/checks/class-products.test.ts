@@ -93,6 +93,17 @@ const PRODUCTS: [string, Tty, string, string][] = [
   ['diabetes-non-insulin', 'openFDA', '897122', 'liraglutide product (openFDA: Victoza 50090-2853)'],
   ['diabetes-non-insulin', 'openFDA', '2200644', 'semaglutide product (openFDA: OZEMPIC (oral semaglutide) 0169-1709)'],
   ['diabetes-non-insulin', 'openFDA', '2601773', 'tirzepatide product (openFDA: MOUNJARO 50090-8022)'],
+  ['insulin', 'SCD', '311041', 'insulin glargine 100 UNT/ML Injectable Solution'],
+  ['insulin', 'SCD', '847230', '3 ML insulin glargine 100 UNT/ML Pen Injector'],
+  ['insulin', 'SCD', '1860167', '3 ML insulin degludec 100 UNT/ML / liraglutide 3.6 MG/ML Pen Injector'],
+  [
+    'insulin',
+    'GPCK',
+    '1798387',
+    '{90 (insulin, regular, human 4 UNT Inhalation Powder) / 90 (insulin, regular, human 8 UNT Inhalation Powder) } Pack',
+  ],
+  ['insulin', 'openFDA', '1992169', 'insulin lispro product (openFDA: ADMELOG 0024-5924)'],
+  ['insulin', 'openFDA', '2268065', 'insulin glargine product (openFDA: BASAGLAR KwikPen 0002-7715)'],
   ['opioid-analgesics', 'SCD', '1049683', 'oxycodone hydrochloride 10 MG Oral Tablet'],
   [
     'opioid-analgesics',
@@ -160,6 +171,7 @@ describe('RxNorm product codes of every shipped class', () => {
       'opioid-analgesics',
     ]);
     expect(only('1483744', 'naltrexone hydrochloride 50 MG Oral Tablet')).toEqual(['naltrexone']);
+    expect(only('2107520', 'insulin degludec 100 UNT/ML Injectable Solution')).toEqual(['insulin']);
     // The bupropion / naltrexone weight-loss tablet is left out of the naltrexone class.
     expect(
       only(
@@ -169,14 +181,15 @@ describe('RxNorm product codes of every shipped class', () => {
     ).not.toContain('naltrexone');
   });
 
-  test('no insulin product is a non-insulin diabetes drug', () => {
-    // Insulins listed next to the sulfonylureas in the VSAC set the diabetes products come from.
+  test('every insulin product is an insulin and no non-insulin diabetes drug', () => {
+    // Insulins listed next to the sulfonylureas in the VSAC set the diabetes products come from; the
+    // degludec / liraglutide pen is an insulin product although it also holds a GLP-1 agonist.
     for (const [code, display] of [
       ['311041', 'insulin glargine 100 UNT/ML Injectable Solution'],
       ['1860167', '3 ML insulin degludec 100 UNT/ML / liraglutide 3.6 MG/ML Pen Injector'],
       ['311034', 'insulin, regular, human 100 UNT/ML Injectable Solution'],
     ]) {
-      expect(classesOf(dispense('d', coded(code, display), '2026-01-01', 30))).toEqual([]);
+      expect(classesOf(dispense('d', coded(code, display), '2026-01-01', 30))).toEqual(['insulin']);
     }
     const shipped = JSON.parse(
       fs.readFileSync(path.join(TERMINOLOGY, 'classes/diabetes-non-insulin.json'), 'utf8'),
@@ -184,6 +197,31 @@ describe('RxNorm product codes of every shipped class', () => {
     const displays = (shipped.compose?.include ?? []).flatMap((i) => (i.concept ?? []).map((c) => c.display ?? ''));
     expect(displays.length).toBeGreaterThan(40);
     expect(displays.filter((d) => /insulin/i.test(d))).toEqual([]);
+  });
+
+  test('every shipped RxNorm product named insulin is in the insulin class, and no other is', () => {
+    const named: { code: string; display: string }[] = [];
+    for (const sub of ['classes', 'vsac', 'openfda', 'cdc']) {
+      for (const file of fs.readdirSync(path.join(TERMINOLOGY, sub))) {
+        const vs = JSON.parse(fs.readFileSync(path.join(TERMINOLOGY, sub, file), 'utf8')) as ValueSet;
+        const concepts = [
+          ...(vs.expansion?.contains ?? []),
+          ...(vs.compose?.include ?? []).flatMap((i) => (i.concept ?? []).map((c) => ({ ...c, system: i.system }))),
+        ];
+        for (const c of concepts) {
+          if (c.system === RXNORM && c.code) named.push({ code: c.code, display: c.display ?? '' });
+        }
+      }
+    }
+    const insulin = named.filter((n) => /insulin/i.test(n.display));
+    // The 52 VSAC insulin products and the four openFDA brand RxCUIs, at least.
+    expect(new Set(insulin.map((n) => n.code)).size).toBeGreaterThanOrEqual(56);
+    const misplaced = insulin.filter(
+      (n) => classesOf(dispense('d', coded(n.code, n.display), '2026-01-01', 30)).join() !== 'insulin',
+    );
+    expect(misplaced).toEqual([]);
+    const others = named.filter((n) => !/insulin/i.test(n.display) && classes.containsCoding('insulin', n));
+    expect(others).toEqual([]);
   });
 });
 
@@ -207,6 +245,9 @@ const NDC_PRODUCTS: [string, string, string][] = [
   ['antidepressants', '0187-0731-30', 'Wellbutrin XL 300 mg'],
   ['antidepressants', '64764-730-30', 'Trintellix 10 mg'],
   ['ras-antagonists', '0078-0696-20', 'Entresto 97 mg / 103 mg'],
+  ['insulin', '0002-8222-59', 'Insulin Lispro KwikPen, Lilly'],
+  ['insulin', '73070-503-15', 'insulin degludec 200 U/mL pens, Novo Nordisk (5-3-2)'],
+  ['insulin', '00169266290', 'Tresiba vial (11 digits)'],
   ['ras-antagonists', '68071-1517-9', 'losartan 50 mg, NuCare (5-4-1)'],
 ];
 

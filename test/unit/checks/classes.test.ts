@@ -26,6 +26,9 @@ describe('medication classes', () => {
       expect(keys).toContain(k);
     }
     expect(classes.getClass('opioid-analgesics')?.adherence).toBe(false);
+    // Insulin is a class for the measures to name (PQA's PDC-DR exclusion), not one whose PDC is tracked.
+    expect(classes.getClass('insulin')?.adherence).toBe(false);
+    expect(classes.getClass('https://meds-fhir.org/fhir/ValueSet/insulin')?.key).toBe('insulin');
     expect(classes.getClass('buprenorphine')).toMatchObject({
       adherence: true,
       refillGraceDays: 7,
@@ -52,6 +55,12 @@ describe('medication classes', () => {
     expect(inClass('ras-antagonists', rasCode('C08CA01'))).toBe(false); // a calcium channel blocker
     expect(inClass('antidepressants', rasCode('N06AB06'))).toBe(true);
     expect(inClass('antidepressants', rasCode('N05BA01'))).toBe(false);
+    // A10A insulins and analogues, A10B the other blood glucose lowering drugs: each in one class only.
+    expect(inClass('insulin', rasCode('A10AE04'))).toBe(true); // insulin glargine
+    expect(inClass('insulin', rasCode('A10AB04'))).toBe(true); // insulin lispro
+    expect(inClass('diabetes-non-insulin', rasCode('A10AE04'))).toBe(false);
+    expect(inClass('insulin', rasCode('A10BB07'))).toBe(false); // glipizide
+    expect(inClass('diabetes-non-insulin', rasCode('A10BB07'))).toBe(true);
   });
 
   test('membership through an ingredient of a referenced or contained Medication', () => {
