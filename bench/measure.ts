@@ -3,7 +3,7 @@
  * patients straight into the collections (bench/search-cohort.ts's loader; per patient a Patient,
  * statin fills, for some opioid and benzodiazepine fills and a Condition, about 11 resources), then
  * evaluates each measure over the whole population over HTTP (asynchronously: kick-off, then polls
- * every 0.5 s) and prints seconds, patients/s and the
+ * after each Retry-After) and prints seconds, patients/s and the
  * process's peak RSS while it runs (sampled every 20 ms; server and client share the process).
  * Usage:
  *   npx tsx bench/measure.ts [--patients 10000] [--measures pdc-statins,cob] [--concurrency 8] [--reuse] [--base URL]

@@ -46,7 +46,11 @@ export function evaluatePatient(
   period: MeasurementPeriod,
   classes: MedicationClassRegistry,
 ): PatientResult {
-  const ctx = new ReviewContext(patient, resources, period.end, period.start, period.end, classes);
+  // PQA counts paid claims: a prescription without a dispense is no fill here, though the review lets
+  // one stand in for a dispense the pharmacy never reported.
+  const ctx = new ReviewContext(patient, resources, period.end, period.start, period.end, classes, {
+    usePrescriptions: false,
+  });
   const table = domainFunctions(ctx);
   const env = { resources, patient, date: period.end, periodStart: period.start, periodEnd: period.end };
   const run = (expr: CompiledMeasure['groups'][number]['stratifiers'][number]['criteria'], at: string): unknown[] => {

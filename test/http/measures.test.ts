@@ -90,6 +90,13 @@ const STATINS: PatientSpec[] = [
   { id: 'sta-19', part2: true, fills: adherentStatin }, // Part 2 records → numerator, for cleared requesters only
   { id: 'sta-20', fills: refills('lisinopril', 0, 13, 30) }, // no statin → not in the population
   { id: 'sta-21', fills: refills('atorvastatin', 0, 2, 30, 100, 'dr-b') }, // 60/365 → denominator only
+  {
+    id: 'sta-22',
+    fills: [
+      { drug: 'atorvastatin', day: 0, days: 200 },
+      { drug: 'atorvastatin', day: 200, days: 165, notDispensed: true },
+    ],
+  }, // the second prescription was never dispensed: one claim → not in the population (PQA counts claims)
 ];
 
 const oxy = (day: number, days: number) => ({ drug: 'oxycodone10' as const, day, days });
@@ -183,6 +190,15 @@ describe('pdc-statins', () => {
     });
     const drB = report.group?.[0].stratifier?.[0].stratum?.find((s) => s.value?.text === 'Practitioner/dr-b');
     expect(drB?.measureScore?.value).toBe(0.6667);
+  });
+
+  it('counts dispenses only as fills: a prescription never dispensed is no claim', async () => {
+    const one = await evaluate(server.app, 'pdc-statins', { subject: 'Patient/sta-22', reportType: 'subject' });
+    expect(countsOf(one)['initial-population']).toBe(0);
+    // The review, by contrast, lets the prescription stand in for the missing dispense.
+    const review = await request(server.app).get('/fhir/Patient/sta-22/$medication-review?date=2025-12-31');
+    expect(review.status).toBe(200);
+    expect(JSON.stringify(review.body)).toContain('MedicationRequest/sta-22-rx1');
   });
 
   it('gives the same report for the same data', async () => {

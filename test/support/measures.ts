@@ -81,6 +81,8 @@ export interface Fill {
   quantity?: number;
   /** The dispense records no days' supply (insulin dispenses often do not). */
   noDaysSupply?: boolean;
+  /** Prescribed (with its expected supply) but never dispensed: no claim, so no PQA fill. */
+  notDispensed?: boolean;
   prescriber?: string;
 }
 
@@ -116,7 +118,15 @@ export function patientRecords(spec: PatientSpec): Resource[] {
       medicationCodeableConcept: { coding: [drug], text: drug.display },
       authoredOn: dayOf(fill.day),
       requester: { reference: `Practitioner/${fill.prescriber ?? 'dr-a'}` },
+      dispenseRequest: {
+        validityPeriod: { start: dayOf(fill.day) },
+        expectedSupplyDuration: { value: fill.days, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' },
+      },
     };
+    if (fill.notDispensed) {
+      resources.push(prescription);
+      return;
+    }
     const dispense: MedicationDispense = {
       resourceType: 'MedicationDispense',
       id: `${spec.id}-fill${i}`,
