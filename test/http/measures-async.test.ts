@@ -4,6 +4,7 @@ import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import request from 'supertest';
 import { createServerContext } from '../../src/app-context';
+import type { ServerConfig } from '../../src/config';
 import { createApp } from '../../src/http/app';
 import type { MeasureJob } from '../../src/measures/jobs';
 import { jobIdOf, pathOf, ServerPool } from '../support/async-jobs';
@@ -33,8 +34,13 @@ const PATIENTS: PatientSpec[] = Array.from({ length: 250 }, (_, i) => ({
 const EXPECTED = { 'initial-population': 250, denominator: 250, 'denominator-exclusion': 0, numerator: 125 };
 const EVALUATE = `/fhir/Measure/pdc-statins/$evaluate-measure?periodStart=${PERIOD.start}&periodEnd=${PERIOD.end}`;
 
-async function start(name: string, serverId: string): Promise<TestServer> {
-  const server = await startTestServer(__filename, { databaseName: `${base}_${name}`, serverId, exportPollSeconds: 1 });
+async function start(name: string, serverId: string, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const server = await startTestServer(__filename, {
+    databaseName: `${base}_${name}`,
+    serverId,
+    exportPollSeconds: 1,
+    ...overrides,
+  });
   pool.servers.push(server);
   const resources: Resource[] = PATIENTS.flatMap(patientRecords);
   for (let i = 0; i < resources.length; i += 250) await putAll(server.app, resources.slice(i, i + 250));
@@ -137,6 +143,24 @@ describe('the asynchronous protocol', () => {
     expect(await server.running.connection.db.collection('_measure_jobs').countDocuments({ state: 'accepted' })).toBe(
       0,
     );
+  });
+});
+
+describe('retention', () => {
+  it('forgets a finished evaluation and its report once EXPORT_RETENTION_SECONDS have passed', async () => {
+    // Long enough that the poll after completion (at most Retry-After later) still finds it, on a busy machine too.
+    const server = await start('retention', 'measure-r', { exportRetentionSeconds: 4 });
+    const status = await kickOff(server.app);
+    const report = await reportOf(server.app, status);
+    expect(countsOf(report)).toEqual(EXPECTED);
+    const db = server.running.connection.db;
+    const job = jobIdOf(status);
+    // Gone for clients once expired, and from the database at the next sweep.
+    for (let i = 0; i < 600 && (await db.collection('_measure_jobs').countDocuments({ _id: job as never })); i++) {
+      await sleep(100);
+    }
+    expect(await db.collection('_measure_jobs').countDocuments({ _id: job as never })).toBe(0);
+    expectOutcome(await request(server.app).get(status), 404);
   });
 });
 
