@@ -244,6 +244,33 @@ const EDITS = [
 `,
   },
   {
+    file: 'internal/handler/common/filter.go',
+    // $in of many strings: one set look-up per value instead of a comparison per element
+    // (filter_in_medsfhir.go).
+    from: `				return false, handlererrors.NewCommandErrorMsgWithArgument(
+					handlererrors.ErrBadValue,
+					"$in needs an array",
+					exprKey,
+				)
+			}
+`,
+    to: `				return false, handlererrors.NewCommandErrorMsgWithArgument(
+					handlererrors.ErrBadValue,
+					"$in needs an array",
+					exprKey,
+				)
+			}
+
+			if set := medsfhirStringSet(arr); set != nil {
+				if !medsfhirInSet(fieldValue, set) {
+					return false, nil
+				}
+
+				continue
+			}
+`,
+  },
+  {
     file: 'internal/handler/msg_update.go',
     // Atomic read-modify-write per statement (statement_lock_medsfhir.go).
     from: `func (h *Handler) updateDocument(ctx context.Context, params *common.UpdateParams) (int32, int32, *types.Array, error) {
@@ -425,6 +452,7 @@ const PATCH_FILES = [
   ['idorder_medsfhir.go', 'internal/backends/sqlite'],
   ['oddid_medsfhir.go', 'internal/backends/sqlite/metadata'],
   ['sort_medsfhir.go', 'internal/handler'],
+  ['filter_in_medsfhir.go', 'internal/handler/common'],
   ['debug_log_medsfhir.go', 'internal/util/fsql'],
   ['decode_medsfhir.go', 'internal/handler/sjson'],
 ];

@@ -120,6 +120,7 @@ function pathMatches(doc: Doc, path: string, condition: unknown): boolean {
     }
     if (op === '$eq') return values.some((v) => valueMatches(v, operand));
     if (op === '$in') return values.some((v) => (operand as string[]).includes(v as string));
+    if (op === '$nin') return !values.some((v) => (operand as string[]).includes(v as string));
     if (op === '$ne') return !values.some((v) => v === operand);
     if (op === '$exists') return values.length > 0 === operand;
     const test = RANGE[op];
@@ -156,6 +157,12 @@ async function expected(collection: string, filter: Document) {
 }
 
 const LIVE = { deleted: { $ne: true } };
+/** 150 strings, two of them stored codes. */
+const LONG_LIST = [
+  ...Array.from({ length: 148 }, (_, i) => `http://nowhere|${i}`),
+  'http://loinc|2',
+  'http://snomed|9',
+];
 const FEB = { $gte: d('2024-02-01T00:00:00Z'), $lt: d('2024-03-01T00:00:00Z') };
 
 /** Shapes answered in SQL: each condition translated exactly. */
@@ -180,6 +187,15 @@ const EXACT: [string, Document][] = [
   ['token and date, live', { ...LIVE, 'sp.code.c': 'http://loinc|1', at: FEB }],
   ['$and', { $and: [{ 'sp.name.n': { $regex: '^ri' } }, LIVE, { 'sp.name.n': { $in: ['ana', 'rivera'] } }] }],
   ['token $in, live', { ...LIVE, 'sp.code.c': { $in: ['http://loinc|1', 'http://loinc|2'] } }],
+  // A list longer than the engine writes as SQL parameters goes to SQLite as one JSON array.
+  ['a long $in (one JSON argument)', { 'sp.code.c': { $in: [...LONG_LIST, 'http://loinc|1'] } }],
+  // The label filter of an uncleared requester: no such string at the path (a missing path matches).
+  ['$nin (missing, null, numbers and other strings match)', { 'sp.name.n': { $nin: ['rivera', 'ana'] } }],
+  [
+    '$nin, live, with a long $in on another path',
+    { ...LIVE, 'sp.code.c': { $in: LONG_LIST }, 'sp.name.n': { $nin: ['zed'] } },
+  ],
+  ['a long $nin', { 'sp.name.n': { $nin: [...LONG_LIST, 'riv'] } }],
   ['nothing matches', { ...LIVE, 'sp.name.n': 'nobody' }],
   ['$or of equalities', { $or: [{ 'sp.name.n': 'ana' }, { 'sp.name.n': 'zed' }] }],
   [
@@ -213,6 +229,9 @@ const NOT_EXACT: [string, Document][] = [
   ['$ne: false', { deleted: { $ne: false } }],
   ['$exists', { 'sp.name.n': { $exists: true } }],
   ['path without an index', { 'sp.other': 'x' }],
+  // FerretDB filters these in Go: a long list of strings through a set (filter_in_medsfhir.go).
+  ['a long $in next to $exists', { 'sp.code.c': { $in: LONG_LIST }, 'sp.name.n': { $exists: true } }],
+  ['a long $in of mixed types next to $exists', { 'sp.code.c': { $in: [...LONG_LIST, 7] }, at: { $exists: true } }],
   // (`$ne` on a dotted path through a list is left out: FerretDB's own filter answers it unlike MongoDB.)
 ];
 
@@ -292,6 +311,7 @@ describe('exact counts on the embedded engine', () => {
       false,
       1,
     ],
+    ['$nin next to uncertain values (which match it)', { 'sp.name.n': { $nin: ['ana'] } }, false, 6],
     ['an $or of clean candidates', { $or: [{ 'sp.name.n': 'ana' }, { 'sp.name.n': 'zed' }] }, true, 2],
     ['live and a name only clean documents have', { ...LIVE, 'sp.name.n': 'ana' }, true, 1],
     ['a prefix only clean documents have', { 'sp.name.n': { $regex: '^an' } }, true, 1],

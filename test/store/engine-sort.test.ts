@@ -156,6 +156,12 @@ const FILTERS: [string, Document, (doc: Doc) => boolean][] = [
     (doc) => doc.deleted !== true && at(doc, 'sp.status.c') === 'active',
   ],
   ['status in', { 'sp.status.c': { $in: ['stopped', 'other'] } }, (doc) => at(doc, 'sp.status.c') === 'stopped'],
+  // The label filter of an uncleared requester: a post test beside the row check (missing matches).
+  [
+    'not deleted, status not in',
+    { deleted: { $ne: true }, 'sp.status.c': { $nin: ['stopped', 'other'] } },
+    (doc) => doc.deleted !== true && at(doc, 'sp.status.c') !== 'stopped',
+  ],
 ];
 const SORTS: Record<string, 1 | -1>[] = [
   { _id: 1 },

@@ -58,6 +58,11 @@ func init() {
 type exactCondition struct {
 	test   pushdownCondition
 	checks []string
+	// post is a test of each row that is not a superset test (a `$nin`: the side table may hold more
+	// values than MongoDB reaches, so it could leave out a match): it is computed beside the row check,
+	// and a row failing it counts as a non-match only when the row check is certain of the row.
+	post     string
+	postArgs []any
 }
 
 // exactCount is the number of documents of the collection that match filter, and true, when SQLite
@@ -90,14 +95,16 @@ func exactCount(ctx context.Context, dbName, collName string, filter *types.Docu
 		return n, err == nil, err
 	}
 
-	tests, checks := exactTestsAndChecks(conditions)
+	tests, checks, post, postArgs := exactTestsAndChecks(conditions)
 	where, args := composeWhere(ctx, db, table, tests)
 	q := fmt.Sprintf(`SELECT count(*) FROM %q%s`, table, where)
 	if len(checks) > 0 {
-		// One call per row (GROUP BY computes it once): 0 does not match, 1 matches, 2 is uncertain.
-		q = fmt.Sprintf(`SELECT medsfhir_rowcheck(%q.%s, ?) AS c, count(*) FROM %[1]q%[3]s GROUP BY c`,
-			table, metadata.DefaultColumn, where)
-		args = append([]any{strings.Join(checks, "\n")}, args...)
+		// One call per row (GROUP BY computes it once): 0 does not match, 1 matches, 2 is uncertain;
+		// a certain row failing the post test does not match either.
+		q = fmt.Sprintf(`SELECT CASE WHEN c = 1 AND NOT p THEN 0 ELSE c END AS m, count(*)
+			FROM (SELECT medsfhir_rowcheck(%q.%s, ?) AS c, %s AS p FROM %[1]q%[4]s) GROUP BY m`,
+			table, metadata.DefaultColumn, post, where)
+		args = append(append([]any{strings.Join(checks, "\n")}, postArgs...), args...)
 	}
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -275,6 +282,12 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 		if v.Len() == 0 {
 			return nil, false
 		}
+		if operand, err := v.Get("$nin"); err == nil {
+			if v.Len() != 1 {
+				return nil, false
+			}
+			return exactNin(table, side, path, operand)
+		}
 		var out []exactCondition
 		if pattern, err := v.Get("$regex"); err == nil {
 			options := ""
@@ -328,8 +341,14 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 					}
 					values = append(values, s)
 				}
-				placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")
-				out = append(out, text(fmt.Sprintf(`v IN (%s)`, placeholders), values...))
+				list, args, ok := inList(values)
+				if !ok {
+					return nil, false
+				}
+				out = append(out, exactCondition{
+					test:   inCondition(table, side, `typeof(v) = 'text' AND `, list, args),
+					checks: []string{"s:" + path},
+				})
 			default:
 				sqlOp, known := rangeOperators[op]
 				if !known {
@@ -356,6 +375,31 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 		return out, len(out) > 0
 	}
 	return nil, false
+}
+
+// exactNin is `{path: {$nin: [strings]}}`: no string at the path is one of them (a document without
+// the path matches). Exact for a row whose side table holds exactly MongoDB's strings (the "s:" check);
+// a row it is not sure of is answered as uncertain, whatever the test says.
+func exactNin(table, side, path string, operand any) ([]exactCondition, bool) {
+	array, ok := operand.(*types.Array)
+	if !ok || array.Len() == 0 || array.Len() > maxInValues {
+		return nil, false
+	}
+	values := make([]any, 0, array.Len())
+	for i := 0; i < array.Len(); i++ {
+		s, ok := must.NotFail(array.Get(i)).(string)
+		if !ok || !pushable(s) {
+			return nil, false
+		}
+		values = append(values, s)
+	}
+	list, args, ok := inList(values)
+	if !ok {
+		return nil, false
+	}
+	post := fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM %q WHERE rid = %q.rowid AND typeof(v) = 'text' AND +v IN %s)`,
+		side, table, list)
+	return []exactCondition{{checks: []string{"s:" + path}, post: post, postArgs: args}}, true
 }
 
 // exactRegex is the condition of a regex that is exactly "starts with this text": `^` and literal

@@ -95,7 +95,7 @@ func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 			return nil, false
 		}
 	}
-	tests, checks := exactTestsAndChecks(conditions)
+	tests, checks, post, postArgs := exactTestsAndChecks(conditions)
 	where, whereArgs := composeWhere(ctx, db, table, tests)
 
 	check := "1"
@@ -104,15 +104,18 @@ func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 		check = fmt.Sprintf(`medsfhir_rowcheck(%s, ?)`, doc)
 		args = append(args, strings.Join(checks, "\n"))
 	}
+	args = append(args, postArgs...)
 	args = append(args, whereArgs...)
 	args = append(args, order.Rows)
 	// MATERIALIZED: each row's check and keys are computed once, not once per use. The rows of the
-	// window w are read in any order: FerretDB sorts them.
-	q := fmt.Sprintf(`WITH s AS MATERIALIZED (SELECT %[1]q.rowid AS r, %[2]s AS c, %[3]s FROM %[1]q%[4]s),
-		w AS MATERIALIZED (SELECT r, (c IS 2 OR %[5]s) AS u FROM s WHERE c <> 0 ORDER BY u DESC, %[6]s, r LIMIT ?)
+	// window w are read in any order: FerretDB sorts them. A row failing the post test is out when its
+	// check is certain; an uncertain one stays in the window, which sends the query back to FerretDB.
+	q := fmt.Sprintf(`WITH s AS MATERIALIZED (SELECT %[1]q.rowid AS r, %[2]s AS c, %[8]s AS p, %[3]s FROM %[1]q%[4]s),
+		w AS MATERIALIZED (SELECT r, (c IS 2 OR %[5]s) AS u FROM s WHERE c <> 0 AND (p OR c IS 2)
+			ORDER BY u DESC, %[6]s, r LIMIT ?)
 		SELECT w.u, %[1]q.%[7]s FROM w JOIN %[1]q ON %[1]q.rowid = w.r`,
 		table, check, strings.Join(keys, ", "), where, strings.Join(uncertain, " OR "), strings.Join(orderBy, ", "),
-		metadata.DefaultColumn)
+		metadata.DefaultColumn, post)
 
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -139,14 +142,20 @@ func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 	return iterator.Values(iterator.ForSlice(docs)), true
 }
 
-// exactTestsAndChecks are the SQL tests of exact conditions and their row checks, each check once.
-func exactTestsAndChecks(conditions []exactCondition) ([]pushdownCondition, []string) {
+// exactTestsAndChecks are the SQL tests of exact conditions, their row checks (each once) and their post
+// tests as one SQL expression ("1" when there is none) with its arguments.
+func exactTestsAndChecks(conditions []exactCondition) ([]pushdownCondition, []string, string, []any) {
 	var tests []pushdownCondition
-	var checks []string
+	var checks, posts []string
+	var postArgs []any
 	seen := map[string]bool{}
 	for _, c := range conditions {
 		if c.test.filter != "" {
 			tests = append(tests, c.test)
+		}
+		if c.post != "" {
+			posts = append(posts, "("+c.post+")")
+			postArgs = append(postArgs, c.postArgs...)
 		}
 		for _, check := range c.checks {
 			if !seen[check] {
@@ -155,7 +164,11 @@ func exactTestsAndChecks(conditions []exactCondition) ([]pushdownCondition, []st
 			}
 		}
 	}
-	return tests, checks
+	post := "1"
+	if len(posts) > 0 {
+		post = strings.Join(posts, " AND ")
+	}
+	return tests, checks, post, postArgs
 }
 
 // sortKeySQL is medsfhir_sortkey(json, path): MongoDB's sort key of the path in a stored document, as

@@ -12,10 +12,12 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
 	"github.com/FerretDB/FerretDB/internal/handler/sjson"
@@ -37,8 +39,32 @@ func pushdownPath(path string) bool {
 	return path != ""
 }
 
-// maxInValues bounds an `$in` pushed down as SQL parameters.
-const maxInValues = 200
+// maxInValues bounds an `$in` pushed down. A practitioner's reach (the compartments of every patient
+// of their care teams, capped at 20,000 by the server) is one such `$in` on every search they make.
+const maxInValues = 50000
+
+// inlineInValues is the longest `$in` list written as SQL parameters; a longer one goes to SQLite as
+// one JSON array, read by json_each: one parameter whatever its length (SQLite allows 32,766 in a
+// statement), and SQLite makes its ephemeral index of the values once per statement.
+const inlineInValues = 100
+
+// inList is the right-hand side of `x IN ...` for values (strings), with its arguments; false when the
+// list cannot go to SQLite as JSON (a string that is not valid UTF-8 would not survive the encoding).
+func inList(values []any) (string, []any, bool) {
+	if len(values) <= inlineInValues {
+		return "(" + strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ") + ")", values, true
+	}
+	for _, v := range values {
+		if !utf8.ValidString(v.(string)) {
+			return "", nil, false
+		}
+	}
+	list, err := json.Marshal(values)
+	if err != nil {
+		return "", nil, false
+	}
+	return "(SELECT value FROM json_each(?))", []any{string(list)}, true
+}
 
 // estimateCap bounds the rows counted to choose which condition drives a query.
 const estimateCap = 2000
@@ -79,6 +105,17 @@ func sideCondition(table, side, where string, args []any) pushdownCondition {
 		filterArgs: args,
 		indexed:    true,
 	}
+}
+
+// inCondition is `v IN list` (after typeTest, "" or a test of v ending in AND) on table's side table.
+// As row ids, a seek per value of the list. As a test of one row, the row's own values (found by the
+// rid index) are looked up in the list, which SQLite makes into a table once per statement: left to
+// itself it seeks every value of the list for each row (`+v` keeps it off the (v, rid) key), which for
+// a practitioner's thousands of compartments cost thousands of seeks per row.
+func inCondition(table, side, typeTest, list string, args []any) pushdownCondition {
+	c := sideCondition(table, side, typeTest+`v IN `+list, args)
+	c.filter = fmt.Sprintf(`EXISTS (SELECT 1 FROM %q WHERE rid = %q.rowid AND (%s+v IN %s))`, side, table, typeTest, list)
+	return c
 }
 
 // rangeOperators are MongoDB's comparisons and SQLite's, which agree on UTF-8 text (both compare bytes)
@@ -221,9 +258,11 @@ func operatorConditions(table, side string, operators *types.Document) []pushdow
 				}
 				values = append(values, s)
 			}
-			if values != nil {
-				placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")
-				out = append(out, sideCondition(table, side, fmt.Sprintf(`v IN (%s)`, placeholders), values))
+			if values == nil {
+				continue
+			}
+			if list, args, ok := inList(values); ok {
+				out = append(out, inCondition(table, side, "", list, args))
 			}
 		default:
 			sqlOp, known := rangeOperators[op]
@@ -332,8 +371,11 @@ func idCondition(value any) (pushdownCondition, bool) {
 		}
 		args[i] = s
 	}
-	placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
-	return pushdownCondition{filter: fmt.Sprintf(`%s IN (%s)`, metadata.IDColumn, placeholders), filterArgs: args, byID: true}, true
+	list, listArgs, ok := inList(args)
+	if !ok {
+		return pushdownCondition{}, false
+	}
+	return pushdownCondition{filter: fmt.Sprintf(`%s IN %s`, metadata.IDColumn, list), filterArgs: listArgs, byID: true}, true
 }
 
 // anyOf is the condition of an `$or` whose every branch has a condition of its own: the OR of
