@@ -1,8 +1,8 @@
 import type { CareTeam, Consent, Patient, RelatedPerson } from '@medplum/fhirtypes';
-import sift from 'sift';
 import { patientCompartmentParams } from '../fhir/definitions';
 import { allOf, anyOf, NOTHING, type MongoFilter } from '../search/compile/element';
 import type { CurrentDocument } from '../store/documents';
+import { filterMatcher } from '../store/filter-match';
 import { consentOpening } from './consent';
 import { LABEL_CODE_PATH, SENSITIVE_CODES } from './labels';
 import { selfPatient, type Requester } from './requester';
@@ -50,19 +50,21 @@ export class AccessPolicy {
   static async build(requester: Requester, lookups: AccessLookups, now = new Date()): Promise<AccessPolicy> {
     const self = selfPatient(requester);
     const patientReach = requester.patient ? [requester.patient] : [];
-    const userReach = requester.grants.some((g) => g.context === 'user') ? await userPatients(requester, lookups) : [];
     const hidden = new Map<string, string[]>();
     if (!requester.clearance.has('*')) {
       for (const code of SENSITIVE_CODES.keys()) {
         if (!requester.clearance.has(code)) hidden.set(code, self ? [self] : []);
       }
     }
-    if (hidden.size && !requester.unrestricted) {
-      for (const opening of await consentOpenings(requester, lookups, now)) {
-        for (const code of opening.codes) {
-          const patients = hidden.get(code);
-          if (patients && !patients.includes(opening.patient)) patients.push(opening.patient);
-        }
+    // Looked up together: the cache checks them against the journal in one query.
+    const [userReach, openings] = await Promise.all([
+      requester.grants.some((g) => g.context === 'user') ? userPatients(requester, lookups) : [],
+      hidden.size && !requester.unrestricted ? consentOpenings(requester, lookups, now) : [],
+    ]);
+    for (const opening of openings) {
+      for (const code of opening.codes) {
+        const patients = hidden.get(code);
+        if (patients && !patients.includes(opening.patient)) patients.push(opening.patient);
       }
     }
     const policy = new AccessPolicy(requester, { patient: patientReach, user: userReach }, hidden);
@@ -138,7 +140,7 @@ export class AccessPolicy {
     const filter = this.filter(type, permissions);
     if (filter === undefined) return true;
     if (filter === NOTHING) return false;
-    return sift(filter)(doc);
+    return filterMatcher(filter)(doc);
   }
 
   /** Whether the requester is cleared (not merely consented) for every code in `codes`. */

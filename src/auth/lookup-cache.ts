@@ -13,8 +13,17 @@ interface Entry {
  * database, so a care team changed anywhere applies to the next request. Entries older than half the
  * decisions' retention are read again, since the journal no longer remembers that far back.
  */
+/** One entry's question to the journal, answered together with the others asked in the same tick. */
+interface Check {
+  since: Date;
+  type: string;
+  answer: (stale: boolean) => void;
+  fail: (error: unknown) => void;
+}
+
 export class LookupCache {
   private readonly entries = new Map<string, Entry>();
+  private checks: Check[] = [];
 
   constructor(
     private readonly journal: Journal,
@@ -31,7 +40,7 @@ export class LookupCache {
     const entry = this.entries.get(key);
     const now = Date.now();
     if (entry && now - entry.at < this.journal.retentionMs / 2) {
-      const stale = await this.journal.changedSince(new Date(entry.at - this.clockSkewMs), [type]);
+      const stale = await this.changedSince(new Date(entry.at - this.clockSkewMs), type);
       if (!stale) {
         // Most recently used last, so the oldest goes first when the cache is full.
         this.entries.delete(key);
@@ -48,6 +57,32 @@ export class LookupCache {
     } catch (error) {
       this.entries.delete(key);
       throw error;
+    }
+  }
+
+  /**
+   * Whether a commit writing `type` settled since `since`. A decision looks its entries up together
+   * (a practitioner's care teams, patients and consents), so the questions of one tick go to the
+   * journal as one query from the earliest of their times.
+   */
+  private changedSince(since: Date, type: string): Promise<boolean> {
+    return new Promise((answer, fail) => {
+      if (!this.checks.length) queueMicrotask(() => void this.answerChecks());
+      this.checks.push({ since, type, answer, fail });
+    });
+  }
+
+  private async answerChecks(): Promise<void> {
+    const checks = this.checks;
+    this.checks = [];
+    const earliest = new Date(Math.min(...checks.map((c) => c.since.getTime())));
+    try {
+      const changes = await this.journal.changesSince(earliest, [...new Set(checks.map((c) => c.type))]);
+      for (const check of checks) {
+        check.answer(changes.some((d) => d.settled >= check.since && d.types.includes(check.type)));
+      }
+    } catch (error) {
+      for (const check of checks) check.fail(error);
     }
   }
 }

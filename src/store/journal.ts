@@ -494,6 +494,16 @@ export class Journal {
     return found !== null;
   }
 
+  /** The commits writing one of `types` that settled at or after `since` or are settling now: their types and when. */
+  async changesSince(since: Date, types: string[]): Promise<Pick<DecisionDocument, 'types' | 'settled'>[]> {
+    return this.decisions
+      .find(
+        { state: 'committed', settled: { $gte: since }, types: { $in: types } },
+        { projection: { _id: 0, types: 1, settled: 1 } },
+      )
+      .toArray();
+  }
+
   async settlingSince(since: Date, type?: string): Promise<DecisionDocument[]> {
     return this.decisions
       .find({ state: 'committed', settled: { $gte: since }, ...(type ? { types: type } : {}) })

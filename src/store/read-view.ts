@@ -1,6 +1,7 @@
 import type { Db, Document, Filter, FindOptions } from 'mongodb';
 import { restoreNumberTexts, type NumberTextEntry } from '../fhir/number-text';
 import { historyId, HISTORY_COLLECTION, type HistoryDocument } from './documents';
+import { filterMatcher } from './filter-match';
 import type { DecisionDocument, Journal } from './journal';
 
 /** The reads that search, includes, reviews and conditional matches make of current documents. */
@@ -108,6 +109,27 @@ export class ReadConflictError extends Error {
   }
 }
 
+/** The top-level fields a filter looks at (through `$and`, `$or` and `$nor`). */
+function filterFields(filter: Document, into = new Set<string>()): Set<string> {
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      for (const part of value as Document[]) filterFields(part, into);
+    } else into.add(key.split('.')[0]);
+  }
+  return into;
+}
+
+/** Whether documents read with `projection` (none: whole) still hold every field `filter` looks at. */
+function keepsFields(projection: Document | undefined, filter: Document): boolean {
+  if (!projection) return true;
+  return [...filterFields(filter)].every((field) =>
+    // `_id` comes back unless the projection leaves it out.
+    field === '_id'
+      ? projection._id !== 0 && projection._id !== false
+      : projection[field] === 1 || projection[field] === true,
+  );
+}
+
 /** A restriction's answer for a collection the requester may not read at all. */
 export const NONE = Symbol('no documents');
 
@@ -157,9 +179,24 @@ export class ReadView implements Reader {
   async findOne<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T | null> {
     const restricted = this.restrict(collection, filter);
     if (restricted === NONE) return null;
-    const run = async () =>
-      withNumberTexts((await this.db.collection<T>(collection).findOne(restricted, options)) as T | null);
     const id = (filter as { _id?: unknown })._id;
+    const restriction = this.restriction?.(collection);
+    // A read of one resource by id is tested against the access filter here rather than sent with it:
+    // a practitioner's filter names the compartments of thousands of patients, which the engine would
+    // decode and index on every read of one document. Only when the projection keeps every field the
+    // filter looks at.
+    const testedHere =
+      typeof id === 'string' &&
+      Object.keys(filter).length === 1 &&
+      restriction !== undefined &&
+      restriction !== NONE &&
+      keepsFields(options?.projection, restriction);
+    const run = testedHere
+      ? async () => {
+          const doc = await this.db.collection<T>(collection).findOne(filter, options);
+          return doc && filterMatcher(restriction)(doc) ? withNumberTexts(doc as T) : null;
+        }
+      : async () => withNumberTexts((await this.db.collection<T>(collection).findOne(restricted, options)) as T | null);
     if (typeof id !== 'string') return this.consistent(collection, run);
     return this.consistent(collection, run, async (doc, candidates) => {
       // A commit concerns this read only if it writes the version after the one read.

@@ -1,6 +1,6 @@
 import type { Observation } from '@medplum/fhirtypes';
 import { MongoClient } from 'mongodb';
-import type { CurrentDocument } from '../../src/store/documents';
+import { SERVED_FIELDS, type CurrentDocument } from '../../src/store/documents';
 import { ReadConflictError } from '../../src/store/read-view';
 import { ResourceStore, type PlannedWrite } from '../../src/store/resource-store';
 import { databaseNameFor } from '../support/server';
@@ -125,5 +125,39 @@ describe('reads during a commit', () => {
     expect(agreedTotals.length).toBeGreaterThan(0);
     for (const total of agreedTotals) expect([0, COUNT]).toContain(total);
     expect(conflicts).toBeLessThanOrEqual(agreedTotals.length * 4);
+  });
+});
+
+describe('a restricted read by id', () => {
+  it('answers as the restricted query would, whether the filter is tested in memory or sent', async () => {
+    const docs = await seed('restricted');
+    // A long list, as a practitioner's compartments are; the filter also looks at the resource.
+    const reach = [...Array.from({ length: 50 }, (_, i) => `restricted-${i % 2 === 0 ? i : 999 + i}`)];
+    const restriction = { $and: [{ _id: { $in: reach } }, { 'resource.status': { $ne: 'cancelled' } }] };
+    const view = store.readView((collection) => (collection === 'Observation' ? restriction : undefined));
+    const projections = [undefined, SERVED_FIELDS, { v: 1, ts: 1 }] as const;
+    for (const doc of docs.slice(0, 6)) {
+      const expected = await client
+        .db(dbName)
+        .collection<CurrentDocument>('Observation')
+        .findOne({ $and: [{ _id: doc._id }, restriction] });
+      for (const projection of projections) {
+        const read = await view.findOne<CurrentDocument>(
+          'Observation',
+          { _id: doc._id },
+          projection ? { projection } : undefined,
+        );
+        expect({ id: doc._id, projection, found: read?._id ?? null }).toEqual({
+          id: doc._id,
+          projection,
+          found: expected?._id ?? null,
+        });
+      }
+    }
+    // Half of them are reachable, and a projection without the filter's fields still answers right.
+    const found = await Promise.all(
+      docs.slice(0, 6).map((d) => view.findOne('Observation', { _id: d._id }, { projection: { v: 1 } })),
+    );
+    expect(found.map((d) => d !== null)).toEqual([true, false, true, false, true, false]);
   });
 });
