@@ -94,7 +94,13 @@ type pushdownCondition struct {
 	// countRids, when set, is what the estimate counts instead of rids: a UNION ALL of an `$or`'s branches
 	// counts a row in two branches twice (an estimate may be high) without SQLite's sort for distinct rows.
 	countRids string
+	// long tells that rids come from a long `$in` list: estimating it costs a seek per value, so it is
+	// estimated only when no other condition is already selective (at most selectiveRows).
+	long bool
 }
+
+// selectiveRows is an estimate small enough that driving by it is cheap whatever the other conditions.
+const selectiveRows = 100
 
 // sideCondition is `where` (on the side table's column v) as a pushdown condition on table.
 func sideCondition(table, side, where string, args []any) pushdownCondition {
@@ -114,6 +120,7 @@ func sideCondition(table, side, where string, args []any) pushdownCondition {
 // a practitioner's thousands of compartments cost thousands of seeks per row.
 func inCondition(table, side, typeTest, list string, args []any) pushdownCondition {
 	c := sideCondition(table, side, typeTest+`v IN `+list, args)
+	c.long = strings.HasPrefix(list, "(SELECT")
 	c.filter = fmt.Sprintf(`EXISTS (SELECT 1 FROM %q WHERE rid = %q.rowid AND (%s+v IN %s))`, side, table, typeTest, list)
 	return c
 }
@@ -463,19 +470,24 @@ func composeWhere(ctx context.Context, db *fsql.DB, table string, conditions []p
 	}
 	if driver < 0 {
 		scores := make(map[int][2]int)
-		for i, c := range conditions {
-			if c.rids == "" {
-				continue
+		selective := false
+		// Long lists last, and not at all once another condition is selective.
+		for _, long := range []bool{false, true} {
+			for i, c := range conditions {
+				if c.rids == "" || c.long != long || (long && selective) {
+					continue
+				}
+				if len(conditions) == 1 {
+					driver = i
+					break
+				}
+				score := [2]int{estimate(ctx, db, c, estimateCap), c.rank}
+				if !c.indexed {
+					score[1] = 3 // an $or: a union of several subqueries
+				}
+				scores[i] = score
+				selective = selective || score[0] <= selectiveRows
 			}
-			if len(conditions) == 1 {
-				driver = i
-				break
-			}
-			score := [2]int{estimate(ctx, db, c, estimateCap), c.rank}
-			if !c.indexed {
-				score[1] = 3 // an $or: a union of several subqueries
-			}
-			scores[i] = score
 		}
 		// The indexed conditions that all reached the cap are counted again, further.
 		var capped []int
