@@ -329,19 +329,7 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 				}
 				out = append(out, text(`v = ?`, s))
 			case "$in":
-				array, ok := operand.(*types.Array)
-				if !ok || array.Len() == 0 || array.Len() > maxInValues {
-					return nil, false
-				}
-				values := make([]any, 0, array.Len())
-				for i := 0; i < array.Len(); i++ {
-					s, ok := must.NotFail(array.Get(i)).(string)
-					if !ok || !pushable(s) {
-						return nil, false
-					}
-					values = append(values, s)
-				}
-				list, args, ok := inList(values)
+				list, args, ok := exactStringList(operand)
 				if !ok {
 					return nil, false
 				}
@@ -377,23 +365,29 @@ func exactPathConditions(ctx context.Context, db *fsql.DB, table, path string, v
 	return nil, false
 }
 
-// exactNin is `{path: {$nin: [strings]}}`: no string at the path is one of them (a document without
-// the path matches). Exact for a row whose side table holds exactly MongoDB's strings (the "s:" check);
-// a row it is not sure of is answered as uncertain, whatever the test says.
-func exactNin(table, side, path string, operand any) ([]exactCondition, bool) {
+// exactStringList is the SQL list (inList) of an `$in` or `$nin` operand made only of strings SQLite
+// compares as MongoDB does; false for anything else.
+func exactStringList(operand any) (string, []any, bool) {
 	array, ok := operand.(*types.Array)
 	if !ok || array.Len() == 0 || array.Len() > maxInValues {
-		return nil, false
+		return "", nil, false
 	}
 	values := make([]any, 0, array.Len())
 	for i := 0; i < array.Len(); i++ {
 		s, ok := must.NotFail(array.Get(i)).(string)
 		if !ok || !pushable(s) {
-			return nil, false
+			return "", nil, false
 		}
 		values = append(values, s)
 	}
-	list, args, ok := inList(values)
+	return inList(values)
+}
+
+// exactNin is `{path: {$nin: [strings]}}`: no string at the path is one of them (a document without
+// the path matches). Exact for a row whose side table holds exactly MongoDB's strings (the "s:" check);
+// a row it is not sure of is answered as uncertain, whatever the test says.
+func exactNin(table, side, path string, operand any) ([]exactCondition, bool) {
+	list, args, ok := exactStringList(operand)
 	if !ok {
 		return nil, false
 	}
