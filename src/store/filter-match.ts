@@ -19,6 +19,6 @@ function inOperation(params: unknown, ownerQuery: Query<unknown>, options: Optio
 }
 
 /** A test of stored documents against a MongoDB filter, in memory (sift, with a faster `$in`). */
-export function filterMatcher<T = unknown>(filter: Query<T>): (doc: T) => boolean {
-  return sift(filter, { operations: { $in: inOperation } });
+export function filterMatcher(filter: object): (doc: unknown) => boolean {
+  return sift(filter as Query<unknown>, { operations: { $in: inOperation } });
 }

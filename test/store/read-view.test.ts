@@ -156,7 +156,9 @@ describe('a restricted read by id', () => {
     }
     // Half of them are reachable, and a projection without the filter's fields still answers right.
     const found = await Promise.all(
-      docs.slice(0, 6).map((d) => view.findOne('Observation', { _id: d._id }, { projection: { v: 1 } })),
+      docs
+        .slice(0, 6)
+        .map((d) => view.findOne<CurrentDocument>('Observation', { _id: d._id }, { projection: { v: 1 } })),
     );
     expect(found.map((d) => d !== null)).toEqual([true, false, true, false, true, false]);
   });
