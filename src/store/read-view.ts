@@ -177,10 +177,11 @@ export class ReadView implements Reader {
   }
 
   async findOne<T extends Document>(collection: string, filter: Filter<T>, options?: FindOptions): Promise<T | null> {
-    const restricted = this.restrict(collection, filter);
+    // The access filter is built once: a practitioner's lists thousands of compartments.
+    const restriction = this.restriction?.(collection);
+    const restricted = this.restrict(collection, filter, restriction);
     if (restricted === NONE) return null;
     const id = (filter as { _id?: unknown })._id;
-    const restriction = this.restriction?.(collection);
     // A read of one resource by id is tested against the access filter here rather than sent with it:
     // a practitioner's filter names the compartments of thousands of patients, which the engine would
     // decode and index on every read of one document. Only when the projection keeps every field the
@@ -267,8 +268,11 @@ export class ReadView implements Reader {
     yield* cursorBatches(this.db, collection, restricted, batchSize, projection);
   }
 
-  private restrict<T extends Document>(collection: string, filter: Filter<T>): Filter<T> | typeof NONE {
-    const restriction = this.restriction?.(collection);
+  private restrict<T extends Document>(
+    collection: string,
+    filter: Filter<T>,
+    restriction = this.restriction?.(collection),
+  ): Filter<T> | typeof NONE {
     if (restriction === undefined) return filter;
     if (restriction === NONE) return NONE;
     return { $and: [filter, restriction] } as Filter<T>;
