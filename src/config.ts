@@ -21,6 +21,11 @@ export interface ServerConfig {
   defaultPageSize: number;
   maxPageSize: number;
   /**
+   * REQUEST_TIME_BUDGET_MS: how long a read-only interaction (read, search, history, a review) may run;
+   * past it, its engine query is stopped and it is answered 503 `timeout`. 0: no budget.
+   */
+  requestTimeBudgetMs: number;
+  /**
    * A server process whose heartbeat is older than this is taken for dead, and its unfinished commits
    * are finished or discarded by another process. A live process's commits are never touched.
    */
@@ -282,6 +287,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1, 1),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20, 1),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000, 1),
+    requestTimeBudgetMs: intFromEnv(env, 'REQUEST_TIME_BUDGET_MS', 1500),
     journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 10_000, 100),
     serverId: env.SERVER_ID || `${hostname()}:${env.PORT || 8080}`,
     clockSkewMs: intFromEnv(env, 'CLOCK_SKEW_MS', 250),

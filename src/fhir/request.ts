@@ -64,6 +64,8 @@ export interface FhirRequest {
   access?: AccessPolicy;
   /** The client's network address (the TCP peer), for the audit trail. */
   remoteAddress?: string;
+  /** When the dispatcher took the request (epoch ms): its time budget, and its entries', runs from here. */
+  startedAt?: number;
   /** Set for the entries of a batch or transaction: the Bundle request and the entry's index. */
   bundle?: { request: FhirRequest; index: number };
   /**

@@ -1,13 +1,15 @@
 import {
   FhirError,
+  issue,
   methodNotAllowed,
   notFound,
+  outcome,
   serverError,
   serviceUnavailable,
   VersionRaceError,
 } from '../fhir/outcome';
 import { CommitAbortedError } from '../store/journal';
-import { NONE, ReadConflictError, type Restriction } from '../store/read-view';
+import { NONE, ReadConflictError, TimeBudgetError, type Restriction } from '../store/read-view';
 import type { AccessPolicy } from '../auth/access-policy';
 import { policyOf } from '../auth/access-control';
 import { authorizeInteraction } from '../auth/authorize';
@@ -140,6 +142,7 @@ export function matchRoute(method: FhirMethod, path: string): { route: Route; pa
 
 /** The pipeline: route → interceptors (authorization) → handler → interceptors (audit). */
 export async function dispatch(request: FhirRequest, context: ServerContext): Promise<FhirResponse> {
+  request.startedAt ??= Date.now();
   const { route, params } = matchRoute(request.method, request.path);
   if (params.type) requireResourceType(params.type);
   if (params.compartment) requireResourceType(params.compartment);
@@ -209,6 +212,21 @@ export function readRestriction(policy: AccessPolicy): Restriction | undefined {
 const READ_ATTEMPTS = 5;
 const VERSION_RACE_ATTEMPTS = 25;
 
+/** 503 `timeout`: the answer a read-only request gets once its time budget is spent, instead of a late one. */
+function overBudget(budgetMs: number): FhirError {
+  return new FhirError(
+    503,
+    outcome([
+      issue(
+        'error',
+        'timeout',
+        `The request did not finish within its time budget of ${budgetMs} ms (REQUEST_TIME_BUDGET_MS): ` +
+          'narrow the search (fewer types, a more selective parameter, a smaller _count), or try again later',
+      ),
+    ]),
+  );
+}
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -223,19 +241,27 @@ async function runWithRetries(
   options: { readOnly: boolean; retriesVersionRaces: boolean },
 ): Promise<FhirResponse> {
   const restriction = request.access ? readRestriction(request.access) : undefined;
+  const budgetMs = context.config.requestTimeBudgetMs;
+  // Writes are not cut short: one that has begun its commit must finish it, and its reads are few.
+  // The entries of a batch share their Bundle's budget, so that the Bundle too answers within it.
+  const startedAt = request.bundle?.request.startedAt ?? request.startedAt ?? Date.now();
+  const deadline = options.readOnly && budgetMs > 0 ? startedAt + budgetMs : undefined;
   for (let attempt = 1; ; attempt++) {
-    const reads = context.store.readView(restriction);
+    const reads = context.store.readView(restriction, deadline);
     request.reads = reads;
     try {
       const response = await handle();
       if (options.readOnly) await reads.validate();
       return response;
     } catch (error) {
+      if (error instanceof TimeBudgetError) throw overBudget(budgetMs);
       if (error instanceof ReadConflictError) {
         if (attempt >= READ_ATTEMPTS) {
           throw serviceUnavailable('Commits kept landing while this request read; try again');
         }
-        await pause(5 + Math.random() * 20 * attempt);
+        const wait = 5 + Math.random() * 20 * attempt;
+        if (deadline !== undefined && Date.now() + wait >= deadline) throw overBudget(budgetMs);
+        await pause(wait);
         continue;
       }
       if (error instanceof VersionRaceError && options.retriesVersionRaces && attempt < VERSION_RACE_ATTEMPTS) {

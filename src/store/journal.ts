@@ -513,12 +513,15 @@ export class Journal {
   /**
    * Waits until the given commits have settled. One that does not settle promptly (its process died
    * between deciding and settling, or is stalled) is finished by the caller: finishing is idempotent
-   * and every step is guarded by versions, so it is safe even while the owner is still at it.
+   * and every step is guarded by versions, so it is safe even while the owner is still at it. Returns
+   * early, with commits still unsettled, once `giveUpAt` (epoch ms) has passed.
    */
-  async awaitSettled(txs: string[], patienceMs = 2000): Promise<void> {
+  async awaitSettled(txs: string[], patienceMs = 2000, giveUpAt = Infinity): Promise<void> {
     const deadline = Date.now() + patienceMs;
     let pending = txs;
     for (let round = 0; pending.length; round++) {
+      // The reader's own time is up (its request's budget): it stops waiting, and the reader answers so.
+      if (Date.now() > giveUpAt) return;
       const open = await this.decisions
         .find({ _id: { $in: pending }, settled: NOT_SETTLED }, { projection: { _id: 1 } })
         .toArray();

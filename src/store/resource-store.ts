@@ -161,8 +161,9 @@ export class ResourceStore {
   }
 
   /** The reads of one request, aligned on commit boundaries (src/store/read-view.ts). */
-  readView(restriction?: Restriction): ReadView {
-    return new ReadView(this.db, this.journal, this.clockSkewMs, restriction);
+  /** `deadline` (epoch ms): the request's time budget, which bounds every read of the view. */
+  readView(restriction?: Restriction, deadline?: number): ReadView {
+    return new ReadView(this.db, this.journal, this.clockSkewMs, restriction, deadline);
   }
 
   /** Reads straight from the database, for start-up and background work. */

@@ -17,6 +17,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * Every read in the tests runs with a time budget, as in production, but one a loaded test machine
+ * never reaches: the budget itself is tested with small values of its own (test/http/time-budget.test.ts).
+ */
+export const TEST_TIME_BUDGET_MS = 30_000;
+
 /** A database name per test file, so files run in parallel without clearing each other's data. */
 export function databaseNameFor(testFile: string): string {
   const base = testFile.replace(/^.*[\\/]/, '').replace(/\.test\.ts$/, '');
@@ -39,6 +45,7 @@ export async function startTestServer(
     auth: TEST_AUTH,
     // Off unless a test asks for it: background findings (and their audit) would change what other tests count.
     findings: { ...loadConfig({}).findings, enabled: false },
+    requestTimeBudgetMs: TEST_TIME_BUDGET_MS,
     ...overrides,
   };
   // Cleared before the server starts, since start-up itself stores things (the shipped profiles).
