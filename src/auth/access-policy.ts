@@ -38,6 +38,11 @@ type Target = 'current' | 'history';
  */
 export class AccessPolicy {
   private readonly queryFilters = new Map<string, MongoFilter>();
+  /**
+   * The reach of each scope context as compartment references, made once: a practitioner's lists
+   * thousands of patients, and every filter of every read and search of the request needs it.
+   */
+  private readonly reachReferences = new Map<'patient' | 'user', string[]>();
 
   private constructor(
     readonly requester: Requester,
@@ -152,9 +157,9 @@ export class AccessPolicy {
   private grantFilter(grant: ScopeGrant, type: string, target: Target): MongoFilter | undefined {
     const parts: MongoFilter[] = [];
     if (grant.context !== 'system' && inPatientCompartment(type)) {
-      const patients = this.reach[grant.context];
-      if (!patients.length) return NOTHING;
-      parts.push({ compartments: { $in: patients.map((p) => `Patient/${p}`) } });
+      const references = this.referencesOf(grant.context);
+      if (!references.length) return NOTHING;
+      parts.push({ compartments: { $in: references } });
     }
     if (grant.query) {
       // Search values are kept only on current documents: a query-restricted grant shows no history.
@@ -163,6 +168,12 @@ export class AccessPolicy {
       if (query) parts.push(query);
     }
     return parts.length ? allOf(parts) : undefined;
+  }
+
+  private referencesOf(context: 'patient' | 'user'): string[] {
+    let references = this.reachReferences.get(context);
+    if (!references) this.reachReferences.set(context, (references = this.reach[context].map((p) => `Patient/${p}`)));
+    return references;
   }
 
   private labelFilter(): MongoFilter | undefined {
