@@ -382,7 +382,15 @@ const EDITS = [
     from: `	queryRes, err := coll.Query(ctx, qp)
 `,
     to: `	order := h.medsfhirOrder(params, qp, capped)
-	queryRes, err := coll.Query(medsfhirOrderContext(ctx, order), qp)
+	queryRes, err := coll.Query(medsfhirFieldsContext(medsfhirOrderContext(ctx, order), params), qp)
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/query_iterator.go',
+    // Only the fields the find needs are decoded (fields_medsfhir.go).
+    from: `		if doc, err = sjson.Unmarshal(b); err != nil {
+`,
+    to: `		if doc, err = sjson.UnmarshalFields(b, medsfhirWanted(iter.ctx)); err != nil {
 `,
   },
   {
@@ -452,6 +460,7 @@ const PATCH_FILES = [
   ['idorder_medsfhir.go', 'internal/backends/sqlite'],
   ['oddid_medsfhir.go', 'internal/backends/sqlite/metadata'],
   ['sort_medsfhir.go', 'internal/handler'],
+  ['fields_medsfhir.go', 'internal/handler'],
   ['filter_in_medsfhir.go', 'internal/handler/common'],
   ['debug_log_medsfhir.go', 'internal/util/fsql'],
   ['decode_medsfhir.go', 'internal/handler/sjson'],

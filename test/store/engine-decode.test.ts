@@ -64,3 +64,57 @@ describe('the engine reads back what it stored', () => {
     }
   });
 });
+
+// A find that projects fields away decodes only the top-level fields its projection, filter and sort
+// name (tools/ferretdb/patch/fields_medsfhir.go): its answers must be those of the whole documents.
+describe('a projected find decodes only the fields it needs', () => {
+  type Row = { _id: string; resource: { n: number; tag: string }; sp: { big: string[]; key: number }; other: string };
+  const rows: Row[] = Array.from({ length: 30 }, (_, i) => ({
+    _id: `row-${String(i).padStart(2, '0')}`,
+    resource: { n: i, tag: i % 3 ? 'odd' : 'three' },
+    sp: { big: Array.from({ length: 20 }, (_, k) => `value ${i}-${k}`), key: (i * 7) % 30 },
+    other: `other ${i}`,
+  }));
+  const collection = () => client.db(dbName).collection<Row>('projected');
+  /** The documents a projection of top-level inclusions (and `_id: 0`) keeps, computed here. */
+  const project = (doc: Row, keep: string[], withId = true) =>
+    Object.fromEntries(Object.entries(doc).filter(([k]) => (k === '_id' ? withId : keep.includes(k))));
+
+  beforeAll(async () => {
+    await collection().insertMany(rows);
+  });
+
+  it('filters on a field it does not return', async () => {
+    const found = await collection()
+      .find({ 'sp.key': { $lt: 10 } }, { projection: { resource: 1 } })
+      .toArray();
+    const expected = rows.filter((r) => r.sp.key < 10).map((r) => project(r, ['resource']));
+    expect(found.sort((a, b) => (a._id < b._id ? -1 : 1))).toEqual(expected);
+  });
+
+  it('sorts on a field it does not return, through $and and $or', async () => {
+    const found = await collection()
+      .find(
+        { $and: [{ $or: [{ 'resource.tag': 'three' }, { other: 'other 1' }] }, { 'sp.big': { $exists: true } }] },
+        { projection: { _id: 0, resource: 1 }, sort: { 'sp.key': -1 }, limit: 5 },
+      )
+      .toArray();
+    const expected = rows
+      .filter((r) => r.resource.tag === 'three' || r.other === 'other 1')
+      .sort((a, b) => b.sp.key - a.sp.key)
+      .slice(0, 5)
+      .map((r) => project(r, ['resource'], false));
+    expect(found).toEqual(expected);
+  });
+
+  it('answers exclusion projections and finds by _id as before', async () => {
+    const excluded = await collection().findOne({ _id: 'row-04' }, { projection: { sp: 0 } });
+    expect(excluded).toEqual(project(rows[4], ['resource', 'other']));
+    const byId = await collection().findOne({ _id: 'row-05' }, { projection: { other: 1 } });
+    expect(byId).toEqual({ _id: 'row-05', other: 'other 5' });
+    const sortedById = await collection()
+      .find({}, { projection: { resource: 1 }, sort: { _id: 1 }, limit: 3 })
+      .toArray();
+    expect(sortedById).toEqual(rows.slice(0, 3).map((r) => project(r, ['resource'])));
+  });
+});

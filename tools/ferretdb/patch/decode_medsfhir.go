@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"unicode/utf8"
 
+	"github.com/FerretDB/FerretDB/internal/types"
 	"github.com/FerretDB/FerretDB/internal/util/lazyerrors"
+	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
 // plainString is the value of a JSON string literal without escapes, as encoding/json reads it: ok is
@@ -360,4 +362,49 @@ func readElem(data []byte) (*elem, bool) {
 	}
 
 	return e, true
+}
+
+// UnmarshalFields is Unmarshal of the top-level fields in keep only (nil: of every field): the others
+// are left out of the document, undecoded. A find that projects a FHIR resource's search index away
+// (internal/handler/fields_medsfhir.go) then does not decode it.
+func UnmarshalFields(data []byte, keep map[string]struct{}) (*types.Document, error) {
+	if keep == nil {
+		return Unmarshal(data)
+	}
+
+	v, sch, err := splitStored(data)
+	if err != nil {
+		return nil, lazyerrors.Error(err)
+	}
+
+	delete(v, "$s")
+
+	if len(sch.Keys) != len(v) {
+		return nil, lazyerrors.Errorf(
+			"sjson.UnmarshalFields: the data must have the same number of schema keys and document fields (keys: %d, fields: %d)",
+			len(sch.Keys), len(v),
+		)
+	}
+
+	d := must.NotFail(types.NewDocument())
+
+	for _, key := range sch.Keys {
+		b, ok := v[key]
+		if !ok {
+			return nil, lazyerrors.Errorf("sjson.UnmarshalFields: missing key %q", key)
+		}
+
+		if _, wanted := keep[key]; !wanted {
+			continue
+		}
+
+		value, err := unmarshalSingleValue(b, sch.Properties[key])
+		if err != nil {
+			return nil, lazyerrors.Error(err)
+		}
+
+		d.Set(key, value)
+	}
+
+	return d, nil
 }

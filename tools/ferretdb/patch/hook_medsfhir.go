@@ -42,3 +42,21 @@ func MedsfhirOrderFrom(ctx context.Context) *MedsfhirOrder {
 	order, _ := ctx.Value(medsfhirOrderKey{}).(*MedsfhirOrder)
 	return order
 }
+
+// MedsfhirFields is the set of top-level fields a find needs decoded from each stored document: those
+// its projection keeps, its filter tests and its sort reads (internal/handler/fields_medsfhir.go). The
+// backend leaves the others undecoded. Nil when every field is needed.
+type MedsfhirFields map[string]struct{}
+
+type medsfhirFieldsKey struct{}
+
+// WithMedsfhirFields is ctx carrying the fields a find's Query must decode.
+func WithMedsfhirFields(ctx context.Context, fields MedsfhirFields) context.Context {
+	return context.WithValue(ctx, medsfhirFieldsKey{}, fields)
+}
+
+// MedsfhirFieldsFrom is the fields a find's Query must decode, nil when it must decode every field.
+func MedsfhirFieldsFrom(ctx context.Context) MedsfhirFields {
+	fields, _ := ctx.Value(medsfhirFieldsKey{}).(MedsfhirFields)
+	return fields
+}

@@ -191,7 +191,7 @@ func idOrderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection,
 		rows.Close()
 		iter.rows = nil
 	} else {
-		first, odd, err := scanIDOrderRow(rows)
+		first, odd, err := scanIDOrderRow(rows, backends.MedsfhirFieldsFrom(ctx))
 		if err != nil || odd {
 			rows.Close()
 			return nil, false
@@ -202,8 +202,8 @@ func idOrderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection,
 	return iter, true
 }
 
-// scanIDOrderRow is the document of the current row, or true for the sentinel.
-func scanIDOrderRow(rows *fsql.Rows) (*types.Document, bool, error) {
+// scanIDOrderRow is the document of the current row (its fields in keep only, nil: all), or true for the sentinel.
+func scanIDOrderRow(rows *fsql.Rows, keep backends.MedsfhirFields) (*types.Document, bool, error) {
 	var odd bool
 	var b []byte
 	var k any
@@ -213,7 +213,7 @@ func scanIDOrderRow(rows *fsql.Rows) (*types.Document, bool, error) {
 	if odd {
 		return nil, true, nil
 	}
-	doc, err := sjson.Unmarshal(b)
+	doc, err := sjson.UnmarshalFields(b, keep)
 	return doc, false, err
 }
 
@@ -251,7 +251,7 @@ func (iter *idOrderIterator) Next() (struct{}, *types.Document, error) {
 		}
 		return unused, nil, err
 	}
-	doc, odd, err := scanIDOrderRow(iter.rows)
+	doc, odd, err := scanIDOrderRow(iter.rows, backends.MedsfhirFieldsFrom(iter.ctx))
 	if err == nil && odd {
 		err = fmt.Errorf("medsfhir: a second sentinel row")
 	}

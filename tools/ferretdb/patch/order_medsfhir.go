@@ -129,7 +129,7 @@ func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 		if err = rows.Scan(&u, &b); err != nil || u {
 			return nil, false
 		}
-		d, err := sjson.Unmarshal(b)
+		d, err := sjson.UnmarshalFields(b, medsfhirWanted(ctx))
 		if err != nil {
 			return nil, false
 		}
@@ -302,4 +302,10 @@ func scalarKey(s string, at int, t string) driver.Value {
 		return key
 	}
 	return uncertainKey // a binary, a regex, a timestamp, a decimal
+}
+
+// medsfhirWanted is the top-level fields a find's Query decodes (internal/handler/fields_medsfhir.go),
+// nil for all of them.
+func medsfhirWanted(ctx context.Context) map[string]struct{} {
+	return backends.MedsfhirFieldsFrom(ctx)
 }

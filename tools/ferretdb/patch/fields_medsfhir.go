@@ -1,0 +1,130 @@
+// meds-fhir patch, copied into FerretDB's internal/handler package at build time
+// (scripts/build-engine.mjs): the top-level fields a find needs from each stored document, so that
+// the backend decodes only those. A FHIR server's documents carry their search index beside the
+// resource (often as large as it), which reads of resources project away: decoding it anyway was
+// most of what a projected find cost the engine.
+
+package handler
+
+import (
+	"context"
+	"strings"
+
+	"github.com/FerretDB/FerretDB/internal/backends"
+	"github.com/FerretDB/FerretDB/internal/handler/common"
+	"github.com/FerretDB/FerretDB/internal/types"
+)
+
+// medsfhirFieldsContext is ctx carrying the fields the find needs decoded (ctx itself when it needs all).
+func medsfhirFieldsContext(ctx context.Context, params *common.FindParams) context.Context {
+	fields := medsfhirFields(params)
+	if fields == nil {
+		return ctx
+	}
+	return backends.WithMedsfhirFields(ctx, fields)
+}
+
+// medsfhirFields is the top-level fields of the projection, the filter and the sort, with `_id`; nil
+// (every field) unless the projection only includes fields and every key is one this reads plainly.
+func medsfhirFields(params *common.FindParams) backends.MedsfhirFields {
+	projection := params.Projection
+	if projection == nil || projection.Len() == 0 {
+		return nil
+	}
+	fields := backends.MedsfhirFields{"_id": {}}
+	for _, key := range projection.Keys() {
+		value := medsfhirValue(projection.Get(key))
+		if !medsfhirIncludes(value) {
+			// `_id: 0` beside inclusions is still an inclusion projection; anything else excludes.
+			if key == "_id" && medsfhirExcludes(value) {
+				continue
+			}
+			return nil
+		}
+		if !medsfhirAddTopLevel(fields, key) {
+			return nil
+		}
+	}
+	if !medsfhirAddFilterFields(fields, params.Filter) {
+		return nil
+	}
+	if params.Sort != nil {
+		for _, key := range params.Sort.Keys() {
+			if !medsfhirAddTopLevel(fields, key) {
+				return nil
+			}
+		}
+	}
+	return fields
+}
+
+// medsfhirValue is a document's value for a key it is known to have.
+func medsfhirValue(v any, _ error) any { return v }
+
+// medsfhirIncludes is whether a projection value keeps its field: true or a non-zero number (not an operator).
+func medsfhirIncludes(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case int32:
+		return v != 0
+	case int64:
+		return v != 0
+	case float64:
+		return v != 0
+	}
+	return false
+}
+
+func medsfhirExcludes(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return !v
+	case int32:
+		return v == 0
+	case int64:
+		return v == 0
+	case float64:
+		return v == 0
+	}
+	return false
+}
+
+// medsfhirAddTopLevel adds the first segment of a field path; false for an operator or an empty path.
+func medsfhirAddTopLevel(fields backends.MedsfhirFields, key string) bool {
+	top, _, _ := strings.Cut(key, ".")
+	if top == "" || strings.HasPrefix(top, "$") {
+		return false
+	}
+	fields[top] = struct{}{}
+	return true
+}
+
+// medsfhirAddFilterFields adds the fields a filter tests, through $and, $or and $nor; false for any other
+// top-level operator ($expr, $where, $text...), whose fields cannot be told.
+func medsfhirAddFilterFields(fields backends.MedsfhirFields, filter *types.Document) bool {
+	if filter == nil {
+		return true
+	}
+	for _, key := range filter.Keys() {
+		switch key {
+		case "$and", "$or", "$nor":
+			clauses, ok := medsfhirValue(filter.Get(key)).(*types.Array)
+			if !ok {
+				return false
+			}
+			for i := 0; i < clauses.Len(); i++ {
+				clause, ok := medsfhirValue(clauses.Get(i)).(*types.Document)
+				if !ok || !medsfhirAddFilterFields(fields, clause) {
+					return false
+				}
+			}
+		case "$comment":
+		default:
+			if !medsfhirAddTopLevel(fields, key) {
+				return false
+			}
+		}
+	}
+	return true
+}
