@@ -107,6 +107,18 @@ describe('a projected find decodes only the fields it needs', () => {
     expect(found).toEqual(expected);
   });
 
+  it('decodes one member of an object for a nested projection, filter and existence test', async () => {
+    const found = await collection()
+      .find({ 'sp.big': 'value 3-2', 'sp.missing': { $exists: false } }, { projection: { 'sp.key': 1 } })
+      .toArray();
+    expect(found).toEqual([{ _id: 'row-03', sp: { key: 21 } }]);
+    // A path beside its parent: the engine keeps the whole parent, so it must decode all of it.
+    const whole = await collection()
+      .find({ 'sp.key': 21 }, { projection: { sp: 1, 'sp.key': 1 } })
+      .toArray();
+    expect(whole).toEqual([{ _id: 'row-03', sp: rows[3].sp }]);
+  });
+
   it('answers exclusion projections and finds by _id as before', async () => {
     const excluded = await collection().findOne({ _id: 'row-04' }, { projection: { sp: 0 } });
     expect(excluded).toEqual(project(rows[4], ['resource', 'other']));

@@ -364,10 +364,11 @@ func readElem(data []byte) (*elem, bool) {
 	return e, true
 }
 
-// UnmarshalFields is Unmarshal of the top-level fields in keep only (nil: of every field): the others
-// are left out of the document, undecoded. A find that projects a FHIR resource's search index away
-// (internal/handler/fields_medsfhir.go) then does not decode it.
-func UnmarshalFields(data []byte, keep map[string]struct{}) (*types.Document, error) {
+// UnmarshalFields is Unmarshal of the top-level fields in keep only (nil: of every field), and of an
+// object value, of the members keep lists for it (nil: all of them): the rest is left out of the
+// document, undecoded. A find that projects a FHIR resource's search index away, or reads one value
+// of it, then does not decode the whole index (internal/handler/fields_medsfhir.go).
+func UnmarshalFields(data []byte, keep map[string]map[string]struct{}) (*types.Document, error) {
 	if keep == nil {
 		return Unmarshal(data)
 	}
@@ -394,11 +395,47 @@ func UnmarshalFields(data []byte, keep map[string]struct{}) (*types.Document, er
 			return nil, lazyerrors.Errorf("sjson.UnmarshalFields: missing key %q", key)
 		}
 
-		if _, wanted := keep[key]; !wanted {
+		members, wanted := keep[key]
+		if !wanted {
 			continue
 		}
 
-		value, err := unmarshalSingleValue(b, sch.Properties[key])
+		value, err := unmarshalMembers(b, sch.Properties[key], members)
+		if err != nil {
+			return nil, lazyerrors.Error(err)
+		}
+
+		d.Set(key, value)
+	}
+
+	return d, nil
+}
+
+// unmarshalMembers is unmarshalSingleValue, but for an object of which only the given members (nil:
+// all) are decoded. Anything this does not read plainly is left to unmarshalSingleValue whole.
+func unmarshalMembers(data json.RawMessage, sch *elem, members map[string]struct{}) (any, error) {
+	if members == nil || sch == nil || sch.Type != elemTypeObject || sch.Schema == nil || bytes.Equal(data, []byte("null")) {
+		return unmarshalSingleValue(data, sch)
+	}
+
+	raw, ok := splitObject(data)
+	if !ok || len(raw) != len(sch.Schema.Keys) {
+		return unmarshalSingleValue(data, sch)
+	}
+
+	d := must.NotFail(types.NewDocument())
+
+	for _, key := range sch.Schema.Keys {
+		if _, wanted := members[key]; !wanted {
+			continue
+		}
+
+		b, ok := raw[key]
+		if !ok {
+			return unmarshalSingleValue(data, sch)
+		}
+
+		value, err := unmarshalSingleValue(b, sch.Schema.Properties[key])
 		if err != nil {
 			return nil, lazyerrors.Error(err)
 		}

@@ -24,14 +24,14 @@ func medsfhirFieldsContext(ctx context.Context, params *common.FindParams) conte
 	return backends.WithMedsfhirFields(ctx, fields)
 }
 
-// medsfhirFields is the top-level fields of the projection, the filter and the sort, with `_id`; nil
+// medsfhirFields is the fields of the projection, the filter and the sort, with `_id`, to two levels; nil
 // (every field) unless the projection only includes fields and every key is one this reads plainly.
 func medsfhirFields(params *common.FindParams) backends.MedsfhirFields {
 	projection := params.Projection
 	if projection == nil || projection.Len() == 0 {
 		return nil
 	}
-	fields := backends.MedsfhirFields{"_id": {}}
+	fields := backends.MedsfhirFields{"_id": nil}
 	for _, key := range projection.Keys() {
 		value := medsfhirValue(projection.Get(key))
 		if !medsfhirIncludes(value) {
@@ -90,13 +90,25 @@ func medsfhirExcludes(v any) bool {
 	return false
 }
 
-// medsfhirAddTopLevel adds the first segment of a field path; false for an operator or an empty path.
+// medsfhirAddTopLevel adds the first two segments of a field path (the first alone: the whole
+// value); false for an operator or an empty path.
 func medsfhirAddTopLevel(fields backends.MedsfhirFields, key string) bool {
-	top, _, _ := strings.Cut(key, ".")
+	top, rest, nested := strings.Cut(key, ".")
 	if top == "" || strings.HasPrefix(top, "$") {
 		return false
 	}
-	fields[top] = struct{}{}
+	member, _, _ := strings.Cut(rest, ".")
+	members, seen := fields[top]
+	switch {
+	case !nested || member == "" || strings.HasPrefix(member, "$"):
+		fields[top] = nil
+	case seen && members == nil:
+		// The whole value is needed already.
+	case seen:
+		members[member] = struct{}{}
+	default:
+		fields[top] = map[string]struct{}{member: {}}
+	}
 	return true
 }
 

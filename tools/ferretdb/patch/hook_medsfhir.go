@@ -43,10 +43,11 @@ func MedsfhirOrderFrom(ctx context.Context) *MedsfhirOrder {
 	return order
 }
 
-// MedsfhirFields is the set of top-level fields a find needs decoded from each stored document: those
-// its projection keeps, its filter tests and its sort reads (internal/handler/fields_medsfhir.go). The
-// backend leaves the others undecoded. Nil when every field is needed.
-type MedsfhirFields map[string]struct{}
+// MedsfhirFields is the top-level fields a find needs decoded from each stored document: those its
+// projection keeps, its filter tests and its sort reads (internal/handler/fields_medsfhir.go). The
+// backend leaves the others undecoded. A field maps to the members it needs of an object value, or
+// to nil when it needs all of the value. Nil when every field is needed.
+type MedsfhirFields map[string]map[string]struct{}
 
 type medsfhirFieldsKey struct{}
 

@@ -304,8 +304,8 @@ func scalarKey(s string, at int, t string) driver.Value {
 	return uncertainKey // a binary, a regex, a timestamp, a decimal
 }
 
-// medsfhirWanted is the top-level fields a find's Query decodes (internal/handler/fields_medsfhir.go),
-// nil for all of them.
-func medsfhirWanted(ctx context.Context) map[string]struct{} {
+// medsfhirWanted is the fields a find's Query decodes (internal/handler/fields_medsfhir.go), nil for
+// all of them.
+func medsfhirWanted(ctx context.Context) map[string]map[string]struct{} {
 	return backends.MedsfhirFieldsFrom(ctx)
 }
