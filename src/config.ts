@@ -22,7 +22,7 @@ export interface ServerConfig {
   maxPageSize: number;
   /**
    * REQUEST_TIME_BUDGET_MS: how long a read-only interaction (read, search, history, a review) may run;
-   * past it, its engine query is stopped and it is answered 503 `timeout`. 0: no budget.
+   * past it, it is answered 503 `timeout` (its engine query is left to finish). 0: no budget.
    */
   requestTimeBudgetMs: number;
   /**

@@ -1,3 +1,4 @@
+import type { Bundle } from '@medplum/fhirtypes';
 import {
   FhirError,
   issue,
@@ -243,8 +244,10 @@ async function runWithRetries(
   const restriction = request.access ? readRestriction(request.access) : undefined;
   const budgetMs = context.config.requestTimeBudgetMs;
   // Writes are not cut short: one that has begun its commit must finish it, and its reads are few.
-  // The entries of a batch share their Bundle's budget, so that the Bundle too answers within it.
-  const startedAt = request.bundle?.request.startedAt ?? request.startedAt ?? Date.now();
+  // The entries of a batch share their Bundle's budget, so that the Bundle too answers within it; a
+  // transaction's reads run after its commit, which has no budget, so each has its own.
+  const batch = (request.bundle?.request.body as Bundle | undefined)?.type === 'batch';
+  const startedAt = (batch ? request.bundle?.request.startedAt : request.startedAt) ?? Date.now();
   const deadline = options.readOnly && budgetMs > 0 ? startedAt + budgetMs : undefined;
   for (let attempt = 1; ; attempt++) {
     const reads = context.store.readView(restriction, deadline);

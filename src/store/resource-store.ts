@@ -160,8 +160,10 @@ export class ResourceStore {
     await this.journal.drain();
   }
 
-  /** The reads of one request, aligned on commit boundaries (src/store/read-view.ts). */
-  /** `deadline` (epoch ms): the request's time budget, which bounds every read of the view. */
+  /**
+   * The reads of one request, aligned on commit boundaries (src/store/read-view.ts); `deadline` (epoch
+   * ms) is the request's time budget, which bounds every read of the view.
+   */
   readView(restriction?: Restriction, deadline?: number): ReadView {
     return new ReadView(this.db, this.journal, this.clockSkewMs, restriction, deadline);
   }

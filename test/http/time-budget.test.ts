@@ -64,7 +64,7 @@ describe('a read-only request past its time budget', () => {
     expect((all.body as Bundle).total).toBe(PATIENTS);
   });
 
-  it('is shared by the entries of a batch, which answer 503 once it is spent', async () => {
+  it('applies to the entries of a batch, each answering 503 in its own entry', async () => {
     budget(1);
     const batch: Bundle = {
       resourceType: 'Bundle',
