@@ -122,6 +122,8 @@ describe('a projected find decodes only the fields it needs', () => {
   it('answers exclusion projections and finds by _id as before', async () => {
     const excluded = await collection().findOne({ _id: 'row-04' }, { projection: { sp: 0 } });
     expect(excluded).toEqual(project(rows[4], ['resource', 'other']));
+    const withoutId = await collection().findOne({ _id: 'row-04' }, { projection: { _id: 0 } });
+    expect(withoutId).toEqual(project(rows[4], ['resource', 'sp', 'other'], false));
     const byId = await collection().findOne({ _id: 'row-05' }, { projection: { other: 1 } });
     expect(byId).toEqual({ _id: 'row-05', other: 'other 5' });
     const sortedById = await collection()

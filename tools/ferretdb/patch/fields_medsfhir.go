@@ -32,6 +32,7 @@ func medsfhirFields(params *common.FindParams) backends.MedsfhirFields {
 		return nil
 	}
 	fields := backends.MedsfhirFields{"_id": nil}
+	included := false
 	for _, key := range projection.Keys() {
 		value := medsfhirValue(projection.Get(key))
 		if !medsfhirIncludes(value) {
@@ -44,6 +45,11 @@ func medsfhirFields(params *common.FindParams) backends.MedsfhirFields {
 		if !medsfhirAddTopLevel(fields, key) {
 			return nil
 		}
+		included = true
+	}
+	// `{_id: 0}` alone keeps every other field.
+	if !included {
+		return nil
 	}
 	if !medsfhirAddFilterFields(fields, params.Filter) {
 		return nil
