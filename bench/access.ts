@@ -88,7 +88,7 @@ async function token(claims: Record<string, unknown>): Promise<string> {
 async function main(): Promise<void> {
   const dataDir = join(__dirname, '..', '.benchdata', 'access');
   mkdirSync(dataDir, { recursive: true });
-  const engine = await startEmbeddedEngine({ dataDir });
+  const engine = await startEmbeddedEngine({ dataDir, binary: process.env.ENGINE_BINARY || undefined });
   const config = {
     ...loadConfig({}),
     databaseName: `bench_access_${patients}`,
