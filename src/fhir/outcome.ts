@@ -57,6 +57,8 @@ export const unprocessable = (issues: OperationOutcomeIssue[]) => new FhirError(
 export const serverError = (text: string) => error(500, 'exception', text);
 /** A condition that passes by itself (commits contending, a commit taken over): the client may try again. */
 export const serviceUnavailable = (text: string) => error(503, 'transient', text);
+/** A read-only request whose time budget ran out (REQUEST_TIME_BUDGET_MS): answered now rather than late. */
+export const timedOut = (text: string) => error(503, 'timeout', text);
 
 /**
  * A write that lost a version race to another writer without the client having named a version

@@ -1,12 +1,11 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import {
   FhirError,
-  issue,
   methodNotAllowed,
   notFound,
-  outcome,
   serverError,
   serviceUnavailable,
+  timedOut,
   VersionRaceError,
 } from '../fhir/outcome';
 import { CommitAbortedError } from '../store/journal';
@@ -213,18 +212,11 @@ export function readRestriction(policy: AccessPolicy): Restriction | undefined {
 const READ_ATTEMPTS = 5;
 const VERSION_RACE_ATTEMPTS = 25;
 
-/** 503 `timeout`: the answer a read-only request gets once its time budget is spent, instead of a late one. */
+/** The answer a read-only request gets once its time budget is spent, instead of a late one. */
 function overBudget(budgetMs: number): FhirError {
-  return new FhirError(
-    503,
-    outcome([
-      issue(
-        'error',
-        'timeout',
-        `The request did not finish within its time budget of ${budgetMs} ms (REQUEST_TIME_BUDGET_MS): ` +
-          'narrow the search (fewer types, a more selective parameter, a smaller _count), or try again later',
-      ),
-    ]),
+  return timedOut(
+    `The request did not finish within its time budget of ${budgetMs} ms (REQUEST_TIME_BUDGET_MS): ` +
+      'narrow the search (fewer types, a more selective parameter, a smaller _count), or try again later',
   );
 }
 

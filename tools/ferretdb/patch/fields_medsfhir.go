@@ -13,6 +13,7 @@ import (
 	"github.com/FerretDB/FerretDB/internal/backends"
 	"github.com/FerretDB/FerretDB/internal/handler/common"
 	"github.com/FerretDB/FerretDB/internal/types"
+	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
 // medsfhirFieldsContext is ctx carrying the fields the find needs decoded (ctx itself when it needs all).
@@ -27,29 +28,20 @@ func medsfhirFieldsContext(ctx context.Context, params *common.FindParams) conte
 // medsfhirFields is the fields of the projection, the filter and the sort, with `_id`, to two levels; nil
 // (every field) unless the projection only includes fields and every key is one this reads plainly.
 func medsfhirFields(params *common.FindParams) backends.MedsfhirFields {
-	projection := params.Projection
-	if projection == nil || projection.Len() == 0 {
+	if params.Projection == nil || params.Projection.Len() == 0 {
+		return nil
+	}
+	// FerretDB's own reading of the projection (validated again before it projects): an exclusion, or
+	// `{_id: 0}` alone, keeps every other field; an invalid one is the handler's to refuse.
+	validated, inclusion, err := common.ValidateProjection(params.Projection)
+	if err != nil || !inclusion {
 		return nil
 	}
 	fields := backends.MedsfhirFields{"_id": nil}
-	included := false
-	for _, key := range projection.Keys() {
-		value := medsfhirValue(projection.Get(key))
-		if !medsfhirIncludes(value) {
-			// `_id: 0` beside inclusions is still an inclusion projection; anything else excludes.
-			if key == "_id" && medsfhirExcludes(value) {
-				continue
-			}
+	for _, key := range validated.Keys() {
+		if key != "_id" && !medsfhirAddTopLevel(fields, key) {
 			return nil
 		}
-		if !medsfhirAddTopLevel(fields, key) {
-			return nil
-		}
-		included = true
-	}
-	// `{_id: 0}` alone keeps every other field.
-	if !included {
-		return nil
 	}
 	if !medsfhirAddFilterFields(fields, params.Filter) {
 		return nil
@@ -62,38 +54,6 @@ func medsfhirFields(params *common.FindParams) backends.MedsfhirFields {
 		}
 	}
 	return fields
-}
-
-// medsfhirValue is a document's value for a key it is known to have.
-func medsfhirValue(v any, _ error) any { return v }
-
-// medsfhirIncludes is whether a projection value keeps its field: true or a non-zero number (not an operator).
-func medsfhirIncludes(v any) bool {
-	switch v := v.(type) {
-	case bool:
-		return v
-	case int32:
-		return v != 0
-	case int64:
-		return v != 0
-	case float64:
-		return v != 0
-	}
-	return false
-}
-
-func medsfhirExcludes(v any) bool {
-	switch v := v.(type) {
-	case bool:
-		return !v
-	case int32:
-		return v == 0
-	case int64:
-		return v == 0
-	case float64:
-		return v == 0
-	}
-	return false
 }
 
 // medsfhirAddTopLevel adds the first two segments of a field path (the first alone: the whole
@@ -127,12 +87,12 @@ func medsfhirAddFilterFields(fields backends.MedsfhirFields, filter *types.Docum
 	for _, key := range filter.Keys() {
 		switch key {
 		case "$and", "$or", "$nor":
-			clauses, ok := medsfhirValue(filter.Get(key)).(*types.Array)
+			clauses, ok := must.NotFail(filter.Get(key)).(*types.Array)
 			if !ok {
 				return false
 			}
 			for i := 0; i < clauses.Len(); i++ {
-				clause, ok := medsfhirValue(clauses.Get(i)).(*types.Document)
+				clause, ok := must.NotFail(clauses.Get(i)).(*types.Document)
 				if !ok || !medsfhirAddFilterFields(fields, clause) {
 					return false
 				}

@@ -129,7 +129,7 @@ func orderedQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 		if err = rows.Scan(&u, &b); err != nil || u {
 			return nil, false
 		}
-		d, err := sjson.UnmarshalFields(b, medsfhirWanted(ctx))
+		d, err := sjson.UnmarshalFields(b, backends.MedsfhirFieldsFrom(ctx))
 		if err != nil {
 			return nil, false
 		}
@@ -305,7 +305,8 @@ func scalarKey(s string, at int, t string) driver.Value {
 }
 
 // medsfhirWanted is the fields a find's Query decodes (internal/handler/fields_medsfhir.go), nil for
-// all of them.
+// all of them: for FerretDB's query_iterator.go, which the build edits to call it and which does not
+// import the backends package.
 func medsfhirWanted(ctx context.Context) map[string]map[string]struct{} {
 	return backends.MedsfhirFieldsFrom(ctx)
 }
