@@ -412,16 +412,28 @@ func (p *pathIndexes) forget(db *fsql.DB, table string) {
 	}
 }
 
-// mentionsPath is a test of row's stored JSON that every document holding a value at path passes: each
-// segment of the path appears in it as a quoted key. It lets an insert skip the scan for a path its
-// document does not have (a sensitivity label, which most resources lack) at the cost of a byte search
-// per segment. pushdownPath allows no quote or backslash in a segment, so each is a safe literal.
+// mentionsPath is a test of row's stored JSON that every document holding a value at path passes: the
+// path's longest segment appears in it, closed by the quote that ends a key. It lets an insert skip the
+// scan for a path its document does not have (a sensitivity label, which most resources lack) at the
+// cost of one byte search (none for a path of positions only). One segment because the others, present or not, cost a search each for little
+// more selectivity; no opening quote because SQLite's instr compares the whole needle at each place its
+// first byte occurs, and a quote occurs at every key and string. pushdownPath allows no quote or
+// backslash in a segment, so it is a safe literal.
 func mentionsPath(row, path string) string {
-	var tests []string
+	longest := ""
 	for _, segment := range strings.Split(path, ".") {
-		tests = append(tests, fmt.Sprintf(`instr(%s.%s, '"%s"')`, row, metadata.DefaultColumn, segment))
+		// A position in an array is no key: a document holding the path need not contain it.
+		if _, err := strconv.Atoi(segment); err == nil {
+			continue
+		}
+		if len(segment) > len(longest) {
+			longest = segment
+		}
 	}
-	return strings.Join(tests, " AND ")
+	if longest == "" {
+		return "1"
+	}
+	return fmt.Sprintf(`instr(%s.%s, '%s"')`, row, metadata.DefaultColumn, longest)
 }
 
 // build creates and fills the side table of a path (nothing when it is ready), then marks it ready.
