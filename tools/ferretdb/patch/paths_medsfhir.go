@@ -348,6 +348,7 @@ func (p *pathIndexes) known(ctx context.Context, db *fsql.DB) map[string]*pathSt
 		if rows.Close() != nil || rows.Err() != nil {
 			return map[string]*pathState{}
 		}
+		refreshInsertTriggers(ctx, db, states)
 	}
 	p.mu.Lock()
 	if cached, ok := p.dbs[db]; ok {
@@ -436,6 +437,51 @@ func mentionsPath(row, path string) string {
 	return fmt.Sprintf(`instr(%s.%s, '%s"')`, row, metadata.DefaultColumn, longest)
 }
 
+// pathValues is the table of the values at path of row's document: medsfhir_values scans it for them.
+func pathValues(row, path string) string {
+	return fmt.Sprintf(`json_each(medsfhir_values(%s.%s, '%s'))`, row, metadata.DefaultColumn, path)
+}
+
+// insertValues is the trigger body that indexes the new row's values at path (and its marker row).
+func insertValues(path, side string) string {
+	return fmt.Sprintf(`INSERT OR IGNORE INTO %q (v, rid) SELECT j.value, new.rowid FROM %s AS j WHERE j.type IN ('text', 'integer', 'real');
+		INSERT OR IGNORE INTO %[1]q (v, rid) SELECT %[3]s, new.rowid WHERE (SELECT count(*) FROM %[1]q WHERE rid = new.rowid) > 1;`,
+		side, pathValues("new", path), multiMarker)
+}
+
+// insertTrigger is the statement that creates a side table's insert trigger.
+func insertTrigger(table, path, side string) string {
+	return fmt.Sprintf(`CREATE TRIGGER IF NOT EXISTS %q AFTER INSERT ON %q WHEN %s BEGIN %s END`,
+		side+"_ai", table, mentionsPath("new", path), insertValues(path, side))
+}
+
+// refreshInsertTriggers replaces the insert triggers that an earlier build of this patch made with
+// another guard (sqlite_master keeps each trigger's text): a database carried over from it gets
+// today's cheaper one. Best effort: a trigger left as it was is still right, only slower.
+func refreshInsertTriggers(ctx context.Context, db *fsql.DB, states map[string]*pathState) {
+	for key, state := range states {
+		table, path, _ := strings.Cut(key, "\x00")
+		var text string
+		name := state.side + "_ai"
+		if db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?`, name).Scan(&text) != nil {
+			continue
+		}
+		if strings.Contains(text, " WHEN "+mentionsPath("new", path)+" BEGIN ") {
+			continue
+		}
+		err := db.InTransaction(ctx, func(tx *fsql.Tx) error {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DROP TRIGGER IF EXISTS %q`, name)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, insertTrigger(table, path, state.side))
+			return err
+		})
+		if err != nil {
+			log.Printf("meds-fhir: insert trigger of %s on %s kept as it was: %v", path, table, err)
+		}
+	}
+}
+
 // build creates and fills the side table of a path (nothing when it is ready), then marks it ready.
 // Triggers first, then the backfill in chunks: a row written meanwhile is indexed by its trigger, and a
 // chunk reads each row as of its own transaction, so no write is missed and none is indexed twice.
@@ -463,22 +509,14 @@ func (p *pathIndexes) build(ctx context.Context, db *fsql.DB, table, path string
 	}
 
 	side := sideTable(table, path)
-	// The values of row r: medsfhir_values scans its document for the path.
-	values := func(row string) string {
-		return fmt.Sprintf(`json_each(medsfhir_values(%s.%s, '%s'))`, row, metadata.DefaultColumn, path)
-	}
-	insertValues := fmt.Sprintf(`INSERT OR IGNORE INTO %q (v, rid) SELECT j.value, new.rowid FROM %s AS j WHERE j.type IN ('text', 'integer', 'real');
-		INSERT OR IGNORE INTO %[1]q (v, rid) SELECT %[3]s, new.rowid WHERE (SELECT count(*) FROM %[1]q WHERE rid = new.rowid) > 1;`,
-		side, values("new"), multiMarker)
 	statements := []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %q (table_name TEXT NOT NULL, path TEXT NOT NULL, side TEXT NOT NULL,
 			ready INTEGER NOT NULL, PRIMARY KEY (table_name, path))`, pathsTable),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %q (v NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (v, rid)) WITHOUT ROWID`, side),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (rid)`, side+"_rid", side),
-		fmt.Sprintf(`CREATE TRIGGER IF NOT EXISTS %q AFTER INSERT ON %q WHEN %s BEGIN %s END`,
-			side+"_ai", table, mentionsPath("new", path), insertValues),
+		insertTrigger(table, path, side),
 		fmt.Sprintf(`CREATE TRIGGER IF NOT EXISTS %q AFTER UPDATE OF %s ON %q BEGIN DELETE FROM %q WHERE rid = old.rowid; %s END`,
-			side+"_au", metadata.DefaultColumn, table, side, insertValues),
+			side+"_au", metadata.DefaultColumn, table, side, insertValues(path, side)),
 		fmt.Sprintf(`CREATE TRIGGER IF NOT EXISTS %q AFTER DELETE ON %q BEGIN DELETE FROM %q WHERE rid = old.rowid; END`,
 			side+"_ad", table, side),
 		fmt.Sprintf(`INSERT INTO %q (table_name, path, side, ready) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING`, pathsTable),
@@ -504,7 +542,7 @@ func (p *pathIndexes) build(ctx context.Context, db *fsql.DB, table, path string
 		return err
 	}
 	if !ready {
-		if err := p.backfill(ctx, db, table, side, values(fmt.Sprintf("%q", table))); err != nil {
+		if err := p.backfill(ctx, db, table, side, pathValues(fmt.Sprintf("%q", table), path)); err != nil {
 			return err
 		}
 		_, _ = db.ExecContext(ctx, fmt.Sprintf(`ANALYZE %q`, side))
