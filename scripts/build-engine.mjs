@@ -65,6 +65,65 @@ function splitFirst(file, type, split) {
 
 /** Each edit of FerretDB's sources: the text that must be there, and what replaces it (`all`: everywhere). */
 const EDITS = [
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    // Inserts encode their documents before the write lock is taken, not while every writer waits
+    // (insert_medsfhir.go).
+    from: `	err := db.InTransaction(ctx, func(tx *fsql.Tx) error {
+		batchSize := c.r.BatchSize
+		if batchSize < 1 {
+			panic("batch-size should be greater or equal to 1")
+		}
+
+		var batch []*types.Document
+		docs := params.Docs
+
+		for len(docs) > 0 {
+			i := min(batchSize, len(docs))
+			batch, docs = docs[:i], docs[i:]
+
+			q, args, err := prepareInsertStatement(meta.TableName, meta.Capped(), batch)
+			if err != nil {
+				return lazyerrors.Error(err)
+			}
+
+			if _, err = tx.ExecContext(ctx, q, args...); err != nil {`,
+    to: `	statements, err := prepareInserts(meta.TableName, meta.Capped(), params.Docs, c.r.BatchSize)
+	if err != nil {
+		return nil, lazyerrors.Error(err)
+	}
+
+	err = db.InTransaction(ctx, func(tx *fsql.Tx) error {
+		for _, statement := range statements {
+			if _, err := tx.ExecContext(ctx, statement.query, statement.args...); err != nil {`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    // Replacements alike.
+    from: `	err := db.InTransaction(ctx, func(tx *fsql.Tx) error {
+		for _, doc := range params.Docs {
+			b, err := sjson.Marshal(doc)
+			if err != nil {
+				return lazyerrors.Error(err)
+			}
+
+			id, _ := doc.Get("_id")
+			must.NotBeZero(id)
+
+			arg := string(must.NotFail(sjson.MarshalSingleValue(id)))
+
+			r, err := tx.ExecContext(ctx, q, string(b), arg)
+			if err != nil {`,
+    to: `	updates, err := prepareUpdates(params.Docs)
+	if err != nil {
+		return nil, lazyerrors.Error(err)
+	}
+
+	err = db.InTransaction(ctx, func(tx *fsql.Tx) error {
+		for _, update := range updates {
+			r, err := tx.ExecContext(ctx, q, update.doc, update.id)
+			if err != nil {`,
+  },
   ...quietStatementLogs('internal/util/fsql/tx.go', 'tx'),
   ...quietStatementLogs('internal/util/fsql/db.go', 'db'),
   {
@@ -464,6 +523,7 @@ const PATCH_FILES = [
   ['filter_in_medsfhir.go', 'internal/handler/common'],
   ['debug_log_medsfhir.go', 'internal/util/fsql'],
   ['decode_medsfhir.go', 'internal/handler/sjson'],
+  ['insert_medsfhir.go', 'internal/backends/sqlite'],
 ];
 
 /** The version of `module` that tools/ferretdb/go.mod requires. */
