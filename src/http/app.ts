@@ -12,7 +12,7 @@ import { dispatch } from '../rest/router';
 import { AuthenticationError } from '../auth/authenticate';
 import { ANONYMOUS, type Requester } from '../auth/requester';
 import { smartConfiguration } from '../auth/smart-configuration';
-import { isClientAbort, toFhirError } from './errors';
+import { isClientAbort, logFailure, toFhirError } from './errors';
 import { checkRequestContentType, checkResponseFormat, parseFormBody, parseJsonBody } from './negotiation';
 import { requestLogHooks } from './request-log';
 import { authorizationOffWarning, corsPolicy, securityHeaders } from './security';
@@ -246,7 +246,7 @@ export function createApp(context: ServerContext): express.Express {
         for (const interceptor of context.interceptors) await interceptor.afterAuthenticationFailure?.(refused, error);
       }
       const fhirError = toFhirError(error, req, res);
-      if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
+      logFailure(req, error, fhirError);
       sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, false);
     }
   });
@@ -271,7 +271,7 @@ export function createApp(context: ServerContext): express.Express {
         else sendFhir(res, response, pretty);
       } catch (error) {
         const fhirError = toFhirError(error, req, res);
-        if (fhirError.status >= 500) req.log.error({ err: error }, 'unexpected error');
+        logFailure(req, error, fhirError);
         sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome as Resource }, pretty);
       }
     },
@@ -282,7 +282,7 @@ export function createApp(context: ServerContext): express.Express {
     // The client hung up while sending its body: there is no one to answer (logged by pino-http).
     if (isClientAbort(error)) return;
     const fhirError = toFhirError(error, req, res);
-    if (fhirError.status >= 500) req.log?.error({ err: error }, 'unexpected error');
+    logFailure(req, error, fhirError);
     sendFhir(res, { status: fhirError.status, headers: {}, body: fhirError.outcome }, req.query?._pretty === 'true');
   });
 

@@ -77,3 +77,18 @@ export function toFhirError(error: unknown, req: Request, res: Response): FhirEr
   res.locals.unexpectedError = error;
   return serverError(`Internal error; quote request id ${String(res.getHeader('X-Request-Id') ?? '')}`);
 }
+
+/**
+ * Logs a failure the client was answered with. Only a 500 is unexpected: a 503 the server chose (a
+ * spent time budget, commits contending) is the server protecting itself, logged as a warning with its
+ * IssueType so an operator can tell load from a fault.
+ */
+export function logFailure(req: Request, error: unknown, answer: FhirError): void {
+  if (answer.status < 500) return;
+  if (answer.status === 500) {
+    req.log?.error({ err: error }, 'unexpected error');
+    return;
+  }
+  const code = answer.outcome.issue?.[0]?.code;
+  req.log?.warn({ status: answer.status, code, reason: answer.message }, 'request refused for now');
+}

@@ -1,5 +1,7 @@
 import type { Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
 import { MongoClient } from 'mongodb';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import request from 'supertest';
 import { TimeBudgetError } from '../../src/store/read-view';
 import { ResourceStore } from '../../src/store/resource-store';
@@ -37,9 +39,16 @@ const SCAN = '/fhir/Patient?name:contains=zz&_total=accurate';
 describe('a read-only request past its time budget', () => {
   let server: TestServer;
   const budget = (ms: number) => (server.running.context.config.requestTimeBudgetMs = ms);
+  const logged: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
-    server = await startTestServer(__filename);
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) logged.push(JSON.parse(line));
+        done();
+      },
+    });
+    server = await startTestServer(__filename, {}, { logger: pino({ level: 'info' }, sink) });
     const stored = await request(server.app).post('/fhir').set('Content-Type', FHIR_JSON).send(transaction(PATIENTS));
     expect(stored.status).toBe(200);
   });
@@ -53,6 +62,19 @@ describe('a read-only request past its time budget', () => {
     expect(outcome.resourceType).toBe('OperationOutcome');
     expect(outcome.issue?.[0].code).toBe('timeout');
     expect(outcome.issue?.[0].details?.text).toContain('REQUEST_TIME_BUDGET_MS');
+  });
+
+  it('is logged as a warning with its IssueType, not as an unexpected error', async () => {
+    budget(1);
+    logged.length = 0;
+    expect((await request(server.app).get(SCAN)).status).toBe(503);
+    // pino-http writes the request's own line once the answer is sent.
+    for (let i = 0; i < 50 && !logged.some((l) => l.msg === 'request refused for now'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const refused = logged.filter((l) => l.msg === 'request refused for now');
+    expect(refused.map((l) => [l.level, l.status, l.code])).toEqual([[40, 503, 'timeout']]);
+    expect(logged.some((l) => l.msg === 'unexpected error')).toBe(false);
   });
 
   it('is answered in full without a budget (0)', async () => {
