@@ -16,6 +16,12 @@ export interface ServerConfig {
   maxBodyBytes: number;
   /** Most entries a batch or transaction Bundle may have. */
   maxBundleEntries: number;
+  /**
+   * BATCH_CONCURRENCY: how many independent entries of one batch Bundle run at a time (1: one after
+   * another, as HAPI does). Entries naming one resource or condition, and reads after writes, keep
+   * their order whatever it is.
+   */
+  batchConcurrency: number;
   /** Most resources one conditional delete may delete; more matches answer 412 (1: HAPI's default). */
   conditionalDeleteMax: number;
   defaultPageSize: number;
@@ -284,6 +290,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/$/, '') || undefined,
     maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1),
     maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000, 1),
+    batchConcurrency: intFromEnv(env, 'BATCH_CONCURRENCY', 4, 1),
     conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1, 1),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20, 1),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000, 1),

@@ -207,3 +207,121 @@ describe('batch', () => {
     expect((entries[2].resource as Patient).id).toBe(existing.id);
   });
 });
+
+describe('batch entries run side by side where they are independent (BATCH_CONCURRENCY)', () => {
+  const patient = (family: string, id?: string): Patient => ({
+    resourceType: 'Patient',
+    ...(id ? { id } : {}),
+    name: [{ family }],
+  });
+
+  it('answers each entry in its place, as one after another would', async () => {
+    expect(server.running.context.config.batchConcurrency).toBeGreaterThan(1);
+    const entry = (i: number): BundleEntry =>
+      i % 2
+        ? { resource: patient(`Side${i}`), request: { method: 'POST', url: 'Patient' } }
+        : { resource: patient(`Side${i}`, `side-${i}`), request: { method: 'PUT', url: `Patient/side-${i}` } };
+    const response = await postBundle({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: Array.from({ length: 40 }, (_, i) => entry(i)),
+    });
+    expect(response.status).toBe(200);
+    const entries = (response.body as Bundle).entry ?? [];
+    expect(entries.map((e) => e.response?.status)).toEqual(Array(40).fill('201 Created'));
+    expect(entries.map((e) => (e.resource as Patient).name?.[0].family)).toEqual(
+      Array.from({ length: 40 }, (_, i) => `Side${i}`),
+    );
+    for (const [i, e] of entries.entries()) {
+      const read = await request(server.app).get(`/fhir/Patient/${(e.resource as Patient).id}`);
+      expect([i, (read.body as Patient).name?.[0].family]).toEqual([i, `Side${i}`]);
+    }
+  });
+
+  it('writes one resource in the order of its entries, among other writes', async () => {
+    const entries: BundleEntry[] = [];
+    for (const family of ['First', 'Second', 'Third']) {
+      entries.push({ resource: patient(family, 'in-order'), request: { method: 'PUT', url: 'Patient/in-order' } });
+      entries.push({ resource: patient(`Beside${family}`), request: { method: 'POST', url: 'Patient' } });
+    }
+    const response = await postBundle({ resourceType: 'Bundle', type: 'batch', entry: entries });
+    const answered = (response.body as Bundle).entry ?? [];
+    expect([0, 2, 4].map((i) => answered[i].response?.etag)).toEqual(['W/"1"', 'W/"2"', 'W/"3"']);
+    const history = await request(server.app).get('/fhir/Patient/in-order/_history');
+    expect(((history.body as Bundle).entry ?? []).map((e) => (e.resource as Patient).name?.[0].family)).toEqual([
+      'Third',
+      'Second',
+      'First',
+    ]);
+  });
+
+  it('creates once for two conditional creates of one identifier, however the condition is spelled', async () => {
+    const identified = (): Patient => ({
+      resourceType: 'Patient',
+      identifier: [{ system: 'urn:batch-test', value: 'twice' }],
+      birthDate: '1990-01-01',
+    });
+    const response = await postBundle({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        {
+          resource: identified(),
+          request: {
+            method: 'POST',
+            url: 'Patient',
+            ifNoneExist: 'identifier=urn:batch-test|twice&birthdate=1990-01-01',
+          },
+        },
+        {
+          resource: identified(),
+          request: {
+            method: 'POST',
+            url: 'Patient',
+            ifNoneExist: 'birthdate=1990-01-01&identifier=urn:batch-test|twice',
+          },
+        },
+      ],
+    });
+    const answered = (response.body as Bundle).entry ?? [];
+    expect(answered.map((e) => e.response?.status)).toEqual(['201 Created', '200 OK']);
+    const found = await request(server.app).get('/fhir/Patient?identifier=urn:batch-test|twice');
+    expect((found.body as Bundle).total).toBe(1);
+  });
+
+  it('lets a read see the writes listed before it', async () => {
+    const response = await postBundle({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { resource: patient('Written', 'read-after'), request: { method: 'PUT', url: 'Patient/read-after' } },
+        { request: { method: 'GET', url: 'Patient/read-after' } },
+        { request: { method: 'GET', url: 'Patient?_id=read-after' } },
+      ],
+    });
+    const answered = (response.body as Bundle).entry ?? [];
+    expect(answered.map((e) => e.response?.status)).toEqual(['201 Created', '200 OK', '200 OK']);
+    expect((answered[1].resource as Patient).name?.[0].family).toBe('Written');
+    expect((answered[2].resource as Bundle).total).toBe(1);
+  });
+
+  it('answers 200 with each failure in its own entry while its neighbours are stored', async () => {
+    const before = await countOf('Patient');
+    const response = await postBundle({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { resource: patient('Kept1'), request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: { resourceType: 'Patient', birthDate: 'not a date' } as Patient,
+          request: { method: 'POST', url: 'Patient' },
+        },
+        { resource: patient('Kept2'), request: { method: 'POST', url: 'Patient' } },
+        { resource: patient('Mismatch', 'a'), request: { method: 'PUT', url: 'Patient/b' } },
+      ],
+    });
+    const answered = (response.body as Bundle).entry ?? [];
+    expect(answered.map((e) => e.response?.status.slice(0, 3))).toEqual(['201', '422', '201', '400']);
+    expect(await countOf('Patient')).toBe(before + 2);
+  });
+});

@@ -9,6 +9,7 @@ import { dispatch } from '../router';
 import { requireEnvelope } from '../envelope';
 import { requireResourceBody } from '../resource-body';
 import { TimeSlice } from '../time-slice';
+import { batchWaves, runLimited } from '../batch-plan';
 import { JSON_PATCH } from './patch';
 import { prepareTransaction } from './transaction-prepare';
 import { entryError } from './entry-error';
@@ -207,23 +208,28 @@ class TransactionVersionRace extends Error {
   }
 }
 
-/** Each entry on its own, through the same handlers as single requests; failures stay in their entry. */
+/**
+ * Each entry on its own, through the same handlers as single requests; failures stay in their entry.
+ * Entries that do not depend on each other run side by side, up to BATCH_CONCURRENCY at a time
+ * (batchWaves says which), so that a sync batch's commits overlap instead of queueing.
+ */
 async function processBatch(
   request: FhirRequest,
   context: ServerContext,
   entries: BundleEntry[],
 ): Promise<FhirResponse> {
-  const results: BundleEntry[] = [];
+  const results: BundleEntry[] = new Array(entries.length);
   const slice = new TimeSlice();
-  for (const [index, entry] of entries.entries()) {
+  const run = async (index: number) => {
     await slice.pause();
     try {
-      results.push(responseEntry(await dispatch(entryRequest(context, request, entry, index), context)));
+      results[index] = responseEntry(await dispatch(entryRequest(context, request, entries[index], index), context));
     } catch (error) {
       if (!(error instanceof FhirError)) throw error;
-      results.push({ response: { status: statusLine(error.status), outcome: error.outcome } });
+      results[index] = { response: { status: statusLine(error.status), outcome: error.outcome } };
     }
-  }
+  };
+  for (const wave of batchWaves(entries)) await runLimited(wave, context.config.batchConcurrency, run);
   const body: Bundle = { resourceType: 'Bundle', type: 'batch-response', entry: results };
   return { status: 200, headers: {}, body };
 }
