@@ -2,9 +2,11 @@
  * Batch Bundles as an EHR's sync sends them (issue 10's commits, issue 11's slow batches): 100-entry
  * batch Bundles of conditional updates by business identifier (`PUT Type?identifier=sys|value`), the
  * scale cohort's resources pointing at patients stored beforehand. Two server contexts on one engine
- * (separate databases), BATCH_CONCURRENCY 1 (one entry after another) and --concurrency, in alternating
- * rounds so that both see the same machine; the first round of each is a warm-up and not counted.
- * Usage: npx tsx bench/batch.ts [--bundles 20] [--concurrency 4] [--clients 1]
+ * (separate databases), in alternating rounds so that both see the same machine; the first round of
+ * each is a warm-up and not counted. By default they are BATCH_CONCURRENCY 1 (one entry after
+ * another) and --concurrency; with --commit-groups-ab both run --concurrency, with COMMIT_GROUPS 0
+ * (every commit alone) and 2 (the default: commits that arrive meanwhile go together).
+ * Usage: npx tsx bench/batch.ts [--bundles 20] [--concurrency 4] [--clients 1] [--commit-groups-ab]
  * MONGODB_URI selects the engine; without it the embedded FerretDB starts under .cache/bench-batch.
  */
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
@@ -44,7 +46,7 @@ interface Side {
   directory: Map<string, string>;
 }
 
-async function startSide(name: string, uri: string, batchConcurrency: number): Promise<Side> {
+async function startSide(name: string, uri: string, batchConcurrency: number, commitGroups: number): Promise<Side> {
   const base = loadConfig({ AUTH: 'off' });
   const config = {
     ...base,
@@ -52,6 +54,7 @@ async function startSide(name: string, uri: string, batchConcurrency: number): P
     publicBaseUrl: 'http://bench/fhir',
     serverId: `bench-batch-${name}`,
     batchConcurrency,
+    commitGroups,
     findings: { ...base.findings, enabled: false },
   };
   const admin = await MongoClient.connect(uri);
@@ -162,8 +165,9 @@ async function main(): Promise<void> {
     engine = await startEmbeddedEngine({ dataDir, binary: process.env.ENGINE_BINARY || undefined });
     uri = engine.uri;
   }
-  const one = await startSide('sequential', uri, 1);
-  const many = await startSide(`concurrency${concurrency}`, uri, concurrency);
+  const groupsAb = args.includes('--commit-groups-ab');
+  const one = groupsAb ? await startSide('groups0', uri, concurrency, 0) : await startSide('sequential', uri, 1, 2);
+  const many = await startSide(`concurrency${concurrency}`, uri, concurrency, 2);
   const warmUp = Math.max(1, Math.ceil(bundles / 10));
   const total = warmUp + bundles;
   for (const side of [one, many]) {
@@ -191,14 +195,15 @@ async function main(): Promise<void> {
     const sorted = [...side.latencies].sort((a, b) => a - b);
     return [
       side.running.context.config.batchConcurrency,
+      side.running.context.config.commitGroups,
       (side.wallMs / 1000).toFixed(1),
       (resources / (side.wallMs / 1000)).toFixed(0),
       ms(percentile(sorted, 50)),
       ms(percentile(sorted, 95)),
     ];
   });
-  printTable(['BATCH_CONCURRENCY', 'wall s', 'resources/s', 'Bundle p50 ms', 'Bundle p95 ms'], rows);
-  console.log(`ratio: ${(one.wallMs / many.wallMs).toFixed(2)}× the resources/s of one entry after another`);
+  printTable(['BATCH_CONCURRENCY', 'COMMIT_GROUPS', 'wall s', 'resources/s', 'Bundle p50 ms', 'Bundle p95 ms'], rows);
+  console.log(`ratio: ${(one.wallMs / many.wallMs).toFixed(2)}× the resources/s of the first row`);
 
   for (const side of [one, many]) {
     await new Promise((resolve) => side.server.close(resolve));

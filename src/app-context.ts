@@ -96,6 +96,7 @@ export async function createServerContext(config: ServerConfig, uri: string, log
     serverId: config.serverId,
     leaseMs: config.journalLeaseMs,
     clockSkewMs: config.clockSkewMs,
+    commitGroups: config.commitGroups,
     onBackgroundError: (error) => logger.error({ err: error }, 'process heartbeat failed'),
   });
   const searchParameters = new SearchParameterRegistry();

@@ -22,6 +22,11 @@ export interface ServerConfig {
    * their order whatever it is.
    */
   batchConcurrency: number;
+  /**
+   * COMMIT_GROUPS: how many commits of this process run at once; commits that arrive meanwhile wait
+   * and then go together as one (group commit). 0: every commit runs at once, alone.
+   */
+  commitGroups: number;
   /** Most resources one conditional delete may delete; more matches answer 412 (1: HAPI's default). */
   conditionalDeleteMax: number;
   defaultPageSize: number;
@@ -291,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1),
     maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000, 1),
     batchConcurrency: intFromEnv(env, 'BATCH_CONCURRENCY', 4, 1),
+    commitGroups: intFromEnv(env, 'COMMIT_GROUPS', 2, 0),
     conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1, 1),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20, 1),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000, 1),

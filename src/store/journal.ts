@@ -138,6 +138,27 @@ export interface JournalOptions {
   transactions?: MongoClient;
   /** How long decisions are kept after they settle, for readers still comparing against them. */
   retentionMs?: number;
+  /** Groups of commits run at once; commits arriving meanwhile wait and go together (default 2). */
+  maxGroups?: number;
+  /** Most writes a group gathers from waiting commits (default 500). */
+  maxGroupWrites?: number;
+}
+
+/** A commit waiting for its group. */
+interface WaitingCommit {
+  writes: StagedWrite[];
+  sides: SideDocument[];
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * How far a commit got: `discarded` once its clean-up removed everything it wrote before its decision;
+ * `decided` once its decision may have been written (then it is never tried again).
+ */
+interface CommitProgress {
+  decided: boolean;
+  discarded: boolean;
 }
 
 /**
@@ -163,7 +184,16 @@ export class Journal {
   /** Test hook: called when the versions are locked and the decision is about to be written. */
   beforeDecisionHook?: () => Promise<void> | void;
 
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Each commit() not yet answered, for drain(). */
+  private readonly unanswered = new Map<string, Promise<void>>();
+  /** The ids of the commits this process is running now: recovery never touches them. */
+  private readonly inFlight = new Set<string>();
+  private readonly waiting: WaitingCommit[] = [];
+  private running = 0;
+  /** Groups of commits this process runs at once (JournalOptions.maxGroups). */
+  private readonly maxGroups: number;
+  /** Writes beyond which commits waiting are not added to a group (one larger commit goes alone). */
+  private readonly maxGroupWrites: number;
   private readonly processes: ProcessRegistry;
   private readonly rebuild: CurrentFromHistory;
   private readonly transactions?: MongoClient;
@@ -177,6 +207,8 @@ export class Journal {
     this.rebuild = options.rebuild;
     this.transactions = options.transactions;
     this.retentionMs = options.retentionMs ?? 60_000;
+    this.maxGroups = options.maxGroups ?? 2;
+    this.maxGroupWrites = options.maxGroupWrites ?? 500;
   }
 
   private get intents() {
@@ -191,24 +223,95 @@ export class Journal {
     return this.db.collection<HistoryDocument>(HISTORY_COLLECTION);
   }
 
-  async commit(writes: StagedWrite[], sides: SideDocument[] = []): Promise<void> {
-    const tx = randomUUID();
-    let done = (): void => undefined;
-    this.inFlight.set(tx, new Promise<void>((resolve) => (done = resolve)));
-    try {
-      await this.commitAs(tx, writes, sides);
-    } finally {
-      this.inFlight.delete(tx);
-      done();
-    }
+  /**
+   * Commits `writes` and `sides` all-or-nothing. Commits that arrive while `maxGroups` others are
+   * running wait, and go together as one (group commit): the engine takes one write per step for all
+   * of them instead of one each, and it serializes writes anyway. A group that fails before its
+   * decision leaves nothing (its clean-up discards it), and each of its commits is then tried alone,
+   * so that a conflict reaches only the commit that has it, with its own write's index.
+   */
+  commit(writes: StagedWrite[], sides: SideDocument[] = []): Promise<void> {
+    const key = randomUUID();
+    const done = new Promise<void>((resolve, reject) => {
+      this.waiting.push({ writes, sides, resolve, reject });
+    });
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.unanswered.set(key, settled);
+    void settled.then(() => this.unanswered.delete(key));
+    this.startGroups();
+    return done;
   }
 
   /** Resolves once every commit that this process had in flight when called has finished. */
   async drain(): Promise<void> {
-    await Promise.all([...this.inFlight.values()]);
+    await Promise.all([...this.unanswered.values()]);
   }
 
-  private async commitAs(tx: string, writes: StagedWrite[], sides: SideDocument[]): Promise<void> {
+  private startGroups(): void {
+    while (this.running < this.maxGroups && this.waiting.length) {
+      const group: WaitingCommit[] = [];
+      let size = 0;
+      while (this.waiting.length && (!group.length || size + this.waiting[0].writes.length <= this.maxGroupWrites)) {
+        const next = this.waiting.shift() as WaitingCommit;
+        group.push(next);
+        size += next.writes.length;
+      }
+      this.running++;
+      void this.commitGroup(group).finally(() => {
+        this.running--;
+        this.startGroups();
+      });
+    }
+  }
+
+  private async commitGroup(group: WaitingCommit[]): Promise<void> {
+    const progress = { decided: false, discarded: false };
+    try {
+      await this.commitAs(
+        randomUUID(),
+        group.flatMap((c) => c.writes),
+        group.flatMap((c) => c.sides),
+        progress,
+      );
+      for (const c of group) c.resolve();
+      return;
+    } catch (error) {
+      // Alone, or possibly committed (its decision was written or may have been): its error is each one's.
+      if (group.length === 1 || progress.decided || !progress.discarded) {
+        for (const c of group) c.reject(error);
+        return;
+      }
+    }
+    await Promise.all(
+      group.map(async (c) => {
+        try {
+          await this.commitAs(randomUUID(), c.writes, c.sides, { decided: false, discarded: false });
+          c.resolve();
+        } catch (error) {
+          c.reject(error);
+        }
+      }),
+    );
+  }
+
+  private async commitAs(
+    tx: string,
+    writes: StagedWrite[],
+    sides: SideDocument[],
+    progress: CommitProgress,
+  ): Promise<void> {
+    this.inFlight.add(tx);
+    try {
+      await this.run(tx, writes, sides, progress);
+    } finally {
+      this.inFlight.delete(tx);
+    }
+  }
+
+  private async run(tx: string, writes: StagedWrite[], sides: SideDocument[], progress: CommitProgress): Promise<void> {
     const types = [...new Set(writes.map((w) => w.type))];
     await this.intents.insertOne({
       _id: tx,
@@ -228,10 +331,13 @@ export class Journal {
       await this.beforeDecisionHook?.();
     } catch (error) {
       // Nothing is visible yet; a failed clean-up leaves the intent for recovery.
-      await this.discard(tx).catch(() => undefined);
+      progress.discarded = await this.discard(tx).then(
+        () => true,
+        () => false,
+      );
       throw error;
     }
-    await this.decide(tx, types);
+    await this.decide(tx, types, progress);
     // Decided: from here on the commit happens, whoever finishes it.
     await withEngineRetry(() => this.applyStaged(writes, sides));
     await this.settle(tx);
@@ -305,7 +411,9 @@ export class Journal {
   }
 
   /** The one write that makes the commit happen; loses only to recovery having aborted it first. */
-  private async decide(tx: string, types: string[]): Promise<void> {
+  private async decide(tx: string, types: string[], progress: CommitProgress): Promise<void> {
+    // Taken as decided until the decision is known not to be: a group is then never tried again.
+    progress.decided = true;
     try {
       await this.decisions.insertOne({
         _id: tx,
@@ -324,7 +432,12 @@ export class Journal {
       }
       const decision = await this.decisions.findOne({ _id: tx });
       if (decision?.state === 'committed') return;
-      await this.discard(tx).catch(() => undefined);
+      // Aborted by recovery: nothing of it is kept, and it may be tried again.
+      progress.decided = false;
+      progress.discarded = await this.discard(tx).then(
+        () => true,
+        () => false,
+      );
       throw new CommitAbortedError(tx);
     }
   }

@@ -98,6 +98,8 @@ export interface ResourceStoreOptions {
   leaseMs?: number;
   /** CLOCK_SKEW_MS: how far the clocks of the server processes sharing the database may disagree. */
   clockSkewMs?: number;
+  /** COMMIT_GROUPS: groups of commits run at once, later ones waiting to go together; 0: none wait. */
+  commitGroups?: number;
   onBackgroundError?: (error: unknown) => void;
 }
 
@@ -132,6 +134,7 @@ export class ResourceStore {
       processes: this.processes,
       rebuild: (version, previous) => this.currentFromHistory(version, previous),
       transactions: options.transactions,
+      maxGroups: options.commitGroups === 0 ? Infinity : options.commitGroups,
     });
   }
 

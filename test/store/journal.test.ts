@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { stringifyJson } from '../../src/fhir/json-text';
-import { CLAIMS_COLLECTION, HISTORY_COLLECTION, INTENTS_COLLECTION } from '../../src/store/documents';
+import {
+  CLAIMS_COLLECTION,
+  DECISIONS_COLLECTION,
+  HISTORY_COLLECTION,
+  INTENTS_COLLECTION,
+} from '../../src/store/documents';
 import { ClaimTakenError, VersionConflictError } from '../../src/store/journal';
 import { ResourceStore } from '../../src/store/resource-store';
 import { CRASH_OUTBOX } from '../support/crash-during-commit';
@@ -239,5 +244,54 @@ describe('conditional-create claims', () => {
         .collection(CLAIMS_COLLECTION)
         .findOne({ _id: 'Patient?x=1' as never }),
     ).toBeNull();
+  });
+});
+
+describe('group commit', () => {
+  const create = (id: string) => ({
+    type: 'Patient',
+    id,
+    method: 'PUT' as const,
+    previous: null,
+    resource: { resourceType: 'Patient' as const, active: true },
+  });
+
+  it('commits what arrives while others run together, each stored whole', async () => {
+    const since = new Date();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.commit([create(`group-${i}`), create(`group-${i}-b`)])),
+    );
+    for (let i = 0; i < 20; i++) {
+      expect((await store.read('Patient', `group-${i}`))?.v).toBe(1);
+      expect((await store.read('Patient', `group-${i}-b`))?.v).toBe(1);
+    }
+    // One decision per group: fewer than the 20 commits when any of them went together.
+    const decisions = await client
+      .db(dbName)
+      .collection(DECISIONS_COLLECTION)
+      .countDocuments({ decidedAt: { $gte: since }, state: 'committed' });
+    expect(decisions).toBeGreaterThan(0);
+    expect(decisions).toBeLessThan(20);
+  });
+
+  it('gives a conflict to the one commit that has it, with its own index, and stores the others', async () => {
+    const [held] = await store.commit([create('group-held')]);
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        store.commit(
+          i === 6
+            ? [create('group-stale-first'), { ...create('group-held'), previous: { ...held, v: 5 } }]
+            : [create(`group-ok-${i}`)],
+        ),
+      ),
+    );
+    const failed = attempts.flatMap((a, i) => (a.status === 'rejected' ? [[i, a.reason as unknown]] : []));
+    expect(failed).toHaveLength(1);
+    expect(failed[0][0]).toBe(6);
+    expect(failed[0][1]).toBeInstanceOf(VersionConflictError);
+    expect((failed[0][1] as VersionConflictError).index).toBe(1);
+    expect(await store.read('Patient', 'group-stale-first')).toBeNull();
+    for (const i of [0, 1, 2, 3, 4, 5, 7, 8, 9]) expect((await store.read('Patient', `group-ok-${i}`))?.v).toBe(1);
+    expect(await client.db(dbName).collection(INTENTS_COLLECTION).countDocuments()).toBe(0);
   });
 });
