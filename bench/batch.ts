@@ -6,7 +6,7 @@
  * each is a warm-up and not counted. By default they are BATCH_CONCURRENCY 1 (one entry after
  * another) and --concurrency; with --commit-groups-ab both run --concurrency, with COMMIT_GROUPS 0
  * (every commit alone) and 2 (the default: commits that arrive meanwhile go together).
- * Usage: npx tsx bench/batch.ts [--bundles 20] [--concurrency 4] [--clients 1] [--commit-groups-ab]
+ * Usage: npx tsx bench/batch.ts [--bundles 20] [--concurrency 8] [--clients 1] [--commit-groups-ab]
  * MONGODB_URI selects the engine; without it the embedded FerretDB starts under .cache/bench-batch.
  */
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
@@ -30,7 +30,7 @@ const arg = (name: string, fallback: number) => {
   return at >= 0 ? Number(args[at + 1]) : fallback;
 };
 const bundles = arg('bundles', 20);
-const concurrency = arg('concurrency', 4);
+const concurrency = arg('concurrency', 8);
 const clients = arg('clients', 1);
 const SEED = 21;
 const TIMEOUT = 300_000;

@@ -295,7 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/$/, '') || undefined,
     maxBodyBytes: intFromEnv(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1),
     maxBundleEntries: intFromEnv(env, 'MAX_BUNDLE_ENTRIES', 1000, 1),
-    batchConcurrency: intFromEnv(env, 'BATCH_CONCURRENCY', 4, 1),
+    batchConcurrency: intFromEnv(env, 'BATCH_CONCURRENCY', 8, 1),
     commitGroups: intFromEnv(env, 'COMMIT_GROUPS', 2, 0),
     conditionalDeleteMax: intFromEnv(env, 'CONDITIONAL_DELETE_MAX', 1, 1),
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20, 1),
