@@ -1,5 +1,6 @@
 import type { BundleEntry } from '@medplum/fhirtypes';
 import { CONFORMANCE_TYPES } from '../auth/authorize';
+import { claimKey } from './conditional';
 
 /**
  * What an entry of a batch may run beside. `alone`: it runs after every earlier entry has finished
@@ -11,12 +12,9 @@ export type EntryLane = { kind: 'alone' } | { kind: 'read' } | { kind: 'write'; 
 const TYPE = /^[A-Z][A-Za-z]{0,63}$/;
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
-/** A query string in one canonical order, so that two spellings of one condition are one target. */
-function canonicalQuery(query: string): string {
-  const params = [...new URLSearchParams(query).entries()].sort(([a, x], [b, y]) =>
-    a === b ? (x < y ? -1 : x > y ? 1 : 0) : a < b ? -1 : 1,
-  );
-  return new URLSearchParams(params).toString();
+/** A query's condition in the one spelling that conditional-create claims use. */
+function conditionKey(type: string, query: string): string {
+  return claimKey(type, [...new URLSearchParams(query).entries()]);
 }
 
 /**
@@ -36,11 +34,11 @@ export function entryLane(entry: BundleEntry, index: number): EntryLane {
   if (method === 'POST' && segments.length === 1 && !query) {
     const condition = entry.request?.ifNoneExist;
     // Two conditional creates of one condition must not both create: they take turns.
-    return { kind: 'write', target: condition ? `${type}?${canonicalQuery(condition)}` : `#${index}` };
+    return { kind: 'write', target: condition ? conditionKey(type, condition) : `#${index}` };
   }
   if ((method === 'PUT' || method === 'PATCH' || method === 'DELETE') && segments.length === 1 && query) {
     if (method === 'DELETE') return { kind: 'alone' };
-    return { kind: 'write', target: `${type}?${canonicalQuery(query)}` };
+    return { kind: 'write', target: conditionKey(type, query) };
   }
   if (
     (method === 'PUT' || method === 'PATCH' || method === 'DELETE') &&

@@ -184,8 +184,8 @@ export class Journal {
   /** Test hook: called when the versions are locked and the decision is about to be written. */
   beforeDecisionHook?: () => Promise<void> | void;
 
-  /** Each commit() not yet answered, for drain(). */
-  private readonly unanswered = new Map<string, Promise<void>>();
+  /** Each commit() not yet answered (settling either way), for drain(). */
+  private readonly unanswered = new Set<Promise<void>>();
   /** The ids of the commits this process is running now: recovery never touches them. */
   private readonly inFlight = new Set<string>();
   private readonly waiting: WaitingCommit[] = [];
@@ -231,7 +231,6 @@ export class Journal {
    * so that a conflict reaches only the commit that has it, with its own write's index.
    */
   commit(writes: StagedWrite[], sides: SideDocument[] = []): Promise<void> {
-    const key = randomUUID();
     const done = new Promise<void>((resolve, reject) => {
       this.waiting.push({ writes, sides, resolve, reject });
     });
@@ -239,8 +238,8 @@ export class Journal {
       () => undefined,
       () => undefined,
     );
-    this.unanswered.set(key, settled);
-    void settled.then(() => this.unanswered.delete(key));
+    this.unanswered.add(settled);
+    void settled.then(() => this.unanswered.delete(settled));
     this.startGroups();
     return done;
   }
@@ -271,7 +270,6 @@ export class Journal {
     const progress = { decided: false, discarded: false };
     try {
       await this.commitAs(
-        randomUUID(),
         group.flatMap((c) => c.writes),
         group.flatMap((c) => c.sides),
         progress,
@@ -288,7 +286,7 @@ export class Journal {
     await Promise.all(
       group.map(async (c) => {
         try {
-          await this.commitAs(randomUUID(), c.writes, c.sides, { decided: false, discarded: false });
+          await this.commitAs(c.writes, c.sides, { decided: false, discarded: false });
           c.resolve();
         } catch (error) {
           c.reject(error);
@@ -297,12 +295,8 @@ export class Journal {
     );
   }
 
-  private async commitAs(
-    tx: string,
-    writes: StagedWrite[],
-    sides: SideDocument[],
-    progress: CommitProgress,
-  ): Promise<void> {
+  private async commitAs(writes: StagedWrite[], sides: SideDocument[], progress: CommitProgress): Promise<void> {
+    const tx = randomUUID();
     this.inFlight.add(tx);
     try {
       await this.run(tx, writes, sides, progress);
@@ -331,10 +325,7 @@ export class Journal {
       await this.beforeDecisionHook?.();
     } catch (error) {
       // Nothing is visible yet; a failed clean-up leaves the intent for recovery.
-      progress.discarded = await this.discard(tx).then(
-        () => true,
-        () => false,
-      );
+      progress.discarded = await this.discarded(tx);
       throw error;
     }
     await this.decide(tx, types, progress);
@@ -434,10 +425,7 @@ export class Journal {
       if (decision?.state === 'committed') return;
       // Aborted by recovery: nothing of it is kept, and it may be tried again.
       progress.decided = false;
-      progress.discarded = await this.discard(tx).then(
-        () => true,
-        () => false,
-      );
+      progress.discarded = await this.discarded(tx);
       throw new CommitAbortedError(tx);
     }
   }
@@ -520,6 +508,14 @@ export class Journal {
   private async settle(tx: string): Promise<void> {
     await withEngineRetry(() => this.decisions.updateOne({ _id: tx }, { $set: { settled: new Date() } }));
     await withEngineRetry(() => this.intents.deleteOne({ _id: tx }));
+  }
+
+  /** Discards an undecided commit; whether everything it wrote is gone (false leaves it to recovery). */
+  private discarded(tx: string): Promise<boolean> {
+    return this.discard(tx).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
