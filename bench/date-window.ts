@@ -3,7 +3,7 @@
  * against the window split on the span marker (src/search/compile/date-ranges.ts): the same generated
  * Observations (two years, four codes, half of them PHQ-9) in two databases of one embedded engine, one
  * of them marked, queried alternately; latency and the engine's CPU per query.
- *   npx tsx bench/date-window.ts [--observations 40000] [--rounds 40]
+ *   [ENGINE_BINARY=<engine build>] npx tsx bench/date-window.ts [--observations 40000] [--rounds 40]
  */
 import type { Observation } from '@medplum/fhirtypes';
 import { mkdtempSync } from 'node:fs';
@@ -56,7 +56,11 @@ function option(name: string, fallback: number): number {
 async function main() {
   const n = option('observations', 40000);
   const rounds = option('rounds', 40);
-  const engine = await startEmbeddedEngine({ dataDir: mkdtempSync(join(tmpdir(), 'meds-fhir-date-window-')) });
+  // ENGINE_BINARY: another engine build, to compare builds on the same data.
+  const engine = await startEmbeddedEngine({
+    binary: process.env.ENGINE_BINARY,
+    dataDir: mkdtempSync(join(tmpdir(), 'meds-fhir-date-window-')),
+  });
   const client = await MongoClient.connect(engine.uri);
   const setups = [] as { name: string; db: Db; pid: number }[];
   for (const name of ['one by one', 'split window']) {

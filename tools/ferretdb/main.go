@@ -55,7 +55,7 @@ func dropIDPaths(dir string) {
 // with "database is locked", and transactions take the write lock when they begin (BEGIN IMMEDIATE):
 // a deferred transaction that reads and then writes fails at once with SQLITE_BUSY when another
 // writer committed in between, whatever the busy timeout.
-const sqliteOptions = "_pragma=busy_timeout(30000)&_txlock=immediate"
+const sqliteOptions = "_pragma=busy_timeout(30000)&_pragma=mmap_size(1073741824)&_txlock=immediate"
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27018", "TCP address to listen on")
