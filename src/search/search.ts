@@ -312,10 +312,13 @@ export async function search(
   const more = fetched.length > count;
 
   let total = cursor?.total;
-  const totalMode = parsed.summary === 'count' ? 'accurate' : (parsed.total ?? (cursor ? 'none' : 'accurate'));
+  // A count reads every match again, which can cost more than the page itself: as in HAPI, it is made
+  // only when asked for (`_total`, `_summary=count`, `_count=0`). A first page that holds every match
+  // is its own total, and that one is always given unless `_total=none`.
+  const totalMode = parsed.summary === 'count' || !wantEntries ? 'accurate' : parsed.total;
   if (total === undefined && totalMode !== 'none') {
-    // A first page that holds every match is its own total: counting would read the matches again.
-    total = wantEntries && !cursor && !more ? fetched.length : await countMatches(reader, filters, totalMode);
+    if (wantEntries && !cursor && !more) total = fetched.length;
+    else if (totalMode) total = await countMatches(reader, filters, totalMode);
   }
   const page = fetched.slice(0, count);
   const backwards = cursor?.direction === 'previous';

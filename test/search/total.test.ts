@@ -48,11 +48,33 @@ describe('Bundle.total without a second read', () => {
     expect(sent).toEqual(['find']);
   });
 
-  it('counts when there are more matches than the page shows', async () => {
-    const { bundle, commands: sent } = await run('MedicationDispense', 'patient=Patient/p1&_count=4');
-    expect(bundle.total).toBe(6);
-    expect(bundle.entry).toHaveLength(4);
-    expect(sent).toContain('aggregate');
+  it('counts when there are more matches than the page shows and the client asks for the total', async () => {
+    for (const mode of ['accurate', 'estimate']) {
+      const { bundle, commands: sent } = await run('MedicationDispense', `patient=Patient/p1&_count=4&_total=${mode}`);
+      expect(bundle.total).toBe(6);
+      expect(bundle.entry).toHaveLength(4);
+      expect(sent).toContain('aggregate');
+    }
+  });
+
+  it('does not count a larger result unless asked (HAPI), and carries an asked total to the next page', async () => {
+    const first = await run('MedicationDispense', 'patient=Patient/p1&_count=4');
+    expect(first.bundle.total).toBeUndefined();
+    expect(first.bundle.entry).toHaveLength(4);
+    expect(first.commands).toEqual(['find']);
+
+    const asked = await run('MedicationDispense', 'patient=Patient/p1&_count=4&_total=accurate');
+    const next = asked.bundle.link?.find((l) => l.relation === 'next')?.url as string;
+    const second = await run('MedicationDispense', new URL(next).searchParams.toString());
+    expect(second.bundle.total).toBe(6);
+    expect(second.bundle.entry).toHaveLength(2);
+    expect(second.commands).not.toContain('aggregate');
+  });
+
+  it('gives no total at all for _total=none, even a free one', async () => {
+    const { bundle } = await run('MedicationDispense', 'prescription=MedicationRequest/mr1-0&_total=none');
+    expect(bundle.total).toBeUndefined();
+    expect(bundle.entry).toHaveLength(2);
   });
 
   it('counts for _summary=count and an empty page size, and states an empty result as 0', async () => {
