@@ -49,10 +49,13 @@ const PRODUCTS: [string, Tty, string, string][] = [
   ['statins', 'SCD', '859751', 'rosuvastatin calcium 20 MG Oral Tablet'],
   ['statins', 'SCD', '1422086', 'atorvastatin 10 MG / ezetimibe 10 MG Oral Tablet'],
   ['statins', 'SBD', '750227', 'amlodipine 5 MG / atorvastatin 10 MG Oral Tablet [Caduet]'],
-  ['statins', 'openFDA', '617314', 'atorvastatin calcium trihydrate product (openFDA: Lipitor 58151-155)'],
-  ['statins', 'openFDA', '859421', 'rosuvastatin calcium product (openFDA: Crestor 0310-7590)'],
+  ['statins', 'SBD', '617314', 'atorvastatin 10 MG Oral Tablet [Lipitor]'],
+  ['statins', 'SBD', '859421', 'rosuvastatin calcium 40 MG Oral Tablet [Crestor]'],
   ['statins', 'openFDA', '104490', 'simvastatin product (openFDA: ZOCOR 78206-181)'],
-  ['statins', 'openFDA', '861646', 'pitavastatin calcium product (openFDA: Livalo 66869-104)'],
+  ['statins', 'SBD', '1245441', 'ezetimibe 10 MG / simvastatin 40 MG Oral Tablet [Vytorin]'],
+  ['statins', 'SBD', '904477', 'pravastatin sodium 40 MG Oral Tablet [Pravachol]'],
+  ['statins', 'SCD', '757702', 'Simvastatin 10 MG Disintegrating Oral Tablet'],
+  ['statins', 'SBD', '861646', 'pitavastatin calcium 1 MG Oral Tablet [Livalo]'],
   ['ras-antagonists', 'SCD', '314076', 'lisinopril 10 MG Oral Tablet'],
   ['ras-antagonists', 'SCD', '979492', 'losartan potassium 50 MG Oral Tablet'],
   ['ras-antagonists', 'SBD', '979494', 'losartan potassium 50 MG Oral Tablet [Cozaar]'],
@@ -60,39 +63,61 @@ const PRODUCTS: [string, Tty, string, string][] = [
   ['ras-antagonists', 'SCD', '1011736', 'aliskiren 150 MG Oral Tablet'],
   ['ras-antagonists', 'SCD', '1656349', 'sacubitril 49 MG / valsartan 51 MG Oral Tablet'],
   ['ras-antagonists', 'openFDA', '1656356', 'sacubitril / valsartan product (openFDA: ENTRESTO 71610-807)'],
+  ['ras-antagonists', 'SBD', '1656351', 'sacubitril 49 MG / valsartan 51 MG Oral Tablet [Entresto]'],
   ['diabetes-non-insulin', 'SCD', '310490', 'glipizide 5 MG Oral Tablet'],
   ['diabetes-non-insulin', 'SCD', '861740', 'glipizide 5 MG / metformin hydrochloride 500 MG Oral Tablet'],
   ['diabetes-non-insulin', 'SCD', '1551295', '0.5 ML dulaglutide 1.5 MG/ML Auto-Injector'],
+  ['diabetes-non-insulin', 'SCD', '861007', 'metformin hydrochloride 500 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SBD', '665036', 'sitagliptin 100 MG Oral Tablet [Januvia]'],
+  ['diabetes-non-insulin', 'SCD', '1368006', 'alogliptin 25 MG Oral Tablet'],
   [
     'diabetes-non-insulin',
-    'openFDA',
-    '861007',
-    'metformin hydrochloride product (openFDA: Metformin Hydrochloride 0378-7185)',
-  ],
-  ['diabetes-non-insulin', 'openFDA', '665036', 'sitagliptin phosphate product (openFDA: JANUVIA 55154-5042)'],
-  ['diabetes-non-insulin', 'openFDA', '1368006', 'alogliptin benzoate product (openFDA: Nesina 64764-625)'],
-  [
-    'diabetes-non-insulin',
-    'openFDA',
+    'SBD',
     '1545156',
-    'canagliflozin / metformin hydrochloride product (openFDA: INVOKAMET 50458-543)',
+    'canagliflozin 150 MG / metformin hydrochloride 1000 MG Oral Tablet [Invokamet]',
   ],
-  ['diabetes-non-insulin', 'openFDA', '1545666', 'empagliflozin product (openFDA: Jardiance 67296-2324)'],
-  [
-    'diabetes-non-insulin',
-    'openFDA',
-    '1488569',
-    'dapagliflozin propanediol product (openFDA: DAPAGLIFLOZIN 50090-7057)',
-  ],
-  [
-    'diabetes-non-insulin',
-    'openFDA',
-    '312440',
-    'pioglitazone hydrochloride product (openFDA: PIOGLITAZONE HYDROCHLORIDE 82009-103)',
-  ],
-  ['diabetes-non-insulin', 'openFDA', '897122', 'liraglutide product (openFDA: Victoza 50090-2853)'],
-  ['diabetes-non-insulin', 'openFDA', '2200644', 'semaglutide product (openFDA: OZEMPIC (oral semaglutide) 0169-1709)'],
+  ['diabetes-non-insulin', 'SCD', '1545666', 'empagliflozin 25 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SCD', '1488569', 'dapagliflozin 10 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SCD', '312440', 'pioglitazone 30 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SCD', '897122', '3 ML liraglutide 6 MG/ML Pen Injector'],
+  ['diabetes-non-insulin', 'SCD', '2200644', 'semaglutide 14 MG Oral Tablet'],
   ['diabetes-non-insulin', 'openFDA', '2601773', 'tirzepatide product (openFDA: MOUNJARO 50090-8022)'],
+  // From the VSAC Antidiabetic Medications expansion of 2022 (sources/vsac-antidiabetic-medications-non-insulin.tsv).
+  ['diabetes-non-insulin', 'SBD', '665040', 'sitagliptin 25 MG Oral Tablet [Januvia]'],
+  ['diabetes-non-insulin', 'SBD', '665044', 'sitagliptin 50 MG Oral Tablet [Januvia]'],
+  [
+    'diabetes-non-insulin',
+    'SBD',
+    '861771',
+    'metformin hydrochloride 1000 MG / sitagliptin 50 MG Oral Tablet [Janumet]',
+  ],
+  [
+    'diabetes-non-insulin',
+    'SBD',
+    '1243843',
+    '24 HR metformin hydrochloride 1000 MG / sitagliptin 50 MG Extended Release Oral Tablet [Janumet]',
+  ],
+  ['diabetes-non-insulin', 'SCD', '1100702', 'linagliptin 5 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SBD', '1100706', 'linagliptin 5 MG Oral Tablet [Tradjenta]'],
+  ['diabetes-non-insulin', 'SCD', '858036', 'saxagliptin 5 MG Oral Tablet'],
+  ['diabetes-non-insulin', 'SBD', '858044', 'saxagliptin 2.5 MG Oral Tablet [Onglyza]'],
+  ['diabetes-non-insulin', 'SBD', '1486977', 'dapagliflozin 10 MG Oral Tablet [Farxiga]'],
+  ['diabetes-non-insulin', 'SBD', '1545664', 'empagliflozin 10 MG Oral Tablet [Jardiance]'],
+  ['diabetes-non-insulin', 'SBD', '261267', 'pioglitazone 30 MG Oral Tablet [Actos]'],
+  ['diabetes-non-insulin', 'SBD', '2200650', 'semaglutide 14 MG Oral Tablet [Rybelsus]'],
+  ['diabetes-non-insulin', 'SBD', '1551306', '0.5 ML dulaglutide 3 MG/ML Auto-Injector [Trulicity]'],
+  [
+    'diabetes-non-insulin',
+    'GPCK',
+    '1803902',
+    '{1 (3 ML lixisenatide 0.05 MG/ML Pen Injector) / 1 (3 ML lixisenatide 0.1 MG/ML Pen Injector) } Pack',
+  ],
+  [
+    'diabetes-non-insulin',
+    'BPCK',
+    '1803903',
+    '{1 (3 ML lixisenatide 0.05 MG/ML Pen Injector [Adlyxin]) / 1 (3 ML lixisenatide 0.1 MG/ML Pen Injector [Adlyxin]) } Pack [Adlyxin Starter Kit]',
+  ],
   ['insulin', 'SCD', '311041', 'insulin glargine 100 UNT/ML Injectable Solution'],
   ['insulin', 'SCD', '847230', '3 ML insulin glargine 100 UNT/ML Pen Injector'],
   ['insulin', 'SCD', '1860167', '3 ML insulin degludec 100 UNT/ML / liraglutide 3.6 MG/ML Pen Injector'],
@@ -102,8 +127,21 @@ const PRODUCTS: [string, Tty, string, string][] = [
     '1798387',
     '{90 (insulin, regular, human 4 UNT Inhalation Powder) / 90 (insulin, regular, human 8 UNT Inhalation Powder) } Pack',
   ],
-  ['insulin', 'openFDA', '1992169', 'insulin lispro product (openFDA: ADMELOG 0024-5924)'],
-  ['insulin', 'openFDA', '2268065', 'insulin glargine product (openFDA: BASAGLAR KwikPen 0002-7715)'],
+  ['insulin', 'SBD', '1992169', 'insulin lispro 100 UNT/ML Injectable Solution [Admelog]'],
+  ['insulin', 'SBD', '2268065', 'Sensor 3 ML insulin glargine 100 UNT/ML Pen Injector [Basaglar]'],
+  // From the VSAC Antidiabetic Medications expansion of 2022 (sources/vsac-antidiabetic-medications-insulin.tsv) and Synthea.
+  ['insulin', 'SBD', '285018', 'insulin glargine 100 UNT/ML Injectable Solution [Lantus]'],
+  ['insulin', 'SBD', '1653204', '3 ML insulin aspart, human 100 UNT/ML Pen Injector [NovoLog]'],
+  ['insulin', 'SBD', '311026', 'insulin isophane, human 100 UNT/ML Injectable Suspension [Humulin N]'],
+  ['insulin', 'SBD', '865098', 'Insulin Lispro 100 UNT/ML Injectable Solution [Humalog]'],
+  ['insulin', 'SBD', '1859000', '3 ML insulin glargine 100 UNT/ML / lixisenatide 0.033 MG/ML Pen Injector [Soliqua]'],
+  ['insulin', 'SBD', '1860172', '3 ML insulin degludec 100 UNT/ML / liraglutide 3.6 MG/ML Pen Injector [Xultophy]'],
+  [
+    'insulin',
+    'BPCK',
+    '1798388',
+    '{90 (insulin, regular, human 4 UNT Inhalation Powder [Afrezza]) / 90 (insulin, regular, human 8 UNT Inhalation Powder [Afrezza]) } Pack [Afrezza Titration Pack]',
+  ],
   ['opioid-analgesics', 'SCD', '1049683', 'oxycodone hydrochloride 10 MG Oral Tablet'],
   [
     'opioid-analgesics',
@@ -214,14 +252,85 @@ describe('RxNorm product codes of every shipped class', () => {
       }
     }
     const insulin = named.filter((n) => /insulin/i.test(n.display));
-    // The 52 VSAC insulin products and the four openFDA brand RxCUIs, at least.
-    expect(new Set(insulin.map((n) => n.code)).size).toBeGreaterThanOrEqual(56);
+    // The insulin entries of the two VSAC sets (52 and 217, 31 in both), the Humalog vial and an openFDA RxCUI.
+    expect(new Set(insulin.map((n) => n.code)).size).toBeGreaterThanOrEqual(240);
     const misplaced = insulin.filter(
       (n) => classesOf(dispense('d', coded(n.code, n.display), '2026-01-01', 30)).join() !== 'insulin',
     );
     expect(misplaced).toEqual([]);
     const others = named.filter((n) => !/insulin/i.test(n.display) && classes.containsCoding('insulin', n));
     expect(others).toEqual([]);
+  });
+});
+
+/** The rows of one transcribed source file. */
+function sourceFile(name: string): [string, string][] {
+  return fs
+    .readFileSync(path.join(TERMINOLOGY, 'sources', name), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() && !line.startsWith('#'))
+    .map((line) => line.split('\t') as [string, string]);
+}
+
+describe('the VSAC Antidiabetic Medications expansion (2.16.840.1.113762.1.4.1190.58)', () => {
+  const only = (code: string, display: string) => classesOf(dispense('d', coded(code, display), '2026-01-01', 30));
+
+  test('each of its entries is in diabetes-non-insulin or, when named insulin, in insulin, and in no other class', () => {
+    const nonInsulin = sourceFile('vsac-antidiabetic-medications-non-insulin.tsv');
+    const insulin = sourceFile('vsac-antidiabetic-medications-insulin.tsv');
+    expect(nonInsulin.length + insulin.length).toBe(986);
+    const misplaced = [
+      ...nonInsulin.filter(
+        ([code, name]) => /insulin/i.test(name) || only(code, name).join() !== 'diabetes-non-insulin',
+      ),
+      ...insulin.filter(([code, name]) => !/insulin/i.test(name) || only(code, name).join() !== 'insulin'),
+    ];
+    expect(misplaced).toEqual([]);
+  });
+
+  test('an RxNorm ingredient code alone, as a Medication ingredient, puts a fill in its class', () => {
+    const ingredients: [string, string, string][] = [
+      ['diabetes-non-insulin', '593411', 'sitagliptin'],
+      ['diabetes-non-insulin', '857974', 'saxagliptin'],
+      ['diabetes-non-insulin', '1100699', 'linagliptin'],
+      ['diabetes-non-insulin', '1368001', 'alogliptin'],
+      ['diabetes-non-insulin', '1373458', 'canagliflozin'],
+      ['diabetes-non-insulin', '1488564', 'dapagliflozin'],
+      ['diabetes-non-insulin', '1545653', 'empagliflozin'],
+      ['diabetes-non-insulin', '33738', 'pioglitazone'],
+      ['diabetes-non-insulin', '475968', 'liraglutide'],
+      ['diabetes-non-insulin', '1551291', 'dulaglutide'],
+      ['diabetes-non-insulin', '1991302', 'semaglutide'],
+      ['diabetes-non-insulin', '60548', 'exenatide'],
+      ['insulin', '274783', 'insulin glargine'],
+      ['insulin', '86009', 'insulin lispro'],
+      ['insulin', '1670007', 'insulin degludec'],
+      ['insulin', '139825', 'insulin detemir'],
+    ];
+    for (const [key, code, name] of ingredients) {
+      const med = medication('m', { text: `${name} (compounded)` }, [{ code: coded(code, name) }]);
+      const fill = dispense('d', { text: 'see Medication' }, '2026-01-01', 30, {
+        medicationCodeableConcept: undefined,
+        medicationReference: { reference: 'Medication/m' },
+      });
+      expect({ name, classes: classesOf(fill, [med]) }).toEqual({ name, classes: [key] });
+    }
+  });
+
+  test('its Wegovy and Saxenda (weight-management) entries are left out of diabetes-non-insulin', () => {
+    expect(only('2553506', '0.5 ML semaglutide 0.5 MG/ML Auto-Injector [Wegovy]')).toEqual([]);
+    expect(only('1598268', '3 ML liraglutide 6 MG/ML Pen Injector [Saxenda]')).toEqual([]);
+    // The Ozempic and Victoza products of the same ingredients are in.
+    expect(only('1991309', 'semaglutide Pen Injector [Ozempic]')).toEqual(['diabetes-non-insulin']);
+    expect(only('1653597', 'liraglutide Pen Injector [Victoza]')).toEqual(['diabetes-non-insulin']);
+  });
+
+  test('the names in the product table are the names of the transcribed sources', () => {
+    const rows = sourceRows();
+    const wrong = PRODUCTS.filter(([, tty]) => tty !== 'openFDA')
+      .filter(([key]) => ['diabetes-non-insulin', 'insulin', 'statins'].includes(key))
+      .filter(([, , code, name]) => rows.get(code) !== name);
+    expect(wrong).toEqual([]);
   });
 });
 
