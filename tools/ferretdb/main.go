@@ -54,7 +54,10 @@ func dropIDPaths(dir string) {
 // to 30 s (FerretDB's default is 10 s; a large transaction can hold the lock longer) instead of failing
 // with "database is locked", and transactions take the write lock when they begin (BEGIN IMMEDIATE):
 // a deferred transaction that reads and then writes fails at once with SQLITE_BUSY when another
-// writer committed in between, whatever the busy timeout.
+// writer committed in between, whatever the busy timeout. Reads go through a memory map of the
+// database file (up to 1 GiB): each of FerretDB's pooled connections otherwise reads pages with pread
+// into a private 2 MiB cache, which was 17% of the engine's CPU on a date-window search. SQLite still
+// writes with write(), so the map changes nothing about durability.
 const sqliteOptions = "_pragma=busy_timeout(30000)&_pragma=mmap_size(1073741824)&_txlock=immediate"
 
 func main() {
