@@ -8,7 +8,8 @@
  *      DetectedIssue is stored, then a new fill until it is closed (p50/p95 over --samples);
  *   3. the daily sweep: the clock moved a day, until every patient with active medications is
  *      evaluated again; its duration scaled to 10,000 patients (linear: one evaluation per patient).
- * Usage: npx tsx bench/findings.ts [--bundles 40] [--clients 2] [--samples 20]
+ * Usage: npx tsx bench/findings.ts [--bundles 40] [--clients 2] [--samples 20] [--delay-ms 200]
+ * (--delay-ms: the "on" server's FINDINGS_DELAY_MS; the default is the server's own default)
  * MONGODB_URI selects the engine; without it the embedded FerretDB starts under .cache/bench-findings.
  */
 import type { Bundle, DetectedIssue, MedicationDispense, Resource } from '@medplum/fhirtypes';
@@ -35,6 +36,7 @@ const arg = (name: string, fallback: number) => {
 const bundles = arg('bundles', 40);
 const clients = arg('clients', 2);
 const samples = arg('samples', 20);
+const delayMs = args.includes('--delay-ms') ? arg('delay-ms', 0) : undefined;
 const SEED = 12;
 const TIMEOUT = 120_000;
 
@@ -52,7 +54,12 @@ async function startSide(name: string, uri: string, findings: boolean): Promise<
     databaseName: `bench_findings_${name}`,
     publicBaseUrl: 'http://bench/fhir',
     serverId: `bench-${name}`,
-    findings: { ...base.findings, enabled: findings, clock: 'test' as const },
+    findings: {
+      ...base.findings,
+      enabled: findings,
+      clock: 'test' as const,
+      delayMs: delayMs ?? base.findings.delayMs,
+    },
   };
   // Dropped before the server starts (its workers and sweep touch the database at once).
   const admin = await MongoClient.connect(uri);
