@@ -406,9 +406,7 @@ function sourceRows(): Map<string, string> {
   const rows = new Map<string, string>();
   const dir = path.join(TERMINOLOGY, 'sources');
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.tsv'))) {
-    for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
-      if (!line.trim() || line.startsWith('#')) continue;
-      const [code, display] = line.split('\t');
+    for (const [code, display] of sourceFile(file)) {
       const known = rows.get(code);
       if (known !== undefined && known !== display)
         throw new Error(`${file}: ${code} is "${display}" here, "${known}" elsewhere`);
