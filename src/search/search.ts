@@ -7,7 +7,7 @@ import { badRequest, issue, outcome } from '../fhir/outcome';
 import { PageTokens } from '../fhir/page-token';
 import { SERVED_FIELDS, type CurrentDocument } from '../store/documents';
 import { directReader, type Reader } from '../store/read-view';
-import { allOf, asFilter, type MongoFilter } from './compile/element';
+import { allOf, asFilter, NOTHING, type MongoFilter } from './compile/element';
 import { compileFilter, LIVE, type CompileContext } from './compile/query';
 import { loadIncludes, type Included } from './includes';
 import {
@@ -247,7 +247,9 @@ export async function compileSearch(
     : undefined;
   for (const type of types) {
     const filter = await compileFilter(ctx, type, parsed.params);
-    filters.set(type, membership ? allOf([membership, filter]) : filter);
+    // A type no resource of which can match is not asked at all: the engine scans every document of
+    // a collection for an `_id` `$in` of no values (4 s for 7,000 AuditEvents).
+    if (filter !== NOTHING) filters.set(type, membership ? allOf([membership, filter]) : filter);
   }
   const fields = compileSort(registry, types, parsed.sort);
   const includes = validateIncludes(registry, parsed.includes, lenient, ignored);
@@ -391,6 +393,7 @@ export async function matchDocuments(
     dateSpans: await dateSpansMarked(db),
   };
   const filter = await compileFilter(ctx, type, parsed.params);
+  if (filter === NOTHING) return [];
   return reader.find<CurrentDocument>(type, asFilter(filter), { limit, sort: { _id: 1 } });
 }
 

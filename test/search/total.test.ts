@@ -84,4 +84,20 @@ describe('Bundle.total without a second read', () => {
     expect(none.bundle.total).toBe(0);
     expect(none.commands).toEqual(['find']);
   });
+
+  it('asks nothing of a type whose filter cannot match, and counts it as 0', async () => {
+    // The reverse chain finds no Observation, so no Patient can match: only the inner read runs.
+    for (const query of [
+      '_has:Observation:patient:code=no-such-code',
+      '_has:Observation:patient:code=x&_total=accurate',
+    ]) {
+      const { bundle, commands: sent } = await run('Patient', query);
+      expect(bundle.total).toBe(0);
+      expect(bundle.entry).toBeUndefined();
+      expect(sent).toEqual(['find']);
+    }
+    const chained = await run('MedicationDispense', 'subject:Patient.name=nobody-is-called-this&_summary=count');
+    expect(chained.bundle.total).toBe(0);
+    expect(chained.commands).toEqual(['find']);
+  });
 });

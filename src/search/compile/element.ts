@@ -70,6 +70,7 @@ export function anyOf(filters: MongoFilter[]): MongoFilter {
 }
 
 export function allOf(filters: MongoFilter[]): MongoFilter {
+  if (filters.includes(NOTHING)) return NOTHING;
   if (filters.length === 0) return {};
   if (filters.length === 1) return filters[0];
   return { $and: filters };
