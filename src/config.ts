@@ -1,4 +1,5 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
+import type { AdmissionLimits } from './http/admission';
 
 /** Server settings, all from the environment (README, "Configuration"), parsed once at start-up. */
 export interface ServerConfig {
@@ -32,10 +33,13 @@ export interface ServerConfig {
   defaultPageSize: number;
   maxPageSize: number;
   /**
-   * REQUEST_TIME_BUDGET_MS: how long a read-only interaction (read, search, history, a review) may run;
-   * past it, it is answered 503 `timeout` (its engine query is left to finish). 0: no budget.
+   * REQUEST_TIME_BUDGET_MS: how long a read-only interaction (read, search, history, a review) may take
+   * from its arrival, its wait for a turn included; past it, it is answered 503 `timeout` (its engine
+   * query is left to finish). 0: no budget.
    */
   requestTimeBudgetMs: number;
+  /** The requests one process works on at once, and the queue before them (src/http/admission.ts). */
+  admission: AdmissionLimits;
   /**
    * A server process whose heartbeat is older than this is taken for dead, and its unfinished commits
    * are finished or discarded by another process. A live process's commits are never touched.
@@ -301,6 +305,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     defaultPageSize: intFromEnv(env, 'DEFAULT_PAGE_SIZE', 20, 1),
     maxPageSize: intFromEnv(env, 'MAX_PAGE_SIZE', 1000, 1),
     requestTimeBudgetMs: intFromEnv(env, 'REQUEST_TIME_BUDGET_MS', 1500),
+    admission: {
+      // Twice the cores: enough to keep the server's thread and the engine's busy together, few enough
+      // that the requests running do not slow each other down past their time budget.
+      maxInFlight: intFromEnv(env, 'MAX_REQUESTS_IN_FLIGHT', 2 * availableParallelism(), 1),
+      maxQueued: intFromEnv(env, 'MAX_REQUESTS_QUEUED', 256, 1),
+      maxQueueWaitMs: intFromEnv(env, 'MAX_QUEUE_WAIT_MS', 1000, 1),
+    },
     journalLeaseMs: intFromEnv(env, 'JOURNAL_LEASE_MS', 10_000, 100),
     serverId: env.SERVER_ID || `${hostname()}:${env.PORT || 8080}`,
     clockSkewMs: intFromEnv(env, 'CLOCK_SKEW_MS', 250),

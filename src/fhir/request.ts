@@ -64,8 +64,16 @@ export interface FhirRequest {
   access?: AccessPolicy;
   /** The client's network address (the TCP peer), for the audit trail. */
   remoteAddress?: string;
-  /** When the dispatcher took the request (epoch ms): its time budget, and its entries', runs from here. */
+  /**
+   * When the request arrived (epoch ms), before it waited for its turn (src/http/admission.ts), or
+   * else when the dispatcher took it: its time budget, and its entries', runs from here.
+   */
   startedAt?: number;
+  /**
+   * Engine queries of this request (its entries' included) still running after its time budget ran
+   * out: the engine is busy with them, so the request's turn is held until they end.
+   */
+  abandonedQueries?: Promise<unknown>[];
   /** Set for the entries of a batch or transaction: the Bundle request and the entry's index. */
   bundle?: { request: FhirRequest; index: number };
   /**

@@ -18,6 +18,7 @@ import { requestLogHooks } from './request-log';
 import { authorizationOffWarning, corsPolicy, securityHeaders } from './security';
 import { safeError } from '../logger';
 import { clinicianApp } from './clinician-app';
+import { AdmissionGate, admissionControl, arrivalOf, holdTurnUntil, releaseTurn } from './admission';
 
 const FHIR_METHODS = new Set<FhirMethod>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const REQUEST_ID = /^[\w\-.:]{1,128}$/;
@@ -78,6 +79,7 @@ function writable(res: Response): Promise<void> {
 async function sendStream(req: Request, res: Response, response: FhirResponse, stream: ResponseStream): Promise<void> {
   const iterator = stream.chunks[Symbol.asyncIterator]();
   let next = await iterator.next();
+  releaseTurn(res);
   setHeaders(res, response.headers);
   res.status(response.status);
   res.setHeader('Content-Type', stream.contentType);
@@ -126,6 +128,7 @@ function requestLine(req: Request, context: ServerContext): FhirRequest {
     baseUrl: baseUrlOf(req, context),
     requestId: String(req.id),
     remoteAddress: req.socket.remoteAddress,
+    startedAt: req.res && arrivalOf(req.res),
   };
 }
 
@@ -169,6 +172,8 @@ async function requesterOf(req: Request, context: ServerContext): Promise<Reques
 
 export function createApp(context: ServerContext): express.Express {
   const app = express();
+  const admission = new AdmissionGate(context.config.admission);
+  app.locals.admission = admission;
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
@@ -219,7 +224,8 @@ export function createApp(context: ServerContext): express.Express {
     if (!ready) return void res.status(503).json({ status: 'database unreachable' });
     // Details are informative: a module that cannot tell its own does not make the server unready.
     const details = await Promise.all(context.readiness.map((detail) => detail().catch(() => ({}))));
-    res.status(200).json(Object.assign({ status: 'ready' }, ...details));
+    const load = { requestsInFlight: admission.running, requestsQueued: admission.waiting };
+    res.status(200).json(Object.assign({ status: 'ready' }, load, ...details));
   });
 
   // SMART Backend Services' token endpoint: form bodies of its own, outside the FHIR body parser.
@@ -232,6 +238,9 @@ export function createApp(context: ServerContext): express.Express {
   app.get('/fhir/.well-known/smart-configuration', (req, res) => {
     res.json(smartConfiguration(context.config, baseUrlOf(req, context)));
   });
+
+  // A turn first, before the token is checked or the body read: a saturated server refuses at once.
+  app.use('/fhir', admissionControl(admission));
 
   // Before anything else, the body included: no token, no answer about what exists (not even a 404
   // or 405), and no request body read for a client that has not authenticated.
@@ -266,9 +275,15 @@ export function createApp(context: ServerContext): express.Express {
             headerValue(req, 'accept'),
           );
         }
-        const response = await dispatch({ ...toFhirRequest(req, context), requester }, context);
-        if (response.stream) await sendStream(req, res, response, response.stream);
-        else sendFhir(res, response, pretty);
+        const fhirRequest: FhirRequest = { ...toFhirRequest(req, context), requester };
+        try {
+          const response = await dispatch(fhirRequest, context);
+          if (response.stream) await sendStream(req, res, response, response.stream);
+          else sendFhir(res, response, pretty);
+        } finally {
+          // Before the answer's 'close' event, which gives the turn back once these have ended.
+          for (const query of fhirRequest.abandonedQueries ?? []) holdTurnUntil(res, query);
+        }
       } catch (error) {
         const fhirError = toFhirError(error, req, res);
         logFailure(req, error, fhirError);

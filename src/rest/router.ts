@@ -242,7 +242,9 @@ async function runWithRetries(
   const startedAt = (batch ? request.bundle?.request.startedAt : request.startedAt) ?? Date.now();
   const deadline = options.readOnly && budgetMs > 0 ? startedAt + budgetMs : undefined;
   for (let attempt = 1; ; attempt++) {
-    const reads = context.store.readView(restriction, deadline);
+    const reads = context.store.readView(restriction, deadline, (query) =>
+      ((request.bundle?.request ?? request).abandonedQueries ??= []).push(query),
+    );
     request.reads = reads;
     try {
       const response = await handle();

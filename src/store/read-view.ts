@@ -176,6 +176,8 @@ export class ReadView implements Reader {
     private readonly restriction?: Restriction,
     /** When the request's time budget ends (epoch ms): no read starts after it, none runs past it. */
     private readonly deadline?: number,
+    /** Told of each engine query that was still running when the budget ended (it is left to finish). */
+    private readonly abandoned?: (query: Promise<unknown>) => void,
   ) {
     this.from = new Date(Date.now() - skewMs);
   }
@@ -332,15 +334,20 @@ export class ReadView implements Reader {
     if (left <= 0) throw new TimeBudgetError();
     const running = run();
     let timer: NodeJS.Timeout | undefined;
+    let late = false;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeBudgetError()), left);
+      timer = setTimeout(() => {
+        late = true;
+        reject(new TimeBudgetError());
+      }, left);
     });
     try {
       return await Promise.race([running, expired]);
     } finally {
       clearTimeout(timer);
       // An answer (or failure) that comes after the budget is no one's any more.
-      running.catch(() => undefined);
+      const dropped = running.catch(() => undefined);
+      if (late) this.abandoned?.(dropped);
     }
   }
 

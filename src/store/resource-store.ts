@@ -167,8 +167,8 @@ export class ResourceStore {
    * The reads of one request, aligned on commit boundaries (src/store/read-view.ts); `deadline` (epoch
    * ms) is the request's time budget, which bounds every read of the view.
    */
-  readView(restriction?: Restriction, deadline?: number): ReadView {
-    return new ReadView(this.db, this.journal, this.clockSkewMs, restriction, deadline);
+  readView(restriction?: Restriction, deadline?: number, abandoned?: (query: Promise<unknown>) => void): ReadView {
+    return new ReadView(this.db, this.journal, this.clockSkewMs, restriction, deadline, abandoned);
   }
 
   /** Reads straight from the database, for start-up and background work. */

@@ -148,8 +148,12 @@ describe('ReadView with a deadline', () => {
 
   it('gives up a read still running when the budget ends', async () => {
     // An unindexed regular expression over 20,000 documents: far more than 5 ms.
-    const view = store.readView(undefined, Date.now() + 5);
+    const abandoned: Promise<unknown>[] = [];
+    const view = store.readView(undefined, Date.now() + 5, (query) => abandoned.push(query));
     await expect(view.count('Scratch', { text: { $regex: 'never there' } })).rejects.toBeInstanceOf(TimeBudgetError);
+    // The query left running is handed over (the request's turn waits for it), and it does end.
+    expect(abandoned).toHaveLength(1);
+    await abandoned[0];
     // The engine's answer, when it comes, is dropped: the next view reads on as usual.
     expect(await store.readView(undefined, Date.now() + 60_000).count('Scratch', { text: { $regex: 'row 1 ' } })).toBe(
       1,

@@ -23,6 +23,12 @@ export interface TestServer {
  */
 export const TEST_TIME_BUDGET_MS = 30_000;
 
+/**
+ * The same for the wait for a turn: the production bound on requests in flight, with a wait a loaded
+ * test machine never reaches (the queue's own bounds are tested in test/http/admission.test.ts).
+ */
+export const TEST_QUEUE_WAIT_MS = 30_000;
+
 /** A database name per test file, so files run in parallel without clearing each other's data. */
 export function databaseNameFor(testFile: string): string {
   const base = testFile.replace(/^.*[\\/]/, '').replace(/\.test\.ts$/, '');
@@ -46,6 +52,7 @@ export async function startTestServer(
     // Off unless a test asks for it: background findings (and their audit) would change what other tests count.
     findings: { ...loadConfig({}).findings, enabled: false },
     requestTimeBudgetMs: TEST_TIME_BUDGET_MS,
+    admission: { ...loadConfig({}).admission, maxQueueWaitMs: TEST_QUEUE_WAIT_MS },
     ...overrides,
   };
   // Cleared before the server starts, since start-up itself stores things (the shipped profiles).
