@@ -5,7 +5,7 @@
 // test runner itself dies.
 import { ChildProcess, spawn } from 'node:child_process';
 import { TEST_SECRET } from '../support/tokens';
-import { TEST_TIME_BUDGET_MS } from '../support/server';
+import { TEST_QUEUE_WAIT_MS, TEST_TIME_BUDGET_MS } from '../support/server';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -390,6 +390,7 @@ export class ServerProcess {
       // Background evaluations would add commits of their own to the ones a trial counts and crashes.
       FINDINGS: 'off',
       REQUEST_TIME_BUDGET_MS: String(TEST_TIME_BUDGET_MS),
+      MAX_QUEUE_WAIT_MS: String(TEST_QUEUE_WAIT_MS),
       ...this.options.env,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'server.ts')], {

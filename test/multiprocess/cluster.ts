@@ -5,7 +5,7 @@ import { createServerContext, type RunningContext } from '../../src/app-context'
 import { loadConfig, type ServerConfig } from '../../src/config';
 import { createApp } from '../../src/http/app';
 import { TEST_AUTH, withAdminToken } from '../support/tokens';
-import { databaseNameFor, TEST_TIME_BUDGET_MS } from '../support/server';
+import { databaseNameFor, TEST_QUEUE_WAIT_MS, TEST_TIME_BUDGET_MS } from '../support/server';
 
 export interface ClusterMember {
   app: Express;
@@ -34,6 +34,7 @@ export async function startCluster(testFile: string, size = 2, overrides: Partia
     // Off unless a test asks for it (see test/support/server.ts).
     findings: { ...loadConfig({}).findings, enabled: false },
     requestTimeBudgetMs: TEST_TIME_BUDGET_MS,
+    admission: { ...loadConfig({}).admission, maxQueueWaitMs: TEST_QUEUE_WAIT_MS },
     ...overrides,
   };
   const client = await MongoClient.connect(uri);

@@ -19,6 +19,9 @@ describe('loadConfig', () => {
     'MAX_INDEX_VALUES',
     'MAX_SEARCH_PARAMETERS',
     'MAX_PATCH_OPERATIONS',
+    'MAX_REQUESTS_IN_FLIGHT',
+    'MAX_REQUESTS_QUEUED',
+    'MAX_QUEUE_WAIT_MS',
   ])('refuses %s=0, a limit that would switch the feature off', (name) => {
     expect(() => loadConfig({ [name]: '0' })).toThrow(new RegExp(`${name} must be an integer of at least 1`));
   });
