@@ -22,7 +22,9 @@ const prescription = (id: string, note: string): MedicationRequest => ({
 });
 
 beforeAll(async () => {
-  const cluster = await startCluster(__filename, 3);
+  // A lease longer than the cluster's 2 s. In one full CI run the crash test below never saw C
+  // scanning; a live C taken for dead on a loaded machine, its reindex taken from it, is one way.
+  const cluster = await startCluster(__filename, 3, { journalLeaseMs: 6000 });
   [a, b, c] = cluster.members;
   close = cluster.close;
   for (let start = 0; start < SEEDED; start += 100) {
@@ -114,16 +116,19 @@ describe('a runtime SearchParameter across processes', () => {
     // Crash C once its reindex has made progress: its connection goes, its heartbeat stops being renewed.
     let doneAtCrash = 0;
     let totalAtCrash = 0;
+    let seen: ReindexJob | null = null;
     await within(
       60_000,
       async () => {
-        const job = await jobs.findOne({ _id: 'note-crash' });
+        const job = (seen = await jobs.findOne({ _id: 'note-crash' }));
         const running = job?.state === 'scanning' && job.owner?.incarnation === cIncarnation;
         [doneAtCrash, totalAtCrash] = running ? [job.done, job.total] : [0, 0];
         return doneAtCrash > 0;
       },
       10,
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: C (${cIncarnation}) never seen scanning; last job ${JSON.stringify(seen)}`);
+    });
     await c.running.connection.close();
     // Part of the way through, not finished.
     expect(doneAtCrash).toBeLessThan(totalAtCrash);

@@ -31,16 +31,20 @@ process.on('SIGTERM', () => process.exit(0));
   return file;
 }
 
+// Longer than a stand-in (a Node.js process) takes to start on a loaded machine, which counts as
+// silence too: at 0.3 s, a CI run killed the migrating stand-in before its first line.
+const SILENT_MS = 1500;
+
 describe('starting the embedded engine', () => {
   it('waits for an engine that says it is migrating, however long it stays silent meanwhile', async () => {
     // Each migration step is silent for longer than allowed; the lines between them are quick.
     const binary = standIn('migrating', [
       ['INFO starting', 100],
-      ['INFO meds-fhir migration: building an index (collection=Observation)', 1200],
-      ['INFO meds-fhir migration: building an index (collection=Patient)', 1200],
+      ['INFO meds-fhir migration: building an index (collection=Observation)', 2500],
+      ['INFO meds-fhir migration: building an index (collection=Patient)', 2500],
       ['INFO listening', 0],
     ]);
-    const engine = await startEmbeddedEngine({ dataDir: dir, binary, silentMs: 300 });
+    const engine = await startEmbeddedEngine({ dataDir: dir, binary, silentMs: SILENT_MS });
     expect(engine.uri).toMatch(/^mongodb:\/\/127\.0\.0\.1:\d+\/$/);
     await engine.stop();
   });
@@ -48,10 +52,10 @@ describe('starting the embedded engine', () => {
   it('gives up on an engine silent for longer than allowed, when it is not migrating', async () => {
     const binary = standIn('stuck', [
       ['INFO starting', 100],
-      ['INFO still starting', 1200],
+      ['INFO still starting', 2500],
     ]);
-    await expect(startEmbeddedEngine({ dataDir: dir, binary, silentMs: 300 })).rejects.toThrow(
-      'did not start listening (silent for 0.3 s)',
+    await expect(startEmbeddedEngine({ dataDir: dir, binary, silentMs: SILENT_MS })).rejects.toThrow(
+      `did not start listening (silent for ${SILENT_MS / 1000} s)`,
     );
   });
 });
