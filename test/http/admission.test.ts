@@ -149,7 +149,8 @@ describe('admission over HTTP', () => {
     return req;
   }
 
-  const busy = () => (server.rawApp.locals.admission as AdmissionGate).running > 0;
+  const gate = () => server.rawApp.locals.admission as AdmissionGate;
+  const busy = () => gate().running > 0;
 
   async function until(condition: () => boolean): Promise<void> {
     for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -167,7 +168,7 @@ describe('admission over HTTP', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
 
     const waited = get('/fhir/Patient');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => gate().waiting === 1);
     const refusedAtOnce = await get('/fhir/Patient');
     expect(refusedAtOnce.status).toBe(503);
     expect(refusedAtOnce.headers['retry-after']).toBe('1');
@@ -215,6 +216,7 @@ describe('admission over HTTP', () => {
       const holder = await holdTurn();
       await new Promise((resolve) => setTimeout(resolve, 50));
       const waiting = get('/fhir/Patient');
+      await until(() => gate().waiting === 1);
       await new Promise((resolve) => setTimeout(resolve, 300));
       holder.destroy();
       const answer = await waiting;
